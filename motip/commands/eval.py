@@ -1,0 +1,15 @@
+"""`motip eval` (not implemented yet)."""
+
+from __future__ import annotations
+
+import argparse
+
+from motip.errors import MotipError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+def run(args: argparse.Namespace) -> int:
+    raise MotipError("`motip eval` is not implemented yet")
