@@ -1,0 +1,1 @@
+"""Datasets: the builder of training data from the original releases (``motip build``) and the training dataset."""

@@ -1,0 +1,95 @@
+"""The manifest lock: the val and test videos of every source, fixed across builds.
+
+Format (``[builder] manifest`` in config.toml; example in ``assets/manifest.example.json``)::
+
+    {"val":  {"dancetrack": ["dancetrack0004", ...], "bdd": ["b1c66a42-6f7d68ca", ...], "visdrone": [...]},
+     "test": {"dancetrack": [...], "bdd": [...], "visdrone": [...]}}
+
+Ids are the source's own video names. Locked videos never enter the training pool (nor any clip of them); they are
+written whole as the val/test splits, so a budget or seed change leaves val/test byte-identical.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from motip.data.readers import SOURCES
+from motip.errors import DataError
+
+LOCKED_SPLITS = ("val", "test")
+
+
+@dataclass(frozen=True)
+class Manifest:
+    path: Path | None
+    splits: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)   # split -> source -> ids
+    fingerprint: str = ""                                                          # sha256 of the canonical JSON
+
+    def ids(self, split: str, source: str) -> tuple[str, ...]:
+        return self.splits.get(split, {}).get(source, ())
+
+    def locked(self, source: str) -> set[str]:
+        """Every id of ``source`` that must stay out of the training pool."""
+        return {vid for split in LOCKED_SPLITS for vid in self.ids(split, source)}
+
+    def line_of(self, video_id: str) -> int | None:
+        """The manifest line naming ``video_id`` (for error messages)."""
+        if self.path is None:
+            return None
+        needle = json.dumps(video_id)
+        for line_no, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+            if needle in line:
+                return line_no
+        return None
+
+
+def empty_manifest() -> Manifest:
+    return Manifest(None, {split: {} for split in LOCKED_SPLITS}, fingerprint_of({}))
+
+
+def fingerprint_of(splits: dict[str, dict[str, tuple[str, ...]]]) -> str:
+    canonical = {split: {src: sorted(ids) for src, ids in sorted(by_source.items()) if ids}
+                 for split, by_source in sorted(splits.items())}
+    return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
+
+
+def load_manifest(path: Path) -> Manifest:
+    if not path.is_file():
+        raise DataError("manifest file not found", path=path,
+                        hint="set [builder] manifest in config.toml to your manifest.json "
+                             "(see assets/manifest.example.json)")
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as err:
+        raise DataError(f"malformed JSON: {err.msg} (column {err.colno})", path=path, line=err.lineno) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise DataError(f"cannot read manifest: {err}", path=path) from None
+    if not isinstance(raw, dict):
+        raise DataError('manifest must be a JSON object {"val": {...}, "test": {...}}', path=path, line=1)
+    unknown = set(raw) - set(LOCKED_SPLITS)
+    if unknown:
+        raise DataError(f"unknown manifest key(s) {sorted(unknown)}; expected only 'val' and 'test'", path=path)
+    splits: dict[str, dict[str, tuple[str, ...]]] = {}
+    seen: dict[tuple[str, str], str] = {}
+    for split in LOCKED_SPLITS:
+        by_source = raw.get(split, {})
+        if not isinstance(by_source, dict):
+            raise DataError(f"manifest '{split}' must map source -> list of video ids", path=path)
+        splits[split] = {}
+        for source, ids in by_source.items():
+            if source not in SOURCES:
+                raise DataError(f"unknown source {source!r} in manifest '{split}'", path=path,
+                                hint=f"sources are {', '.join(SOURCES)}")
+            if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
+                raise DataError(f"manifest '{split}.{source}' must be a list of video id strings", path=path)
+            for video_id in ids:
+                other = seen.setdefault((source, video_id), split)
+                if other != split or ids.count(video_id) > 1:
+                    manifest = Manifest(path, splits)
+                    raise DataError(f"{source} video {video_id!r} is listed twice (in '{other}' and '{split}')",
+                                    path=path, line=manifest.line_of(video_id))
+            splits[split][source] = tuple(ids)
+    return Manifest(path, splits, fingerprint_of(splits))

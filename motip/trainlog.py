@@ -1,0 +1,289 @@
+"""train.log: the one writer and the one parser of the training log (the contract between training and its watchers).
+
+One event per line, readable with ``tail -f`` and parseable by a program::
+
+    2026-11-24T10:00:00 [start] run="outputs/stage1_20261124_100000" config="configs/stage1.yaml" epochs=10 pid=4242
+    2026-11-24T10:00:05 [train] epoch=1 step=1 total_steps=250 global_step=1 loss=3.2104 loss_cls=0.8 ... grad_norm=12.5 lr=2e-05 s_per_step=1.42
+    2026-11-24T11:58:00 [eval] epoch=1 HOTA=55.31 DetA=60.2 AssA=51.0 MOTA=70.1 IDF1=58.4 IDSW=120 pedestrian.HOTA=55.31 ...
+    2026-11-24T11:58:01 [checkpoint] epoch=1 kind=last path="checkpoint_last.pth"
+    2026-11-24T11:58:01 [warning] msg="val fingerprint changed since the run started"
+    2026-11-25T06:00:00 [end] status=finished epoch=10 msg=""
+
+Format: ``<ISO time> [<event>] key=value ...``. A value is a bare token (number, ``nan``, ``inf``, ``-inf``, word) or a
+JSON string in double quotes. Keys with a dot are per-class metrics (``<class>.<metric>``). Unknown events and keys
+are kept, so the format can grow without breaking readers. See docs/formats.md.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any, TextIO
+
+EVENTS = ("start", "resume", "train", "eval", "checkpoint", "warning", "error", "end")
+END_STATUSES = ("finished", "failed", "stopped")
+# Metric names an eval line carries at top level and per class.
+EVAL_METRICS = ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW")
+
+_LINE_RE = re.compile(r"^(?P<time>\S+) \[(?P<event>[a-z_]+)\](?P<rest>.*)$")
+_FIELD_RE = re.compile(r'([A-Za-z_][\w.\-/]*)=("(?:[^"\\]|\\.)*"|\S*)')
+
+
+def format_value(value: Any) -> str:
+    """A value as written in train.log: numbers compactly, non-finite as nan/inf, text as a JSON string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return f"{value:.6g}"
+    if value is None:
+        return "null"
+    text = str(value)
+    if text and re.fullmatch(r"[\w.\-/:+]+", text) and not _looks_numeric(text):
+        return text
+    return json.dumps(text)
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+        return True
+    except ValueError:
+        return False
+
+
+def parse_value(raw: str) -> Any:
+    """Inverse of format_value: int, float (nan/inf included), bool, None, or str."""
+    if raw.startswith('"'):
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError:
+            return raw.strip('"')
+    if raw in ("true", "false"):
+        return raw == "true"
+    if raw == "null":
+        return None
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        return float(raw)  # accepts nan, inf, -inf
+    except ValueError:
+        return raw
+
+
+class TrainLogWriter:
+    """Appends events to train.log, one flushed line each (safe to ``tail -f``; survives a kill mid-run)."""
+
+    def __init__(self, path: str | os.PathLike[str], enabled: bool = True) -> None:
+        self.path = Path(path)
+        self.enabled = enabled  # False on non-zero DDP ranks: one writer per run
+        self._lock = threading.Lock()
+        self._handle: TextIO | None = None
+        if enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._handle = open(self.path, "a", encoding="utf-8")
+            self._terminate_partial_line()
+
+    def _terminate_partial_line(self) -> None:
+        # A run killed mid-write can leave a partial last line; start ours on a fresh line.
+        size = self.path.stat().st_size
+        if size:
+            with open(self.path, "rb") as reader:
+                reader.seek(size - 1)
+                if reader.read(1) != b"\n":
+                    self._write_raw("\n")
+
+    def _write_raw(self, text: str) -> None:
+        assert self._handle is not None
+        self._handle.write(text)
+        self._handle.flush()
+
+    def event(self, event: str, **fields: Any) -> None:
+        if not self.enabled:
+            return
+        stamp = datetime.now().isoformat(timespec="seconds")
+        parts = [f"{stamp} [{event}]"]
+        parts.extend(f"{key}={format_value(value)}" for key, value in fields.items())
+        with self._lock:
+            self._write_raw(" ".join(parts) + "\n")
+
+    def run_start(self, *, run: str, config: str, epochs: int, **extra: Any) -> None:
+        self.event("start", run=run, config=config, epochs=epochs, pid=os.getpid(), **extra)
+
+    def resume(self, *, checkpoint: str, epoch: int, global_step: int, **extra: Any) -> None:
+        self.event("resume", checkpoint=checkpoint, epoch=epoch, global_step=global_step, **extra)
+
+    def train_step(self, *, epoch: int, step: int, total_steps: int, global_step: int, loss: float,
+                   grad_norm: float, lr: float, s_per_step: float, **terms: Any) -> None:
+        """``terms``: every loss term (loss_cls, loss_bbox, loss_giou, loss_id, ...), extra grad norms
+        (grad_norm_detr, grad_norm_id), lr of other groups (lr_backbone), memory (mem_gb)..."""
+        self.event("train", epoch=epoch, step=step, total_steps=total_steps, global_step=global_step, loss=loss,
+                   **terms, grad_norm=grad_norm, lr=lr, s_per_step=s_per_step)
+
+    def eval(self, *, epoch: int, metrics: dict[str, float], per_class: dict[str, dict[str, float]] | None = None,
+             **extra: Any) -> None:
+        fields: dict[str, Any] = dict(metrics)
+        for cls_name, cls_metrics in (per_class or {}).items():
+            for name, value in cls_metrics.items():
+                fields[f"{cls_name}.{name}"] = value
+        self.event("eval", epoch=epoch, **extra, **fields)
+
+    def checkpoint(self, *, epoch: int, kind: str, path: str, **extra: Any) -> None:
+        self.event("checkpoint", epoch=epoch, kind=kind, path=path, **extra)
+
+    def warning(self, msg: str, **extra: Any) -> None:
+        self.event("warning", msg=msg, **extra)
+
+    def error(self, msg: str, **extra: Any) -> None:
+        self.event("error", msg=msg, **extra)
+
+    def run_end(self, *, status: str, epoch: int | None = None, msg: str = "") -> None:
+        self.event("end", status=status, epoch=epoch, msg=msg)
+
+    def close(self) -> None:
+        if self._handle is not None:
+            self._handle.close()
+            self._handle = None
+
+    def __enter__(self) -> TrainLogWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass
+class TrainLog:
+    """Parsed train.log: step series, eval series, other events and the run status."""
+
+    train: list[dict[str, Any]] = field(default_factory=list)
+    eval: list[dict[str, Any]] = field(default_factory=list)
+    events: list[dict[str, Any]] = field(default_factory=list)  # start/resume/checkpoint/warning/error/end
+    status: dict[str, Any] = field(default_factory=lambda: {"state": "empty"})
+    bad_lines: int = 0
+    lines: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        return {"train": self.train, "eval": self.eval, "events": self.events, "status": self.status,
+                "bad_lines": self.bad_lines, "lines": self.lines}
+
+    @property
+    def classes(self) -> list[str]:
+        names: list[str] = []
+        for row in self.eval:
+            for name in row.get("per_class", {}):
+                if name not in names:
+                    names.append(name)
+        return names
+
+
+class TrainLogParser:
+    """Incremental parser: ``feed(lines)`` as they arrive (the TUI's tailer), ``log`` holds the result so far."""
+
+    def __init__(self) -> None:
+        self.log = TrainLog()
+
+    def feed(self, lines: Iterable[str]) -> None:
+        for line in lines:
+            self.feed_line(line)
+
+    def feed_line(self, line: str) -> None:
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            return
+        log = self.log
+        log.lines += 1
+        match = _LINE_RE.match(line)
+        if match is None:
+            log.bad_lines += 1
+            return
+        event = match["event"]
+        fields = {key: parse_value(raw) for key, raw in _FIELD_RE.findall(match["rest"])}
+        fields["time"] = match["time"]
+        status = log.status
+        status["last_time"] = match["time"]
+        if event == "train":
+            if "epoch" not in fields or "step" not in fields:
+                log.bad_lines += 1
+                return
+            log.train.append(fields)
+            status["epoch"] = fields["epoch"]
+            status["global_step"] = fields.get("global_step")
+            status["total_steps"] = fields.get("total_steps")
+            status["step"] = fields["step"]
+            if status.get("state") in ("empty", None):
+                status["state"] = "running"
+        elif event == "eval":
+            row: dict[str, Any] = {"per_class": {}}
+            for key, value in fields.items():
+                if "." in key:
+                    cls_name, metric = key.split(".", 1)
+                    row["per_class"].setdefault(cls_name, {})[metric] = value
+                else:
+                    row[key] = value
+            log.eval.append(row)
+        else:
+            fields["event"] = event
+            log.events.append(fields)
+            if event == "start":
+                status.update(state="running", started_at=fields["time"], run=fields.get("run"),
+                              config=fields.get("config"), epochs=fields.get("epochs"), pid=fields.get("pid"))
+                status.pop("ended_at", None)
+                status.pop("end_status", None)
+            elif event == "resume":
+                status.update(state="running", resumed_at=fields["time"])
+            elif event == "end":
+                end_status = fields.get("status", "finished")
+                status.update(state=end_status if end_status in END_STATUSES else "finished",
+                              ended_at=fields["time"], end_msg=fields.get("msg", ""))
+            elif event == "error":
+                status["last_error"] = fields.get("msg", "")
+            elif event == "warning":
+                status["last_warning"] = fields.get("msg", "")
+
+
+def parse_lines(lines: Iterable[str]) -> TrainLog:
+    parser = TrainLogParser()
+    parser.feed(lines)
+    return parser.log
+
+
+def parse_log(path: str | os.PathLike[str]) -> TrainLog:
+    """Parse a whole train.log. A partial last line (no newline yet: the writer is mid-line) is skipped."""
+    data = Path(path).read_bytes()
+    text = data.decode("utf-8", errors="replace")
+    lines = text.split("\n")
+    if lines and lines[-1] != "":
+        lines = lines[:-1]  # partial last line
+    log = parse_lines(lines)
+    try:
+        log.status["log_age_s"] = max(0.0, time.time() - Path(path).stat().st_mtime)
+    except OSError:
+        pass
+    return log
+
+
+def best_eval(log: TrainLog, metric: str = "HOTA", cls: str | None = None) -> dict[str, Any] | None:
+    """The eval row with the highest finite ``metric`` (per class when ``cls`` is given)."""
+    best: dict[str, Any] | None = None
+    best_value = -math.inf
+    for row in log.eval:
+        value = row.get("per_class", {}).get(cls, {}).get(metric) if cls else row.get(metric)
+        if isinstance(value, (int, float)) and math.isfinite(value) and value > best_value:
+            best, best_value = row, value
+    return best

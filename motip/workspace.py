@@ -1,0 +1,272 @@
+"""config.toml, the workspace file: read, validate and write it (tomlkit keeps comments, order and formatting).
+
+A workspace is the folder holding config.toml; relative paths in it are relative to that folder. Sections:
+``[dancetrack]``, ``[bdd]``, ``[visdrone]`` (enabled, root, frame_budget, splits, frame_stride), ``[builder]``
+(output, manifest, seed) and ``[[stages]]`` (name, config, budgets, epochs, hours_per_epoch, cost_per_hour).
+Writes are atomic and happen only after the whole new document validates: an invalid value never touches the file.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import tomlkit
+from tomlkit.exceptions import ParseError
+
+from motip.atomic import atomic_write_text
+from motip.errors import ConfigError
+
+SOURCES = ("dancetrack", "bdd", "visdrone")
+SOURCE_LABELS = {"dancetrack": "DanceTrack", "bdd": "BDD100K", "visdrone": "VisDrone"}
+SOURCE_SPLITS = {"dancetrack": ("train", "val", "test"), "bdd": ("train", "val", "test"),
+                 "visdrone": ("train", "val", "test-dev")}
+DEFAULT_OUTPUT = "datasets/DanceTrack"
+CONFIG_FILE = "config.toml"
+
+
+@dataclass
+class SourceSettings:
+    name: str
+    enabled: bool
+    root: Path
+    frame_budget: int
+    splits: list[str]
+    frame_stride: int
+
+
+@dataclass
+class BuilderSettings:
+    output: Path
+    manifest: Path | None
+    seed: int
+
+
+@dataclass
+class Stage:
+    name: str
+    config: Path
+    budgets: dict[str, int]
+    epochs: int
+    hours_per_epoch: float
+    cost_per_hour: float
+
+    @property
+    def total_frames(self) -> int:
+        return sum(self.budgets.values())
+
+    @property
+    def estimated_hours(self) -> float:
+        return self.epochs * self.hours_per_epoch
+
+    @property
+    def estimated_cost(self) -> float:
+        return self.estimated_hours * self.cost_per_hour
+
+    def share(self, source: str) -> float:
+        total = self.total_frames
+        return self.budgets.get(source, 0) / total if total else 0.0
+
+
+@dataclass
+class Workspace:
+    path: Path  # the config.toml
+    sources: dict[str, SourceSettings]
+    builder: BuilderSettings
+    stages: list[Stage] = field(default_factory=list)
+
+    @property
+    def root(self) -> Path:
+        return self.path.parent
+
+
+def _type_error(path: Path, where: str, expected: str, value: Any) -> ConfigError:
+    return ConfigError(f"{where}: expected {expected}, got {value!r}", path=path,
+                       hint="fix the value (the file was not changed)")
+
+
+def _int(path: Path, where: str, value: Any, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _type_error(path, where, "an integer", value)
+    if value < minimum:
+        raise ConfigError(f"{where}: must be >= {minimum}, got {value}", path=path)
+    return int(value)
+
+
+def _float(path: Path, where: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _type_error(path, where, "a number", value)
+    if value < 0:
+        raise ConfigError(f"{where}: must be >= 0, got {value}", path=path)
+    return float(value)
+
+
+def _str(path: Path, where: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise _type_error(path, where, "a non-empty string", value)
+    return value
+
+
+def _resolve(root: Path, value: str) -> Path:
+    candidate = Path(value).expanduser()
+    return candidate if candidate.is_absolute() else root / candidate
+
+
+_SOURCE_KEYS = {"enabled", "root", "frame_budget", "splits", "frame_stride"}
+_BUILDER_KEYS = {"output", "manifest", "seed"}
+_STAGE_KEYS = {"name", "config", "budgets", "epochs", "hours_per_epoch", "cost_per_hour"}
+_TOP_KEYS = {*SOURCES, "builder", "stages"}
+
+
+def _unknown(path: Path, where: str, table: dict[str, Any], known: set[str]) -> None:
+    import difflib
+
+    for key in table:
+        if key not in known:
+            close = difflib.get_close_matches(key, sorted(known), n=1)
+            hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(sorted(known))}"
+            raise ConfigError(f"{where}{key}: unknown key; {hint}", path=path)
+
+
+def validate(doc: dict[str, Any], path: Path) -> Workspace:
+    """Check a parsed config.toml and return typed settings; raise ConfigError naming the key otherwise."""
+    root = path.parent
+    _unknown(path, "", doc, _TOP_KEYS)
+    sources: dict[str, SourceSettings] = {}
+    for name in SOURCES:
+        table = doc.get(name, {})
+        if not isinstance(table, dict):
+            raise _type_error(path, f"[{name}]", "a table", table)
+        _unknown(path, f"{name}.", table, _SOURCE_KEYS)
+        enabled = table.get("enabled", False)
+        if not isinstance(enabled, bool):
+            raise _type_error(path, f"{name}.enabled", "true or false", enabled)
+        splits = table.get("splits", ["train"])
+        if not isinstance(splits, list) or not all(s in SOURCE_SPLITS[name] for s in splits) or not splits:
+            raise ConfigError(f"{name}.splits: expected a non-empty list of {', '.join(SOURCE_SPLITS[name])}, got {splits!r}", path=path)
+        sources[name] = SourceSettings(
+            name=name, enabled=enabled,
+            root=_resolve(root, _str(path, f"{name}.root", table.get("root", f"data/{name}"))),
+            frame_budget=_int(path, f"{name}.frame_budget", table.get("frame_budget", 0)),
+            splits=[str(s) for s in splits],
+            frame_stride=_int(path, f"{name}.frame_stride", table.get("frame_stride", 1), minimum=1),
+        )
+    builder_table = doc.get("builder", {})
+    if not isinstance(builder_table, dict):
+        raise _type_error(path, "[builder]", "a table", builder_table)
+    _unknown(path, "builder.", builder_table, _BUILDER_KEYS)
+    manifest = builder_table.get("manifest")
+    builder = BuilderSettings(
+        output=_resolve(root, _str(path, "builder.output", builder_table.get("output", DEFAULT_OUTPUT))),
+        manifest=None if manifest in (None, "") else _resolve(root, _str(path, "builder.manifest", manifest)),
+        seed=_int(path, "builder.seed", builder_table.get("seed", 42)),
+    )
+    stages: list[Stage] = []
+    raw_stages = doc.get("stages", [])
+    if not isinstance(raw_stages, list):
+        raise _type_error(path, "[[stages]]", "an array of tables", raw_stages)
+    for index, table in enumerate(raw_stages):
+        where = f"stages[{index}]."
+        if not isinstance(table, dict):
+            raise _type_error(path, f"stages[{index}]", "a table", table)
+        _unknown(path, where, table, _STAGE_KEYS)
+        budgets = table.get("budgets", {})
+        if not isinstance(budgets, dict):
+            raise _type_error(path, f"{where}budgets", "an inline table source -> frames", budgets)
+        for source, frames in budgets.items():
+            if source not in SOURCES:
+                raise ConfigError(f"{where}budgets.{source}: unknown source (known: {', '.join(SOURCES)})", path=path)
+            _int(path, f"{where}budgets.{source}", frames)
+        stages.append(Stage(
+            name=_str(path, f"{where}name", table.get("name")),
+            config=_resolve(root, _str(path, f"{where}config", table.get("config"))),
+            budgets={str(k): int(v) for k, v in budgets.items()},
+            epochs=_int(path, f"{where}epochs", table.get("epochs", 10), minimum=1),
+            hours_per_epoch=_float(path, f"{where}hours_per_epoch", table.get("hours_per_epoch", 0.0)),
+            cost_per_hour=_float(path, f"{where}cost_per_hour", table.get("cost_per_hour", 0.0)),
+        ))
+    names = [s.name for s in stages]
+    if len(set(names)) != len(names):
+        raise ConfigError("stages: two stages share a name", path=path)
+    return Workspace(path=path, sources=sources, builder=builder, stages=stages)
+
+
+def read_document(path: str | os.PathLike[str]) -> tomlkit.TOMLDocument:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError("workspace config not found", path=path,
+                          hint="run from the project folder, pass --config, or create one with `motip demo DIR`") from None
+    try:
+        return tomlkit.parse(text)
+    except ParseError as err:
+        raise ConfigError(f"TOML syntax error: {err}", path=path, line=getattr(err, "line", None),
+                          hint="fix the syntax; nothing was written") from None
+
+
+def load_workspace(path: str | os.PathLike[str] = CONFIG_FILE) -> Workspace:
+    path = Path(path).resolve() if Path(path).is_absolute() else (Path.cwd() / path)
+    return validate(read_document(path).unwrap(), path)
+
+
+def _set(doc: tomlkit.TOMLDocument, dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    table: Any = doc
+    for part in parts[:-1]:
+        if part.isdigit():
+            table = table[int(part)]
+        else:
+            if part not in table:
+                table[part] = tomlkit.table()
+            table = table[part]
+    last = parts[-1]
+    if last in table and not isinstance(value, dict):
+        # Replace the value but keep the item's trailing comment.
+        item = table.item(last) if hasattr(table, "item") else None
+        comment = item.trivia.comment if item is not None and hasattr(item, "trivia") else ""
+        table[last] = value
+        if comment:
+            table.item(last).trivia.comment = comment
+            table.item(last).trivia.comment_ws = item.trivia.comment_ws
+    elif isinstance(value, dict):
+        inline = tomlkit.inline_table()
+        inline.update(value)
+        table[last] = inline
+    else:
+        table[last] = value
+
+
+def update_workspace(path: str | os.PathLike[str], changes: dict[str, Any]) -> Workspace:
+    """Apply ``{"bdd.frame_budget": 15000, "stages.0.epochs": 8, ...}`` to config.toml.
+
+    Only the named values change (comments, order and formatting survive). The new document is validated in full
+    before anything is written; the write is atomic. Returns the new Workspace.
+    """
+    path = Path(path)
+    doc = read_document(path)
+    for dotted, value in changes.items():
+        try:
+            _set(doc, dotted, value)
+        except (KeyError, IndexError, TypeError) as err:
+            raise ConfigError(f"{dotted}: cannot set ({err})", path=path) from None
+    workspace = validate(doc.unwrap(), path.resolve())
+    atomic_write_text(path, tomlkit.dumps(doc))
+    return workspace
+
+
+def apply_stage(path: str | os.PathLike[str], stage_name: str) -> Workspace:
+    """Copy a stage's budgets into the source sections: named sources enabled with that budget, others disabled."""
+    workspace = load_workspace(path)
+    stage = next((s for s in workspace.stages if s.name == stage_name), None)
+    if stage is None:
+        raise ConfigError(f"no stage named {stage_name!r} (stages: {', '.join(s.name for s in workspace.stages)})", path=path)
+    changes: dict[str, Any] = {}
+    for source in SOURCES:
+        budget = stage.budgets.get(source)
+        changes[f"{source}.enabled"] = budget is not None and budget > 0
+        if budget is not None:
+            changes[f"{source}.frame_budget"] = budget
+    return update_workspace(path, changes)
