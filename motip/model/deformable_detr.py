@@ -54,6 +54,9 @@ class DeformableDETR(nn.Module):
         hidden_dim = transformer.d_model
         class_embed = nn.Linear(hidden_dim, num_classes)
         bbox_embed = MLP(hidden_dim, hidden_dim, 4, 3)
+        # Placeholders so class_embed/bbox_embed take their official place in the state_dict order.
+        self.class_embed = class_embed
+        self.bbox_embed = bbox_embed
         self.num_feature_levels = num_feature_levels
         self.query_embed = nn.Embedding(num_queries, hidden_dim * 2)
         input_proj = []
