@@ -1,15 +1,72 @@
-"""`motip build` (not implemented yet)."""
+"""`motip build`: build the training dataset from the original releases under frame budgets and the manifest lock."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
-from motip.errors import MotipError
+HELP = "build the training dataset from DanceTrack/BDD100K/VisDrone under frame budgets and the manifest lock"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.description = (
+        "Build <dirname(output)>/builds/<name>-<YYYYmmdd_HHMMSS>-<seed>/ from the sources enabled in config.toml "
+        "([dancetrack], [bdd], [visdrone]: root, frame_budget, splits, frame_stride; [builder]: output, manifest, "
+        "seed), then switch the output symlink (default datasets/DanceTrack) to it atomically. Val/test are the "
+        "manifest's videos, identical across budgets and seeds. See docs/data.md.")
+    parser.add_argument("--config", default="config.toml", type=Path,
+                        help="the workspace config.toml (default: ./config.toml)")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--list", action="store_true", help="list the builds of the output and exit")
+    action.add_argument("--prune", type=int, metavar="KEEP",
+                        help="delete all but the newest KEEP builds (the current one is always kept) and exit")
+    action.add_argument("--dry-run", action="store_true",
+                        help="show which videos and frames would be used, write nothing")
+    parser.add_argument("--json", action="store_true", help="print the report (or the list) as JSON on stdout")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise MotipError("`motip build` is not implemented yet")
+    from rich.console import Console
+
+    from motip.data.builder import build, list_builds, prune_builds
+    from motip.data.report import render_table
+    from motip.data.settings import load_build_settings
+
+    settings = load_build_settings(args.config)
+    console = Console()
+    if args.list:
+        rows = list_builds(settings)
+        if args.json:
+            print(json.dumps(rows, indent=2))
+        else:
+            _print_list(console, settings.output, rows)
+        return 0
+    if args.prune is not None:
+        removed = prune_builds(settings, args.prune)
+        for path in removed:
+            console.print(f"removed {path}")
+        console.print(f"{len(removed)} build(s) removed")
+        return 0
+    result = build(settings, dry_run=args.dry_run, progress_stream=sys.stderr)
+    if args.json:
+        print(json.dumps(result.report, indent=2))
+    else:
+        console.print(render_table(result.report))
+        if result.build_dir is not None:
+            console.print(f"[green]built[/] {result.build_dir}\n{settings.output} -> {result.build_dir.name}")
+    return 0
+
+
+def _print_list(console, output: Path, rows: list[dict]) -> None:  # noqa: ANN001
+    from rich.table import Table
+
+    table = Table(title=f"builds of {output}")
+    for column in ("", "name", "created", "seed", "train", "val", "test", "val fingerprint"):
+        table.add_column(column)
+    for row in rows:
+        frames = row["frames"]
+        table.add_row("*" if row["current"] else "", row["name"], row["created"] or "?", str(row["seed"]),
+                      *(str(frames.get(s)) for s in ("train", "val", "test")), (row["val_fingerprint"] or "")[:16])
+    console.print(table if rows else f"no builds yet under {output.parent / 'builds'}")
