@@ -64,7 +64,7 @@ def _print_list(console, output: Path, rows: list[dict]) -> None:  # noqa: ANN00
 
     table = Table(title=f"builds of {output}")
     for column in ("", "name", "created", "seed", "train", "val", "test", "val fingerprint"):
-        table.add_column(column)
+        table.add_column(column, no_wrap=column in ("name", "created"))
     for row in rows:
         frames = row["frames"]
         table.add_row("*" if row["current"] else "", row["name"], row["created"] or "?", str(row["seed"]),

@@ -135,9 +135,25 @@ def _from_toml(config_path: Path) -> BuildSettings:
                          None if not manifest else (base / Path(manifest)).absolute(), seed)
 
 
+def _check_numbers(config_path: Path) -> None:
+    """Budgets, strides and the seed must be integers: say so with the file *and line* before anything else."""
+    try:
+        raw = tomllib.loads(config_path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, OSError, UnicodeDecodeError):
+        return                      # the workspace reader reports syntax errors with their line
+    for section, keys in [*((name, (("frame_budget", 0), ("frame_stride", 1))) for name in SOURCES),
+                          ("builder", (("seed", 0),))]:
+        table = raw.get(section)
+        if isinstance(table, dict):
+            for key, minimum in keys:
+                if key in table:
+                    _int(config_path, section, key, table[key], minimum)
+
+
 def load_build_settings(config_path: str | Path) -> BuildSettings:
     config_path = Path(config_path).absolute()
     if not config_path.is_file():
         raise ConfigError("config.toml not found", path=config_path,
                           hint="run in the project folder, or pass --config PATH (motip demo DIR creates one)")
+    _check_numbers(config_path)
     return _from_workspace(config_path) or _from_toml(config_path)
