@@ -1,0 +1,30 @@
+"""The README's Quick start is what CI runs, and every subcommand answers --help."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from motip.cli import COMMANDS
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_ci_runs_the_readme_test_command() -> None:
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    commands = re.findall(r"```bash\n(.+?)\n```", quick_start)
+    assert len(commands) == 2, commands
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert f"TEST_COMMAND='{commands[1]}'" in ci
+
+
+@pytest.mark.parametrize("command", list(COMMANDS))
+def test_every_command_has_help(command: str) -> None:
+    out = subprocess.run([sys.executable, "-m", "motip", command, "--help"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "usage: motip" in out.stdout
