@@ -291,13 +291,17 @@ def list_builds(settings: BuildSettings) -> list[dict[str, Any]]:
             continue
         report = _read_report(path) or {}
         splits = report.get("splits", {})
-        rows.append({
+        try:    # the report is the last file a build writes: its mtime orders builds made in the same second
+            finished = (path / report_mod.REPORT_NAME).stat().st_mtime_ns
+        except OSError:
+            finished = 0
+        rows.append({"finished_ns": finished,
             "name": path.name, "path": str(path), "created": report.get("created"),
             "current": current is not None and path.resolve() == current,
             "frames": {s: splits.get(s, {}).get("frames") for s in report_mod.SPLITS},
             "seed": report.get("seed"), "val_fingerprint": report.get("val_fingerprint"),
         })
-    return sorted(rows, key=lambda r: (r["created"] or "", r["name"]))
+    return sorted(rows, key=lambda r: (r["finished_ns"], r["name"]))
 
 
 def prune_builds(settings: BuildSettings, keep: int) -> list[Path]:
