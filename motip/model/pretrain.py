@@ -68,13 +68,16 @@ def read_checkpoint_state(path: str | Path) -> dict[str, torch.Tensor]:
     if not path.is_file():
         raise MotipError("checkpoint not found", path=path, hint="check DETR_PRETRAIN / the --checkpoint path")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        # Official checkpoints may pickle plain-Python training state; the file is the user's own.
-        obj = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as exc:
-        raise MotipError(f"cannot read checkpoint: {exc}", path=path,
-                         hint="the file may be truncated; re-download or pick an earlier checkpoint") from exc
+        try:
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+        except pickle.UnpicklingError as exc:
+            if "Weights only load failed" not in str(exc):
+                raise
+            # Official checkpoints may pickle plain-Python training state; the file is the user's own.
+            obj = torch.load(path, map_location="cpu", weights_only=False)
+    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        raise MotipError(f"cannot read checkpoint: {str(exc).splitlines()[0]}", path=path,
+                         hint="the file may be truncated or not a torch checkpoint; pick another file") from exc
     state = obj.get("model", obj) if isinstance(obj, Mapping) else None
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise MotipError("not a model checkpoint (no state dict of tensors, neither top-level nor under 'model')",
