@@ -80,7 +80,7 @@ class MotBoxes:
         order = np.argsort(self.frame, kind="stable")
         ordered = self.select(order)
         frames, starts = np.unique(ordered.frame, return_index=True)
-        ends = list(starts[1:]) + [len(ordered)]
+        ends = np.append(starts[1:], len(ordered)) if len(starts) else starts
         result = {int(f): ordered.select(slice(s, e)) for f, s, e in zip(frames, starts, ends, strict=True)}
         if length is not None:
             empty = self.select(np.zeros(len(self), dtype=bool))

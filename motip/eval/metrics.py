@@ -1,0 +1,408 @@
+"""HOTA / CLEAR (MOTA) / Identity (IDF1) per class with TrackEval's metric classes, on data we prepare ourselves.
+
+Why not TrackEval's MotChallenge2DBox dataset: it treats class 2 as a "person on vehicle" distractor and silently
+deletes tracker boxes matched to it, so vehicles could never be scored. We read the files (``mot_files``), build
+TrackEval's per-sequence data dicts per class, and call the ``HOTA``, ``CLEAR`` and ``Identity`` metric classes.
+
+Per class ``c``, per frame (the MOTChallenge preprocessing, with ignore boxes in the role of distractors):
+
+1. tracker boxes of class ``c`` are matched (Hungarian, IoU >= 0.5) against every GT row of the frame (all classes,
+   conf 0 rows too) plus the ignore boxes (``gt/ignore.txt``); tracker boxes matched to an ignore box are removed;
+2. tracker boxes still unmatched that lie at least ``ignore_cover`` (default 0.5) of their area inside one ignore box
+   are removed too (large ignore regions, e.g. VisDrone's, that no box matches by IoU);
+3. GT = rows of class ``c`` with conf != 0. Ignore boxes are never GT.
+
+Top-level metrics are the plain mean over the evaluated classes (TrackEval's "class averaged" combination, counts
+summed), so with one class they equal that class's. All ratios are reported in percent (0-100).
+
+Memory guard: TrackEval's Identity builds (gt ids + tracker ids)^2 dense matrices, which an early-epoch model that
+gives every box a new id turns into hundreds of GB. Above ``max_dense_bytes`` we compute the same optimum exactly from
+sparse counts (a min-weight bipartite matching on the non-zero gt/tracker co-occurrences). HOTA's gt x tracker
+matrices are made smaller by dropping tracker ids that never overlap any GT (exact); if still too big we refuse with
+a clear message.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import sparse
+from scipy.optimize import linear_sum_assignment
+from scipy.sparse.csgraph import min_weight_full_bipartite_matching
+
+from motip.atomic import atomic_write_json
+from motip.errors import DataError, MotipError
+from motip.eval.mot_files import MotBoxes, Sequence, read_gt, read_ignore, read_split, read_tracker_file
+
+METRICS_FORMAT = 1
+METRICS_FILE = "metrics.json"
+DEFAULT_CLASSES: dict[str, int] = {"pedestrian": 1}
+MATCH_IOU = 0.5
+EPS = np.finfo("float").eps
+DEFAULT_MAX_DENSE_BYTES = 1 << 30     # 1 GiB per dense metric matrix set
+
+# Reported fields: ratios (x100, percent) and counts, in the order tables print them.
+PERCENT_FIELDS = ("HOTA", "DetA", "AssA", "DetRe", "DetPr", "AssRe", "AssPr", "LocA", "OWTA", "HOTA(0)", "LocA(0)",
+                  "HOTALocA(0)", "MOTA", "MOTP", "MODA", "CLR_Re", "CLR_Pr", "MTR", "PTR", "MLR", "sMOTA", "CLR_F1",
+                  "MOTAL", "IDF1", "IDR", "IDP")
+COUNT_FIELDS = ("IDSW", "CLR_TP", "CLR_FN", "CLR_FP", "MT", "PT", "ML", "Frag", "IDTP", "IDFN", "IDFP",
+                "CLR_Frames", "GT_Dets", "GT_IDs", "Dets", "IDs")
+OTHER_FIELDS = ("FP_per_frame",)
+SUMMARY_FIELDS = ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW")
+
+
+def _metric_classes() -> tuple[Any, Any, Any]:
+    from trackeval.metrics import CLEAR, HOTA, Identity  # heavy-ish import, kept local
+
+    quiet = {"PRINT_CONFIG": False}
+    return HOTA(quiet), CLEAR({**quiet, "THRESHOLD": MATCH_IOU}), Identity({**quiet, "THRESHOLD": MATCH_IOU})
+
+
+def box_ious(boxes1: np.ndarray, boxes2: np.ndarray, *, ioa: bool = False) -> np.ndarray:
+    """IoU (or intersection over the area of ``boxes1`` when ``ioa``) of xywh boxes, TrackEval's own function."""
+    from trackeval.datasets._base_dataset import _BaseDataset
+
+    if len(boxes1) == 0 or len(boxes2) == 0:
+        return np.zeros((len(boxes1), len(boxes2)))
+    return _BaseDataset._calculate_box_ious(boxes1, boxes2, box_format="xywh", do_ioa=ioa)
+
+
+# ----------------------------------------------------------------------------------------------- per-sequence data
+
+@dataclass
+class ClassData:
+    """TrackEval's per-sequence, per-class data dict plus what our preprocessing removed."""
+
+    data: dict[str, Any]
+    ignored_tracker_boxes: int = 0
+    tracker_id_values: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+
+
+def _check_unique_ids(boxes: MotBoxes, what: str) -> None:
+    """TrackEval refuses an id twice in one frame; so do we, naming the line."""
+    if len(boxes) == 0:
+        return
+    keys = boxes.frame * (1 << 32) + (boxes.id - boxes.id.min())
+    _, first, counts = np.unique(keys, return_index=True, return_counts=True)
+    if (counts > 1).any():
+        dup = first[np.argmax(counts > 1)]
+        duplicates = np.nonzero(keys == keys[dup])[0]
+        raise DataError(f"{what} id {boxes.id[dup]} appears {len(duplicates)} times in frame {boxes.frame[dup]} "
+                        f"(lines {', '.join(str(boxes.line[i]) for i in duplicates[:5])})",
+                        path=boxes.source, line=int(boxes.line[duplicates[-1]]),
+                        hint="each id may have one box per frame")
+
+
+def _check_frames(boxes: MotBoxes, seq: Sequence, what: str) -> None:
+    bad = np.nonzero(boxes.frame > seq.length)[0]
+    if len(bad):
+        i = bad[0]
+        raise DataError(f"{what} frame {boxes.frame[i]} is beyond the sequence's {seq.length} frames "
+                        f"(seqinfo.ini seqLength of {seq.path})", path=boxes.source, line=int(boxes.line[i]),
+                        hint="tracker files must be made for this split's sequences")
+
+
+def build_class_data(seq: Sequence, gt: MotBoxes, ignore: MotBoxes, tracker: MotBoxes, cls_id: int, *,
+                     ignore_cover: float | None = 0.5) -> ClassData:
+    """TrackEval's data dict for one sequence and one class (see the module docstring for the rules)."""
+    gt_frames = gt.boxes_by_frame(seq.length)
+    ignore_frames = ignore.boxes_by_frame(seq.length)
+    tracker_c = tracker.select(tracker.cls == cls_id)
+    tr_frames = tracker_c.boxes_by_frame(seq.length)
+
+    gt_ids_t, tr_ids_t, sims_t = [], [], []
+    removed = 0
+    for t in range(1, seq.length + 1):
+        g, ig, tr = gt_frames[t], ignore_frames[t], tr_frames[t]
+        keep_tr = np.ones(len(tr), dtype=bool)
+        if len(tr) and (len(g) or len(ig)):
+            candidates = np.concatenate([g.xywh, ig.xywh])           # all GT rows + ignore boxes of the frame
+            scores = box_ious(candidates, tr.xywh)
+            scores[scores < MATCH_IOU - EPS] = 0
+            rows, cols = linear_sum_assignment(-scores)
+            matched = scores[rows, cols] > EPS
+            rows, cols = rows[matched], cols[matched]
+            keep_tr[cols[rows >= len(g)]] = False                     # matched to an ignore box
+            if ignore_cover is not None and len(ig):
+                unmatched = np.setdiff1d(np.arange(len(tr)), cols)
+                if len(unmatched):
+                    cover = box_ious(tr.xywh[unmatched], ig.xywh, ioa=True).max(axis=1)
+                    keep_tr[unmatched[cover >= ignore_cover - EPS]] = False
+        removed += int((~keep_tr).sum())
+        tr = tr.select(keep_tr)
+        g = g.select((g.cls == cls_id) & (g.score != 0))
+        gt_ids_t.append(g.id)
+        tr_ids_t.append(tr.id)
+        sims_t.append(box_ious(g.xywh, tr.xywh))
+
+    # TrackEval wants ids 0..N-1 per sequence.
+    gt_values = np.unique(np.concatenate(gt_ids_t)) if gt_ids_t else np.zeros(0, np.int64)
+    tr_values = np.unique(np.concatenate(tr_ids_t)) if tr_ids_t else np.zeros(0, np.int64)
+    data = {
+        "gt_ids": [np.searchsorted(gt_values, ids) for ids in gt_ids_t],
+        "tracker_ids": [np.searchsorted(tr_values, ids) for ids in tr_ids_t],
+        "similarity_scores": sims_t,
+        "num_gt_dets": int(sum(len(i) for i in gt_ids_t)),
+        "num_tracker_dets": int(sum(len(i) for i in tr_ids_t)),
+        "num_gt_ids": int(len(gt_values)),
+        "num_tracker_ids": int(len(tr_values)),
+        "num_timesteps": seq.length,
+        "seq": seq.name,
+    }
+    return ClassData(data, removed, tr_values)
+
+
+# ----------------------------------------------------------------------------------------------- guarded metrics
+
+def sparse_identity(data: dict[str, Any], threshold: float = MATCH_IOU) -> dict[str, int]:
+    """IDTP/IDFN/IDFP with the optimum of TrackEval's Identity, without its dense (gt+tracker)^2 matrices.
+
+    Identity's assignment cost is sum(gt dets) + sum(tracker dets) - 2 * sum of matched co-occurrence counts, so its
+    optimum is a maximum-weight matching on the (sparse) gt x tracker co-occurrence counts. Every gt id gets a private
+    "unmatched" column so a full matching of the gt side always exists.
+    """
+    num_gt_dets, num_tr_dets = data["num_gt_dets"], data["num_tracker_dets"]
+    if num_tr_dets == 0 or num_gt_dets == 0:
+        return {"IDTP": 0, "IDFN": num_gt_dets, "IDFP": num_tr_dets}
+    pairs_g, pairs_t = [], []
+    for gt_ids, tr_ids, sim in zip(data["gt_ids"], data["tracker_ids"], data["similarity_scores"], strict=True):
+        g, t = np.nonzero(sim >= threshold)
+        pairs_g.append(gt_ids[g])
+        pairs_t.append(tr_ids[t])
+    gi, ti = np.concatenate(pairs_g), np.concatenate(pairs_t)
+    if len(gi) == 0:
+        return {"IDTP": 0, "IDFN": num_gt_dets, "IDFP": num_tr_dets}
+    cols, ti = np.unique(ti, return_inverse=True)                    # only tracker ids that co-occur with a gt id
+    num_g, num_c = data["num_gt_ids"], len(cols)
+    counts = sparse.coo_matrix((np.ones(len(gi)), (gi, ti)), shape=(num_g, num_c)).tocsr()
+    counts.sum_duplicates()
+    big = float(counts.max()) + 1.0                                   # costs big - count > 0; dummy = big
+    coo = counts.tocoo()
+    rows = np.concatenate([coo.row, np.arange(num_g)])
+    colsi = np.concatenate([coo.col, num_c + np.arange(num_g)])
+    weights = np.concatenate([big - coo.data, np.full(num_g, big)])
+    graph = sparse.csr_matrix((weights, (rows, colsi)), shape=(num_g, num_c + num_g))
+    row_ind, col_ind = min_weight_full_bipartite_matching(graph)
+    real = col_ind < num_c
+    idtp = int(round(counts[row_ind[real], col_ind[real]].sum()))
+    return {"IDTP": idtp, "IDFN": num_gt_dets - idtp, "IDFP": num_tr_dets - idtp}
+
+
+def _identity_dense_bytes(data: dict[str, Any]) -> int:
+    n = data["num_gt_ids"] + data["num_tracker_ids"]
+    return 3 * n * n * 8                                              # fp_mat, fn_mat and their sum
+
+
+def _hota_dense_bytes(data: dict[str, Any]) -> int:
+    return 23 * data["num_gt_ids"] * data["num_tracker_ids"] * 8     # ~19 alpha match counts + 4 helper matrices
+
+
+def drop_non_overlapping_tracker_ids(data: dict[str, Any]) -> dict[str, Any]:
+    """The same data without tracker ids that never overlap (IoU > 0) any GT box; ``num_tracker_dets`` unchanged.
+
+    Exact for HOTA: such ids only ever add to HOTA_FP = num_tracker_dets - HOTA_TP."""
+    used = np.zeros(data["num_tracker_ids"], dtype=bool)
+    for tr_ids, sim in zip(data["tracker_ids"], data["similarity_scores"], strict=True):
+        if sim.size:
+            used[tr_ids[(sim > 0).any(axis=0)]] = True
+    new_index = np.cumsum(used) - 1
+    out = dict(data)
+    out["tracker_ids"], out["similarity_scores"] = [], []
+    for tr_ids, sim in zip(data["tracker_ids"], data["similarity_scores"], strict=True):
+        keep = used[tr_ids]
+        out["tracker_ids"].append(new_index[tr_ids[keep]])
+        out["similarity_scores"].append(sim[:, keep])
+    out["num_tracker_ids"] = int(used.sum())
+    return out
+
+
+def evaluate_class_data(data: dict[str, Any], *, max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES,
+                        metrics: tuple[Any, Any, Any] | None = None) -> dict[str, Any]:
+    """HOTA + CLEAR + Identity raw results (TrackEval fields, fractions) for one sequence and class."""
+    hota, clear, identity = metrics or _metric_classes()
+    hota_data = data
+    if _hota_dense_bytes(data) > max_dense_bytes:
+        hota_data = drop_non_overlapping_tracker_ids(data)
+        if _hota_dense_bytes(hota_data) > max_dense_bytes:
+            need = _hota_dense_bytes(hota_data) / 2**30
+            raise MotipError(
+                f"sequence {data['seq']}: HOTA would need {need:.1f} GiB ({hota_data['num_gt_ids']} GT ids x "
+                f"{hota_data['num_tracker_ids']} tracker ids overlapping GT), above the {max_dense_bytes / 2**30:.1f} "
+                "GiB bound", hint="the tracker gives (almost) every box a new id; check ID_THRESH/MISS_TOLERANCE "
+                "or raise max_dense_bytes (motip eval --max_dense_gib) if the machine has the memory")
+    res: dict[str, Any] = {}
+    res.update(hota.eval_sequence(hota_data))
+    res.update(clear.eval_sequence(data))
+    if _identity_dense_bytes(data) > max_dense_bytes:
+        from trackeval.metrics import Identity
+
+        res.update(Identity._compute_final_fields(sparse_identity(data)))
+    else:
+        res.update(identity.eval_sequence(data))
+    return res
+
+
+# ------------------------------------------------------------------------------------------------- reporting
+
+def _scalar(value: Any) -> float:
+    value = np.asarray(value, dtype=float)
+    return float(value.mean()) if value.ndim else float(value)
+
+
+def summarize(raw: dict[str, Any]) -> dict[str, float | int]:
+    """Flat report fields from TrackEval results: percent ratios (alpha-averaged for HOTA), integer counts."""
+    out: dict[str, float | int] = {}
+    for name in PERCENT_FIELDS:
+        if name in raw:
+            out[name] = round(100.0 * _scalar(raw[name]), 4)
+    for name in COUNT_FIELDS:
+        if name in raw:
+            out[name] = int(round(_scalar(raw[name])))
+    for name in OTHER_FIELDS:
+        if name in raw:
+            out[name] = round(_scalar(raw[name]), 6)
+    # Friendly aliases used by tables, train.log and the dashboard.
+    for alias, source in (("TP", "CLR_TP"), ("FP", "CLR_FP"), ("FN", "CLR_FN")):
+        if source in out:
+            out[alias] = out[source]
+    return out
+
+
+def _combine_sequences(per_seq: dict[str, dict[str, Any]], metrics: tuple[Any, Any, Any]) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    for metric in metrics:
+        res.update(metric.combine_sequences(per_seq))
+    return res
+
+
+def _combine_classes(per_class: dict[str, dict[str, Any]], metrics: tuple[Any, Any, Any]) -> dict[str, Any]:
+    res: dict[str, Any] = {}
+    for metric in metrics:
+        res.update(metric.combine_classes_class_averaged(per_class, ignore_empty_classes=False))
+    return res
+
+
+def _count_fields(data: dict[str, Any]) -> dict[str, int]:
+    return {"GT_Dets": data["num_gt_dets"], "GT_IDs": data["num_gt_ids"], "Dets": data["num_tracker_dets"],
+            "IDs": data["num_tracker_ids"]}
+
+
+def evaluate(gt_folder: str | Path, tracker_folder: str | Path, *, seqmap: str | Path | None = None,
+             classes: dict[str, int] | None = None, output_dir: str | Path | None = None,
+             ignore_cover: float | None = 0.5, max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES,
+             progress: bool = False) -> dict[str, Any]:
+    """Score the tracker files ``<tracker_folder>/<seq>.txt`` against the split ``gt_folder``.
+
+    Returns (and writes to ``output_dir/metrics.json`` when given) the report described in docs/eval.md:
+    ``metrics`` (class-averaged), ``per_class``, ``per_sequence``, plus counts and warnings.
+    A sequence without a tracker file is scored as an empty result (all misses) and warned about.
+    """
+    gt_folder, tracker_folder = Path(gt_folder), Path(tracker_folder)
+    classes = dict(classes or DEFAULT_CLASSES)
+    if not classes:
+        raise MotipError("no classes to evaluate", hint="pass e.g. {'pedestrian': 1}")
+    if not tracker_folder.is_dir():
+        raise DataError("tracker results folder not found", path=tracker_folder,
+                        hint="pass the folder holding <sequence>.txt tracker files")
+    sequences = [s for s in read_split(gt_folder, seqmap)]
+    if not sequences:
+        raise DataError("the split has no sequences (no seqmap entries, no folders with seqinfo.ini)",
+                        path=gt_folder)
+    warnings: list[str] = []
+    no_gt = [s.name for s in sequences if not s.has_gt]
+    if no_gt:
+        raise DataError(f"{len(no_gt)} sequence(s) have no gt/gt.txt: {', '.join(no_gt[:5])}", path=gt_folder,
+                        hint="a split without ground truth (e.g. test) cannot be evaluated")
+    missing = [s.name for s in sequences if not (tracker_folder / f"{s.name}.txt").is_file()]
+    if len(missing) == len(sequences):
+        raise DataError(f"no tracker file for any of the {len(sequences)} sequence(s) "
+                        f"(looked for e.g. {sequences[0].name}.txt)", path=tracker_folder,
+                        hint="the results folder must hold one <sequence>.txt per sequence of the split")
+    if missing:
+        warnings.append(f"{len(missing)} sequence(s) without a tracker file scored as empty: {', '.join(missing[:5])}")
+
+    metric_objs = _metric_classes()
+    raw_by_class: dict[str, dict[str, dict[str, Any]]] = {name: {} for name in classes}
+    counts_by_class: dict[str, dict[str, dict[str, int]]] = {name: {} for name in classes}
+    ignored: dict[str, int] = {name: 0 for name in classes}
+    total_tracker_boxes = 0
+    from motip.progress import Progress
+
+    # Plain PROGRESS lines / a bar only for the CLI; library callers (the trainer) stay quiet.
+    bar_stream = None if progress else io.StringIO()
+    with Progress("eval", len(sequences) * len(classes), stream=bar_stream) as bar:
+        for seq in sequences:
+            gt, ign = read_gt(seq.path), read_ignore(seq.path)
+            track_path = tracker_folder / f"{seq.name}.txt"
+            tracker = read_tracker_file(track_path) if track_path.is_file() else MotBoxes.empty(track_path)
+            total_tracker_boxes += len(tracker)
+            _check_frames(gt, seq, "gt")
+            _check_frames(tracker, seq, "tracker")
+            _check_unique_ids(gt, "gt")
+            _check_unique_ids(tracker, "tracker")
+            for name, cls_id in classes.items():
+                prepared = build_class_data(seq, gt, ign, tracker, cls_id, ignore_cover=ignore_cover)
+                raw = evaluate_class_data(prepared.data, max_dense_bytes=max_dense_bytes, metrics=metric_objs)
+                raw_by_class[name][seq.name] = raw
+                counts_by_class[name][seq.name] = _count_fields(prepared.data)
+                ignored[name] += prepared.ignored_tracker_boxes
+                bar.advance(1, f"{seq.name} {name}")
+    if total_tracker_boxes == 0:
+        raise DataError("every tracker file is empty: nothing to score", path=tracker_folder,
+                        hint="check that the tracker ran (DET_THRESH too high?)")
+
+    per_class_raw: dict[str, dict[str, Any]] = {}
+    per_class: dict[str, dict[str, Any]] = {}
+    per_sequence: dict[str, dict[str, Any]] = {s.name: {} for s in sequences}
+    for name in classes:
+        combined = _combine_sequences(raw_by_class[name], metric_objs)
+        per_class_raw[name] = combined
+        totals = {key: sum(c[key] for c in counts_by_class[name].values())
+                  for key in ("GT_Dets", "Dets")}
+        per_class[name] = summarize(combined) | totals
+        for seq_name, raw in raw_by_class[name].items():
+            per_sequence[seq_name][name] = summarize(raw) | counts_by_class[name][seq_name]
+        if totals["GT_Dets"] == 0:
+            warnings.append(f"class {name!r} (id {classes[name]}) has no ground truth in this split; "
+                            "its scores (and the class average) are not meaningful")
+    metrics = summarize(_combine_classes(per_class_raw, metric_objs))
+
+    report: dict[str, Any] = {
+        "format": METRICS_FORMAT,
+        "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "gt_folder": str(gt_folder.absolute()),
+        "tracker_folder": str(tracker_folder.absolute()),
+        "seqmap": None if seqmap is None else str(Path(seqmap).absolute()),
+        "classes": classes,
+        "combine": "mean over classes",
+        "sequences": [s.name for s in sequences],
+        "metrics": metrics,
+        "per_class": per_class,
+        "per_sequence": per_sequence,
+        "ignored_tracker_boxes": ignored,
+        "warnings": warnings,
+    }
+    if output_dir is not None:
+        write_metrics(Path(output_dir) / METRICS_FILE, report)
+    return report
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def write_metrics(path: Path, report: dict[str, Any]) -> None:
+    """Write a report as JSON (atomically; non-finite numbers as null)."""
+    atomic_write_json(path, _json_safe(report))
