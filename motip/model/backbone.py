@@ -59,7 +59,8 @@ def _resize_mask(mask: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 class Backbone(nn.Module):
     """ResNet body returning layer2..4 (or only layer4) feature maps with their padding masks."""
 
-    def __init__(self, name: str, train_backbone: bool, return_interm_layers: bool, dilation: bool) -> None:
+    def __init__(self, name: str, train_backbone: bool, return_interm_layers: bool, dilation: bool,
+                 num_interm_levels: int = 3) -> None:
         super().__init__()
         if name not in _RESNET_CHANNELS:
             raise MotipError(f"unsupported BACKBONE {name!r}", hint=f"use one of {sorted(_RESNET_CHANNELS)}")
@@ -74,9 +75,11 @@ class Backbone(nn.Module):
                 param.requires_grad_(False)
         channels = _RESNET_CHANNELS[name]
         if return_interm_layers:
-            return_layers = {"layer2": "0", "layer3": "1", "layer4": "2"}
-            self.strides = [8, 16, 32]
-            self.num_channels = list(channels)
+            # Official: layer2..4. Our extension for small configs with 2 levels: layer3..4 only.
+            names = ["layer2", "layer3", "layer4"][3 - num_interm_levels:]
+            return_layers = {layer: str(i) for i, layer in enumerate(names)}
+            self.strides = [8, 16, 32][3 - num_interm_levels:]
+            self.num_channels = list(channels)[3 - num_interm_levels:]
         else:
             return_layers = {"layer4": "0"}
             self.strides = [32]
@@ -139,7 +142,9 @@ def build_backbone(config) -> Joiner:
                          hint="use 'sine' (the official setting)")
     train_backbone = float(config.get("LR", 1e-4)) * float(config.get("LR_BACKBONE_SCALE", 0.1)) > 0
     return_interm = bool(config.get("DETR_MASKS", False)) or int(config["DETR_NUM_FEATURE_LEVELS"]) > 1
-    body = Backbone(str(config["BACKBONE"]), train_backbone, return_interm, bool(config.get("DILATION", False)))
+    num_levels = int(config["DETR_NUM_FEATURE_LEVELS"])
+    body = Backbone(str(config["BACKBONE"]), train_backbone, return_interm, bool(config.get("DILATION", False)),
+                    num_interm_levels=min(3, max(num_levels, 1)))
     return Joiner(body, PositionEmbeddingSine(hidden_dim // 2, normalize=True))
 
 
