@@ -1,0 +1,391 @@
+"""Drawing matched frames with cv2 primitives, encoding them to .mp4, and the worst-frames contact sheet.
+
+Speed matters (a DanceTrack val sequence is ~1000 frames of 1920x1080): a reader thread decodes the next frames, the
+main thread draws in place on the decoded image (no per-frame full-size copies or blends; faint ignore regions
+and the legend blend only their own small areas), and a writer thread encodes. cv2 releases the GIL in imread,
+drawing and VideoWriter.write, so the three overlap on two cores.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from motip.atomic import atomic_write_bytes
+from motip.errors import DataError, MotipError
+from motip.viz.matching import Category, FrameResult
+
+# BGR colours of the categories; the legend and docs/viz.md use the same names.
+COLOURS: dict[Category, tuple[int, int, int]] = {
+    Category.MATCHED: (0, 200, 0),       # green
+    Category.SWITCHED: (0, 140, 255),    # orange
+    Category.MISSED: (255, 0, 0),        # blue (dashed)
+    Category.FP: (0, 0, 255),            # red
+    Category.IGNORED: (170, 170, 170),   # faint grey
+}
+LEGEND: list[tuple[Category, str]] = [
+    (Category.MATCHED, "matched, stable ID"),
+    (Category.SWITCHED, "matched, ID switched"),
+    (Category.MISSED, "missed GT (FN)"),
+    (Category.FP, "false positive (FP)"),
+    (Category.IGNORED, "on ignore region"),
+]
+IGNORE_REGION_COLOUR = (128, 128, 128)
+FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+@dataclass(frozen=True)
+class Style:
+    """Sizes scaled to the frame height so a 640x360 and a 1920x1080 video look alike."""
+
+    thickness: int
+    font_scale: float
+    font_thickness: int
+    dash: int
+
+    @staticmethod
+    def for_height(height: int) -> Style:
+        scale = height / 1080
+        return Style(thickness=max(3, round(4 * scale)), font_scale=max(0.4, 0.9 * scale),
+                     font_thickness=max(1, round(2 * scale)), dash=max(6, round(18 * scale)))
+
+
+class FrameDrawer:
+    """Draws one sequence's frames; keeps the legend patch (built once) and the running counts."""
+
+    def __init__(self, width: int, height: int, length: int) -> None:
+        self.width, self.height, self.length = width, height, length
+        self.style = Style.for_height(height)
+        self.fn = self.fp = self.idsw = 0
+        self._legend = self._make_legend()
+
+    def _make_legend(self) -> np.ndarray:
+        s = self.style
+        (_, text_h), _ = cv2.getTextSize("Ag", FONT, s.font_scale, s.font_thickness)
+        row = int(text_h * 2.0)
+        width = max(cv2.getTextSize(text, FONT, s.font_scale, s.font_thickness)[0][0] for _, text in LEGEND)
+        width += row * 2 + 20
+        patch = np.full((row * (len(LEGEND) + 2) + 10, width, 3), 30, np.uint8)
+        for k, (category, text) in enumerate(LEGEND, start=2):
+            y = 5 + row * k
+            x0, y0, x1, y1 = 10, y - text_h, 10 + row, y
+            if category == Category.MISSED:
+                _dashed_rect(patch, x0, y0, x1, y1, COLOURS[category], max(2, s.thickness - 1), max(4, s.dash // 2))
+            else:
+                cv2.rectangle(patch, (x0, y0), (x1, y1), COLOURS[category], max(2, s.thickness - 1))
+            cv2.putText(patch, text, (x1 + 10, y), FONT, s.font_scale, (235, 235, 235), s.font_thickness, cv2.LINE_AA)
+        return patch
+
+    def draw(self, image: np.ndarray, result: FrameResult) -> np.ndarray:
+        """Draw ``result`` onto ``image`` in place (returned for convenience)."""
+        s = self.style
+        self.fn += result.fn
+        self.fp += result.fp
+        self.idsw += result.idsw
+        for x, y, w, h in result.ignore_regions:
+            _blend_rect(image, int(x), int(y), int(x + w), int(y + h), IGNORE_REGION_COLOUR, 0.3)
+        # Faint first, then misses, then predictions, so the important boxes are on top.
+        order = (Category.IGNORED, Category.MISSED, Category.FP, Category.MATCHED, Category.SWITCHED)
+        for category in order:
+            colour = COLOURS[category]
+            for box in (b for b in result.boxes if b.category == category):
+                x0, y0 = int(round(box.box[0])), int(round(box.box[1]))
+                x1, y1 = int(round(box.box[0] + box.box[2])), int(round(box.box[1] + box.box[3]))
+                if category == Category.MISSED:
+                    _dashed_rect(image, x0, y0, x1, y1, colour, s.thickness, s.dash)
+                elif category == Category.IGNORED:
+                    cv2.rectangle(image, (x0, y0), (x1, y1), colour, 1)
+                    continue
+                else:
+                    thick = s.thickness * 2 if box.switch_here else s.thickness
+                    cv2.rectangle(image, (x0, y0), (x1, y1), colour, thick)
+                label = f"IDSW {box.label}" if box.switch_here else box.label
+                _label(image, label, x0, y0, colour, s)
+        self._draw_hud(image, result)
+        return image
+
+    def _draw_hud(self, image: np.ndarray, result: FrameResult) -> None:
+        s = self.style
+        patch = self._legend
+        ph, pw = min(patch.shape[0], image.shape[0]), min(patch.shape[1], image.shape[1])
+        roi = image[:ph, :pw]
+        cv2.addWeighted(roi, 0.25, patch[:ph, :pw], 0.75, 0, dst=roi)  # translucent legend, its own area only
+        (_, text_h), _ = cv2.getTextSize("Ag", FONT, s.font_scale, s.font_thickness)
+        line1 = f"frame {result.frame}/{self.length}"
+        line2 = f"FN {self.fn}  FP {self.fp}  IDSW {self.idsw}"
+        cv2.putText(image, line1, (10, 5 + int(text_h * 1.6)), FONT, s.font_scale, (255, 255, 255),
+                    s.font_thickness, cv2.LINE_AA)
+        cv2.putText(image, line2, (10, 5 + int(text_h * 3.6)), FONT, s.font_scale, (255, 255, 255),
+                    s.font_thickness, cv2.LINE_AA)
+        if result.idsw:  # flag the switch frame where the eye is, top right
+            text = f"ID SWITCH x{result.idsw}"
+            (tw, th), _ = cv2.getTextSize(text, FONT, s.font_scale * 1.3, s.font_thickness + 1)
+            x = image.shape[1] - tw - 20
+            cv2.rectangle(image, (x - 10, 5), (image.shape[1] - 5, 20 + th), COLOURS[Category.SWITCHED], -1)
+            cv2.putText(image, text, (x, 12 + th), FONT, s.font_scale * 1.3, (0, 0, 0), s.font_thickness + 1,
+                        cv2.LINE_AA)
+
+
+def _label(image: np.ndarray, text: str, x: int, y: int, colour: tuple[int, int, int], s: Style) -> None:
+    (tw, th), base = cv2.getTextSize(text, FONT, s.font_scale * 0.8, s.font_thickness)
+    top = y - th - base - 4 if y - th - base - 4 >= 0 else y  # inside the box when it touches the top edge
+    cv2.rectangle(image, (x, top), (x + tw + 6, top + th + base + 4), colour, -1)
+    cv2.putText(image, text, (x + 3, top + th + 2), FONT, s.font_scale * 0.8, (0, 0, 0), s.font_thickness,
+                cv2.LINE_AA)
+
+
+def _dashed_rect(image: np.ndarray, x0: int, y0: int, x1: int, y1: int, colour: tuple[int, int, int],
+                 thickness: int, dash: int) -> None:
+    """A dashed rectangle as one cv2.polylines call over all dash segments."""
+    segments = []
+    for (ax, ay), (bx, by) in (((x0, y0), (x1, y0)), ((x1, y0), (x1, y1)), ((x1, y1), (x0, y1)),
+                               ((x0, y1), (x0, y0))):
+        length = max(abs(bx - ax), abs(by - ay))
+        steps = np.arange(0, length, 2 * dash)
+        if length == 0 or len(steps) == 0:
+            continue
+        ends = np.minimum(steps + dash, length)
+        dx, dy = np.sign(bx - ax), np.sign(by - ay)
+        starts_xy = np.stack([ax + dx * steps, ay + dy * steps], axis=1)
+        ends_xy = np.stack([ax + dx * ends, ay + dy * ends], axis=1)
+        segments.append(np.stack([starts_xy, ends_xy], axis=1))
+    if segments:
+        pts = np.concatenate(segments).astype(np.int32)
+        cv2.polylines(image, list(pts), False, colour, thickness)
+
+
+def _blend_rect(image: np.ndarray, x0: int, y0: int, x1: int, y1: int, colour: tuple[int, int, int],
+                alpha: float) -> None:
+    h, w = image.shape[:2]
+    x0, y0, x1, y1 = max(0, x0), max(0, y0), min(w, x1), min(h, y1)
+    if x1 <= x0 or y1 <= y0:
+        return
+    roi = image[y0:y1, x0:x1]
+    cv2.addWeighted(roi, 1 - alpha, np.full_like(roi, colour), alpha, 0, dst=roi)
+    cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), colour, 1)
+
+
+# ------------------------------------------------------------------------------------------------- reading frames
+
+def frame_path(img_dir: Path, frame: int, ext: str) -> Path:
+    return img_dir / f"{frame:08d}{ext}"
+
+
+def read_frame(path: Path) -> np.ndarray:
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise DataError("cannot read this image (missing, empty or not an image)", path=path,
+                        hint="check the dataset's img1 folder (broken symlinks after moving the source data?)")
+    return image
+
+
+def prefetch(paths: list[Path], depth: int = 6) -> Iterator[np.ndarray]:
+    """Decode ``paths`` in a background thread, ``depth`` frames ahead; errors surface in order."""
+    slots: queue.Queue[tuple[np.ndarray | None, BaseException | None]] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        for path in paths:
+            if stop.is_set():
+                return
+            try:
+                slots.put((read_frame(path), None))
+            except BaseException as err:  # noqa: BLE001 - handed to the consumer
+                slots.put((None, err))
+                return
+
+    thread = threading.Thread(target=work, name="viz-reader", daemon=True)
+    thread.start()
+    try:
+        for _ in paths:
+            image, err = slots.get()
+            if err is not None:
+                raise err
+            assert image is not None
+            yield image
+    finally:
+        stop.set()
+        with contextlib.suppress(queue.Empty):
+            while True:
+                slots.get_nowait()
+        thread.join(timeout=5)
+
+
+# ------------------------------------------------------------------------------------------------- writing video
+
+_FOURCC_CACHE: dict[tuple[int, int], str] = {}
+
+
+@contextlib.contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """Silence fd 2 while probing codecs: FFmpeg prints errors for encoders it lacks (openh264 for avc1)."""
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with open(os.devnull, "wb") as devnull:
+        os.dup2(devnull.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def pick_fourcc(width: int, height: int) -> str:
+    """'avc1' (H.264, plays everywhere) when this OpenCV can encode it, else 'mp4v' (MPEG-4 part 2)."""
+    key = (width, height)
+    if key not in _FOURCC_CACHE:
+        chosen = "mp4v"
+        with tempfile.TemporaryDirectory() as tmp, _quiet_stderr():
+            probe = cv2.VideoWriter(str(Path(tmp) / "probe.mp4"), cv2.VideoWriter_fourcc(*"avc1"), 25,
+                                    (width, height))
+            if probe.isOpened():
+                probe.write(np.zeros((height, width, 3), np.uint8))
+                chosen = "avc1"
+            probe.release()
+        _FOURCC_CACHE[key] = chosen
+    return _FOURCC_CACHE[key]
+
+
+class VideoSink:
+    """An .mp4 written by a background thread; appears at ``path`` (renamed from a temp name) only when complete."""
+
+    def __init__(self, path: Path, width: int, height: int, fps: float, depth: int = 6) -> None:
+        self.path = path
+        self.fourcc = pick_fourcc(width, height)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
+        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*self.fourcc), fps, (width, height))
+        if not self._writer.isOpened():
+            raise MotipError(f"OpenCV cannot open a video writer ({self.fourcc}, {width}x{height})", path=self._tmp,
+                             hint="check the output folder is writable; opencv-python must be built with FFmpeg")
+        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=depth)
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._work, name="viz-writer", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        while True:
+            image = self._queue.get()
+            if image is None:
+                return
+            try:
+                self._writer.write(image)
+            except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
+                self._error = err
+
+    def write(self, image: np.ndarray) -> None:
+        """Queue a frame; the caller must not modify ``image`` afterwards (hand over a fresh decode each time)."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put(image)
+
+    def close(self, keep: bool = True) -> None:
+        self._queue.put(None)
+        self._thread.join()
+        self._writer.release()
+        if self._error is not None:
+            keep = False
+        if keep:
+            os.replace(self._tmp, self.path)
+        else:
+            with contextlib.suppress(FileNotFoundError):
+                self._tmp.unlink()
+        if self._error is not None:
+            raise self._error
+
+
+# ------------------------------------------------------------------------------------------------- contact sheet
+
+def pick_worst_frames(results: list[FrameResult], count: int = 6) -> list[int]:
+    """Frame numbers of the ``count`` worst frames (most FN + FP + 3 x IDSW), spread out: no two closer than
+    1/(3*count) of the sequence, so one bad stretch does not fill the sheet."""
+    gap = max(1, len(results) // (3 * count))
+    ranked = sorted((r for r in results if r.badness > 0), key=lambda r: (-r.badness, r.frame))
+    chosen: list[int] = []
+    for r in ranked:
+        if all(abs(r.frame - c) >= gap for c in chosen):
+            chosen.append(r.frame)
+            if len(chosen) == count:
+                break
+    return sorted(chosen)
+
+
+def thumbnail(image: np.ndarray, width: int = 640) -> np.ndarray:
+    h, w = image.shape[:2]
+    return cv2.resize(image, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
+
+
+def write_contact_sheet(path: Path, title: str, tiles: list[np.ndarray], columns: int = 3) -> None:
+    """A PNG grid of ``tiles`` (same size) under a title bar; a 'no errors' card when there are none."""
+    if tiles:
+        th, tw = tiles[0].shape[:2]
+    else:
+        th, tw = 360, 640
+    rows = max(1, -(-len(tiles) // columns))
+    cols = min(columns, max(1, len(tiles)))
+    bar = 50
+    sheet = np.full((bar + rows * th, cols * tw, 3), 25, np.uint8)
+    cv2.putText(sheet, title, (10, 34), FONT, 0.9, (255, 255, 255), 2, cv2.LINE_AA)
+    for k, tile in enumerate(tiles):
+        r, c = divmod(k, columns)
+        sheet[bar + r * th: bar + (r + 1) * th, c * tw: (c + 1) * tw] = tile
+    if not tiles:
+        cv2.putText(sheet, "no FN / FP / IDSW in this sequence", (20, bar + th // 2), FONT, 0.9,
+                    COLOURS[Category.MATCHED], 2, cv2.LINE_AA)
+    ok, data = cv2.imencode(".png", sheet)
+    if not ok:
+        raise MotipError("cannot encode the contact sheet PNG", path=path)
+    atomic_write_bytes(path, data.tobytes())
+
+
+# ------------------------------------------------------------------------------------------------- one sequence
+
+@dataclass
+class RenderedSequence:
+    video: Path
+    contact_sheet: Path
+    worst_frames: list[int]
+    frames: int
+    fourcc: str
+
+
+def render_sequence(name: str, image_paths: list[Path], results: list[FrameResult], video_path: Path,
+                    sheet_path: Path, fps: float, on_frame: Callable[[], None] | None = None,
+                    worst_count: int = 6) -> RenderedSequence:
+    """Draw every frame of one sequence into ``video_path`` and its worst frames into ``sheet_path``."""
+    first = read_frame(image_paths[0])
+    height, width = first.shape[:2]
+    drawer = FrameDrawer(width, height, len(results))
+    worst = set(pick_worst_frames(results, worst_count))
+    tiles: list[np.ndarray] = []
+    sink = VideoSink(video_path, width, height, fps if fps > 0 else 25.0)
+    ok = False
+    try:
+        for result, image in zip(results, prefetch(image_paths)):
+            if image.shape[:2] != (height, width):  # the encoder needs one size; rare mixed-size sequences
+                image = cv2.resize(image, (width, height))
+            drawer.draw(image, result)
+            if result.frame in worst:
+                tiles.append(thumbnail(image))
+            sink.write(image)
+            if on_frame is not None:
+                on_frame()
+        ok = True
+    finally:
+        sink.close(keep=ok)
+    title = (f"{name}: worst frames (FN {drawer.fn}, FP {drawer.fp}, IDSW {drawer.idsw} "
+             f"over {len(results)} frames)")
+    write_contact_sheet(sheet_path, title, tiles)
+    return RenderedSequence(video_path, sheet_path, sorted(worst), len(results), sink.fourcc)

@@ -1,0 +1,173 @@
+"""`motip viz --results`: a constructed case with one ID switch, one false positive, one miss and an ignore region,
+rendered for real and checked in the decoded video (box colours at their positions) and in summary.json."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from motip.viz.matching import Category, FrameBoxes, SequenceMatcher
+from motip.viz.render import COLOURS
+
+W, H, FRAMES = 640, 360, 20
+BACKGROUND = (128, 128, 128)
+GT1 = (60, 120, 110, 130)     # tracked by id 1 up to frame 9, by id 5 from frame 10: one ID switch
+GT2 = (300, 130, 100, 120)    # tracked by id 2 except frame 15: one miss
+FP_BOX = (450, 250, 90, 80)   # id 9 on frame 5 only: one false positive
+IGNORE = (500, 40, 120, 100)  # ignore region, id 7 sits on it every frame: not counted
+SWITCH_FRAME, MISS_FRAME, FP_FRAME = 10, 15, 5
+
+
+def _row(frame: int, ident: int, box: tuple[int, int, int, int], tail: str) -> str:
+    return f"{frame},{ident},{box[0]},{box[1]},{box[2]},{box[3]},{tail}\n"
+
+
+def make_case(root: Path, *, tracker_text: str | None = None) -> tuple[Path, Path]:
+    split = root / "val"
+    seq = split / "seq01"
+    (seq / "img1").mkdir(parents=True)
+    (seq / "gt").mkdir()
+    image = np.full((H, W, 3), BACKGROUND, np.uint8)
+    for t in range(1, FRAMES + 1):
+        cv2.imwrite(str(seq / "img1" / f"{t:08d}.jpg"), image)
+    (seq / "seqinfo.ini").write_text(f"[Sequence]\nname=seq01\nimDir=img1\nframeRate=10\nseqLength={FRAMES}\n"
+                                     f"imWidth={W}\nimHeight={H}\nimExt=.jpg\n")
+    gt = "".join(_row(t, 1, GT1, "1,1,1") + _row(t, 2, GT2, "1,1,1") for t in range(1, FRAMES + 1))
+    (seq / "gt" / "gt.txt").write_text(gt)
+    (seq / "gt" / "ignore.txt").write_text("".join(_row(t, -1, IGNORE, "0,-1,-1") for t in range(1, FRAMES + 1)))
+    results = root / "results"
+    results.mkdir()
+    if tracker_text is None:
+        rows = []
+        for t in range(1, FRAMES + 1):
+            rows.append(_row(t, 1 if t < SWITCH_FRAME else 5, GT1, "0.9,1,-1,-1"))
+            if t != MISS_FRAME:
+                rows.append(_row(t, 2, GT2, "0.9,1,-1,-1"))
+            rows.append(_row(t, 7, (510, 50, 60, 50), "0.8,1,-1,-1"))
+            if t == FP_FRAME:
+                rows.append(_row(t, 9, FP_BOX, "0.7,1,-1,-1"))
+        tracker_text = "".join(rows)
+    (results / "seq01.txt").write_text(tracker_text)
+    return split, results
+
+
+def run_cli(*args: str | Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "motip", "viz", *map(str, args)], capture_output=True, text=True,
+                          timeout=120, env={"MOTIP_PROGRESS": "plain", "PATH": "/usr/bin:/bin"})
+
+
+def decode(video: Path) -> list[np.ndarray]:
+    capture = cv2.VideoCapture(str(video))
+    frames = []
+    while True:
+        ok, frame = capture.read()
+        if not ok:
+            break
+        frames.append(frame)
+    capture.release()
+    return frames
+
+
+def nearest_colour(pixel: np.ndarray) -> str:
+    """Which reference colour a decoded (compressed) pixel is closest to."""
+    references = {"green": COLOURS[Category.MATCHED], "orange": COLOURS[Category.SWITCHED],
+                  "blue": COLOURS[Category.MISSED], "red": COLOURS[Category.FP], "background": BACKGROUND}
+    return min(references, key=lambda k: float(np.linalg.norm(pixel.astype(float) - np.array(references[k]))))
+
+
+def edge_colour(frame: np.ndarray, box: tuple[int, int, int, int]) -> str:
+    """Colour of the box's left edge line, sampled in the middle of its height (median over a few pixels)."""
+    x, y, w, h = box
+    patch = frame[y + h // 2 - 2: y + h // 2 + 3, x - 1: x + 2].reshape(-1, 3)
+    return nearest_colour(np.median(patch, axis=0))
+
+
+@pytest.fixture(scope="module")
+def rendered(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    root = tmp_path_factory.mktemp("viz")
+    split, results = make_case(root)
+    out = root / "out"
+    proc = run_cli("--results", results, "--dataset-root", split, "--output_dir", out)
+    return out, proc
+
+
+def test_summary_counts(rendered: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    out, proc = rendered
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    counts = summary["sequences"]["seq01"]
+    assert (counts["fn"], counts["fp"], counts["idsw"], counts["tp"]) == (1, 1, 1, 2 * FRAMES - 1)
+    assert counts["ignored_predictions"] == FRAMES  # id 7 on the ignore region every frame, never a FP
+    assert counts["gt"] == 2 * FRAMES and counts["frames"] == FRAMES
+    assert summary["total"]["idsw"] == 1 and summary["frames_per_second"] > 0
+    assert "PROGRESS viz" in proc.stderr and "frames/s" in proc.stdout
+
+
+def test_box_colours_in_decoded_video(rendered: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    out, _ = rendered
+    frames = decode(out / "seq01.mp4")
+    assert len(frames) == FRAMES and frames[0].shape == (H, W, 3)
+    frame = lambda t: frames[t - 1]  # noqa: E731 - frames are numbered from 1
+    assert edge_colour(frame(3), GT1) == "green"
+    assert edge_colour(frame(SWITCH_FRAME - 1), GT1) == "green"
+    assert edge_colour(frame(SWITCH_FRAME), GT1) == "orange"       # the switch frame
+    assert edge_colour(frame(SWITCH_FRAME + 5), GT1) == "orange"   # stays orange while the switched ID lasts
+    assert edge_colour(frame(3), GT2) == "green"
+    assert edge_colour(frame(MISS_FRAME), GT2) in ("blue",)      # missed GT (dashed: the sample hits a dash)
+    assert edge_colour(frame(MISS_FRAME + 1), GT2) == "green"      # same ID again: no switch, green
+    assert edge_colour(frame(FP_FRAME), FP_BOX) == "red"
+    assert edge_colour(frame(FP_FRAME + 1), FP_BOX) == "background"
+    # The ignored prediction is not drawn red anywhere.
+    assert edge_colour(frame(3), (510, 50, 60, 50)) != "red"
+
+
+def test_contact_sheet(rendered: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    out, _ = rendered
+    summary = json.loads((out / "summary.json").read_text())
+    assert set(summary["sequences"]["seq01"]["worst_frames"]) >= {SWITCH_FRAME, MISS_FRAME, FP_FRAME}
+    sheet = cv2.imread(str(out / "seq01_worst.png"))
+    assert sheet is not None and sheet.shape[1] == 3 * 640 and sheet.std() > 5
+
+
+def test_matcher_keeps_last_match_when_still_valid() -> None:
+    """A better-overlapping newcomer does not steal a GT from the tracker it was matched to (CLEAR-MOT)."""
+    matcher = SequenceMatcher()
+    gt = FrameBoxes(np.array([1]), np.array([[0, 0, 100, 100]], float), np.array([1]))
+    first = matcher.step(1, gt, FrameBoxes(np.array([4]), np.array([[0, 0, 100, 100]], float), np.array([1])), None)
+    assert first.tp == 1
+    both = FrameBoxes(np.array([4, 8]), np.array([[30, 0, 100, 100], [0, 0, 100, 100]], float), np.array([1, 1]))
+    second = matcher.step(2, gt, both, None)
+    assert second.idsw == 0 and second.fp == 1
+    assert [b.label for b in second.boxes if b.category == Category.MATCHED] == ["4"]
+    # Different classes never match.
+    other = matcher.step(3, gt, FrameBoxes(np.array([4]), np.array([[0, 0, 100, 100]], float), np.array([2])), None)
+    assert (other.tp, other.fn, other.fp) == (0, 1, 1)
+
+
+def test_empty_results_file_is_a_clear_error(tmp_path: Path) -> None:
+    split, results = make_case(tmp_path, tracker_text="")
+    proc = run_cli("--results", results, "--dataset_root", split, "--output_dir", tmp_path / "out")
+    assert proc.returncode == 2
+    assert "seq01.txt" in proc.stderr and "empty" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_dataset_root_without_sequences(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "results").mkdir()
+    proc = run_cli("--results", tmp_path / "results", "--dataset_root", tmp_path / "empty", "--output_dir",
+                   tmp_path / "out")
+    assert proc.returncode == 2 and "no sequences" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_unreadable_image(tmp_path: Path) -> None:
+    split, results = make_case(tmp_path)
+    (split / "seq01" / "img1" / "00000007.jpg").write_bytes(b"not a jpeg")
+    proc = run_cli("--results", results, "--dataset_root", split, "--output_dir", tmp_path / "out")
+    assert proc.returncode == 2 and "00000007.jpg" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "out" / "seq01.mp4").exists()  # no half-written video left behind
