@@ -296,12 +296,13 @@ def _count_fields(data: dict[str, Any]) -> dict[str, int]:
 def evaluate(gt_folder: str | Path, tracker_folder: str | Path, *, seqmap: str | Path | None = None,
              classes: dict[str, int] | None = None, output_dir: str | Path | None = None,
              ignore_cover: float | None = 0.5, max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES,
-             progress: bool = False) -> dict[str, Any]:
+             progress: bool = False, check_fingerprint: bool = True) -> dict[str, Any]:
     """Score the tracker files ``<tracker_folder>/<seq>.txt`` against the split ``gt_folder``.
 
     Returns (and writes to ``output_dir/metrics.json`` when given) the report described in docs/eval.md:
     ``metrics`` (class-averaged), ``per_class``, ``per_sequence``, plus counts and warnings.
-    A sequence without a tracker file is scored as an empty result (all misses) and warned about.
+    A sequence without a tracker file is scored as an empty result (all misses) and warned about; so is a split
+    whose fingerprint no longer matches its build report (``check_fingerprint``).
     """
     gt_folder, tracker_folder = Path(gt_folder), Path(tracker_folder)
     classes = dict(classes or DEFAULT_CLASSES)
@@ -315,6 +316,12 @@ def evaluate(gt_folder: str | Path, tracker_folder: str | Path, *, seqmap: str |
         raise DataError("the split has no sequences (no seqmap entries, no folders with seqinfo.ini)",
                         path=gt_folder)
     warnings: list[str] = []
+    if check_fingerprint:
+        from motip.eval.fingerprint import check_val_fingerprint
+
+        changed = check_val_fingerprint(gt_folder)
+        if changed:
+            warnings.append(changed)
     no_gt = [s.name for s in sequences if not s.has_gt]
     if no_gt:
         raise DataError(f"{len(no_gt)} sequence(s) have no gt/gt.txt: {', '.join(no_gt[:5])}", path=gt_folder,
@@ -393,16 +400,16 @@ def evaluate(gt_folder: str | Path, tracker_folder: str | Path, *, seqmap: str |
     return report
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
+        return {k: json_safe(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     return value
 
 
 def write_metrics(path: Path, report: dict[str, Any]) -> None:
     """Write a report as JSON (atomically; non-finite numbers as null)."""
-    atomic_write_json(path, _json_safe(report))
+    atomic_write_json(path, json_safe(report))
