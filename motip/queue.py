@@ -176,13 +176,31 @@ def start_queue(config_path: str | os.PathLike[str], stages: list[str] | None = 
 
 
 def _stop_run(run_dir: str | None) -> None:
+    """Stop a stage's training: through its job.json when it has one, else the pid in its run.json."""
+    import json
+
+    import psutil
+
     from motip.jobs import read_job, stop_job
 
     if not run_dir:
         return
     job = read_job(run_dir)
-    if job is not None and job.state == "running":
-        stop_job(job)
+    if job is not None:
+        if job.state == "running":
+            stop_job(job)
+        return
+    try:
+        pid = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8")).get("pid")
+        proc = psutil.Process(int(pid))
+    except (OSError, ValueError, TypeError, psutil.NoSuchProcess):
+        return
+    tree = [proc, *proc.children(recursive=True)]
+    for member in tree:
+        member.terminate()
+    _, alive = psutil.wait_procs(tree, timeout=10)
+    for member in alive:
+        member.kill()
 
 
 def stop_queue(workspace_root: str | os.PathLike[str]) -> dict[str, Any]:
@@ -306,20 +324,49 @@ def _start_training(root: Path, queue: dict[str, Any], stage: dict[str, Any], re
     stage["run_dir"] = str(run_dir if run_dir.is_absolute() else (root / run_dir))
 
 
-def _wait_for_run(root: Path, queue: dict[str, Any], stage: dict[str, Any]) -> None:
-    from motip.jobs import read_job
+def run_state(run_dir: str | os.PathLike[str]) -> tuple[str, int | None]:
+    """(state, exit code) of a training run: from its job.json (a detached run), else its run.json (pid + status),
+    else its train.log's end event. States: running, finished, failed, stopped, lost."""
+    import json
 
+    import psutil
+
+    from motip.jobs import read_job
+    from motip.trainlog import parse_log
+
+    run_dir = Path(run_dir)
+    job = read_job(run_dir)
+    if job is not None:
+        return job.state, job.exit_code
+    try:
+        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        info = {}
+    if info.get("status") == "running":
+        pid = info.get("pid")
+        return ("running" if pid and psutil.pid_exists(pid) else "lost"), None
+    if info.get("status"):
+        code = info.get("exit_code")
+        return ("finished" if info["status"] == "finished" and not code else str(info["status"])), code
+    log_path = run_dir / "train.log"
+    if log_path.is_file():
+        state = parse_log(log_path).status.get("state", "lost")
+        return ("running" if state in ("running", "empty") else state), None
+    return "running", None  # just started: nothing written yet
+
+
+def _wait_for_run(root: Path, queue: dict[str, Any], stage: dict[str, Any]) -> None:
     run_dir = Path(stage["run_dir"])
     poll_s = float(queue["options"].get("poll_s", DEFAULT_POLL_S))
     while True:
-        job = read_job(run_dir)
-        if job is not None and job.state != "running":
+        state, code = run_state(run_dir)
+        if state != "running":
             break
         time.sleep(poll_s)
-    if job.state != "finished":
-        stage["state"] = "failed" if job.state == "failed" else "stopped"
-        raise Paused(f"{stage['name']}: training run {job.state} (exit {job.exit_code}); see {run_dir}/train.log "
-                     f"and {job.output_path}")
+    if state != "finished":
+        stage["state"] = "failed" if state in ("failed", "lost") else "stopped"
+        raise Paused(f"{stage['name']}: training run {state} (exit {code}); see {run_dir}/train.log "
+                     f"and {run_dir}/output.log")
 
 
 def _collect_results(queue: dict[str, Any], stage: dict[str, Any]) -> None:
@@ -360,10 +407,7 @@ def _run_stage(root: Path, queue: dict[str, Any], index: int) -> None:
     resume_run = None
     run_dir = stage.get("run_dir")
     if run_dir and stage["state"] in ("training", "failed", "stopped"):
-        from motip.jobs import read_job
-
-        job = read_job(run_dir)
-        if job is not None and job.state == "running":
+        if run_state(run_dir)[0] == "running":
             resume_run = "attach"  # the run outlived a worker: just wait for it again
         elif (Path(run_dir) / LAST_CHECKPOINT).is_file():
             resume_run = run_dir
