@@ -1,15 +1,29 @@
-"""`motip dashboard` (not implemented yet)."""
+"""`motip dashboard`: plot train.log files to a PNG (TRAIN.md's plot_dashboard.py).
+
+    motip dashboard outputs/stage1_universal_foundation_TIMESTAMP/train.log
+    motip dashboard outputs/stage1_*/train.log outputs/stage2_*/train.log --out compare.png
+"""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
-from motip.errors import MotipError
+HELP = "plot a train.log (HOTA/IDF1, loss, grad norm, lr) to dashboard.png"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("logs", nargs="+", type=Path, metavar="LOG",
+                        help="train.log file(s); several logs are overlaid, one colour per run")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="PNG to write (default: dashboard.png beside the first log)")
+    parser.add_argument("--dpi", type=int, default=100, help="resolution (default 100: a 1600x1340 px image)")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise MotipError("`motip dashboard` is not implemented yet")
+    from motip.viz.dashboard import render_dashboard
+
+    out = args.out if args.out is not None else args.logs[0].parent / "dashboard.png"
+    render_dashboard(list(args.logs), out, dpi=args.dpi)
+    print(out)
+    return 0

@@ -39,7 +39,7 @@ LEGEND: list[tuple[Category, str]] = [
     (Category.FP, "false positive (FP)"),
     (Category.IGNORED, "on ignore region"),
 ]
-IGNORE_REGION_COLOUR = (128, 128, 128)
+IGNORE_REGION_COLOUR = (220, 220, 220)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 
 
@@ -74,8 +74,9 @@ class FrameDrawer:
         row = int(text_h * 2.0)
         width = max(cv2.getTextSize(text, FONT, s.font_scale, s.font_thickness)[0][0] for _, text in LEGEND)
         width += row * 2 + 20
-        patch = np.full((row * (len(LEGEND) + 2) + 10, width, 3), 30, np.uint8)
-        for k, (category, text) in enumerate(LEGEND, start=2):
+        # Rows 1-2 are left free for the frame number and running counts (drawn per frame).
+        patch = np.full((row * (len(LEGEND) + 3) + 10, width, 3), 30, np.uint8)
+        for k, (category, text) in enumerate(LEGEND, start=3):
             y = 5 + row * k
             x0, y0, x1, y1 = 10, y - text_h, 10 + row, y
             if category == Category.MISSED:
@@ -92,7 +93,7 @@ class FrameDrawer:
         self.fp += result.fp
         self.idsw += result.idsw
         for x, y, w, h in result.ignore_regions:
-            _blend_rect(image, int(x), int(y), int(x + w), int(y + h), IGNORE_REGION_COLOUR, 0.3)
+            _blend_rect(image, int(x), int(y), int(x + w), int(y + h), IGNORE_REGION_COLOUR, 0.25)
         # Faint first, then misses, then predictions, so the important boxes are on top.
         order = (Category.IGNORED, Category.MISSED, Category.FP, Category.MATCHED, Category.SWITCHED)
         for category in order:
@@ -118,13 +119,13 @@ class FrameDrawer:
         patch = self._legend
         ph, pw = min(patch.shape[0], image.shape[0]), min(patch.shape[1], image.shape[1])
         roi = image[:ph, :pw]
-        cv2.addWeighted(roi, 0.25, patch[:ph, :pw], 0.75, 0, dst=roi)  # translucent legend, its own area only
+        cv2.addWeighted(roi, 0.35, patch[:ph, :pw], 0.65, 0, dst=roi)  # translucent legend, its own area only
         (_, text_h), _ = cv2.getTextSize("Ag", FONT, s.font_scale, s.font_thickness)
         line1 = f"frame {result.frame}/{self.length}"
         line2 = f"FN {self.fn}  FP {self.fp}  IDSW {self.idsw}"
-        cv2.putText(image, line1, (10, 5 + int(text_h * 1.6)), FONT, s.font_scale, (255, 255, 255),
+        cv2.putText(image, line1, (10, 5 + text_h * 2), FONT, s.font_scale, (255, 255, 255),
                     s.font_thickness, cv2.LINE_AA)
-        cv2.putText(image, line2, (10, 5 + int(text_h * 3.6)), FONT, s.font_scale, (255, 255, 255),
+        cv2.putText(image, line2, (10, 5 + text_h * 4), FONT, s.font_scale, (255, 255, 255),
                     s.font_thickness, cv2.LINE_AA)
         if result.idsw:  # flag the switch frame where the eye is, top right
             text = f"ID SWITCH x{result.idsw}"
@@ -139,7 +140,8 @@ def _label(image: np.ndarray, text: str, x: int, y: int, colour: tuple[int, int,
     (tw, th), base = cv2.getTextSize(text, FONT, s.font_scale * 0.8, s.font_thickness)
     top = y - th - base - 4 if y - th - base - 4 >= 0 else y  # inside the box when it touches the top edge
     cv2.rectangle(image, (x, top), (x + tw + 6, top + th + base + 4), colour, -1)
-    cv2.putText(image, text, (x + 3, top + th + 2), FONT, s.font_scale * 0.8, (0, 0, 0), s.font_thickness,
+    ink = (0, 0, 0) if 0.114 * colour[0] + 0.587 * colour[1] + 0.299 * colour[2] > 110 else (255, 255, 255)
+    cv2.putText(image, text, (x + 3, top + th + 2), FONT, s.font_scale * 0.8, ink, s.font_thickness,
                 cv2.LINE_AA)
 
 

@@ -1,0 +1,56 @@
+"""``motip-tui [--config PATH] [--demo [DIR]]``: open the control center on a workspace (a folder with config.toml)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from motip.workspace import CONFIG_FILE
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="motip-tui",
+        description="Control center for MOTIP training: stages and frame budgets, build, train, live HOTA/IDF1 "
+                    "charts, jobs that survive SSH logout, viz/dashboard export. Keys: 1-5 views, b build, "
+                    "t train, s stop, v viz, d dashboard, e edit budgets, o queue, ? help, q quit.")
+    parser.add_argument("--config", type=Path, default=Path(CONFIG_FILE),
+                        help="the workspace's config.toml (default: ./config.toml)")
+    parser.add_argument("--demo", nargs="?", const=Path("motip-demo"), type=Path, metavar="DIR",
+                        help="create the demo workspace in DIR (default ./motip-demo) if needed, and open it")
+    parser.add_argument("--refresh", type=float, default=0.25, metavar="S",
+                        help="chart refresh interval in seconds (default 0.25)")
+    parser.add_argument("--poll", type=float, default=0.5, metavar="S",
+                        help="train.log poll interval in seconds when file events do not arrive (default 0.5)")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    config = args.config
+    if args.demo is not None:
+        try:
+            from motip.demo import create_demo
+        except ImportError:
+            print("motip-tui: the demo workspace is not available in this version yet (motip.demo.create_demo); "
+                  "open a workspace with --config PATH instead.", file=sys.stderr)
+            return 2
+        from motip.errors import MotipError
+
+        try:
+            config = Path(create_demo(args.demo))
+        except MotipError as err:
+            print(f"motip-tui: {err}", file=sys.stderr)
+            return 2
+        if config.is_dir():
+            config = config / CONFIG_FILE
+    from motip_tui.app import MotipApp
+
+    app = MotipApp(config, refresh_s=args.refresh, poll_s=args.poll)
+    app.run()
+    return app.return_code or 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

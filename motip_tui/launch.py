@@ -1,0 +1,76 @@
+"""Starting the core's commands from the TUI: always as ``python -m motip ...`` subprocesses in their own session.
+
+Builds, viz, dashboard and queue run as detached jobs in ``<workspace>/.motip/jobs/``; training detaches itself
+(``motip train <config> --detach`` prints ``run_dir=... pid=...`` and returns).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from motip.jobs import JobInfo, new_job_dir, start_job
+from motip.workspace import Stage, Workspace
+
+MOTIP = [sys.executable, "-m", "motip"]
+SCORE_THRESH = 0.4
+
+
+def build_argv(workspace: Workspace) -> list[str]:
+    return [*MOTIP, "build", "--config", str(workspace.path)]
+
+
+def train_argv(stage: Stage) -> list[str]:
+    return [*MOTIP, "train", str(stage.config), "--detach"]
+
+
+def best_checkpoint(run_dir: Path) -> Path:
+    for name in ("checkpoint_best_idf1.pth", "checkpoint_best_hota.pth", "checkpoint_last.pth"):
+        if (run_dir / name).exists():
+            return run_dir / name
+    return run_dir / "checkpoint_best_idf1.pth"
+
+
+def run_config(run_dir: Path, fallback: Path | None) -> Path:
+    """The run's own resolved config.yaml (what it trained with), else the stage config."""
+    own = run_dir / "config.yaml"
+    return own if own.exists() or fallback is None else fallback
+
+
+def viz_argv(workspace: Workspace, run_dir: Path, stage: Stage | None) -> list[str]:
+    """TRAIN.md's viz defaults: best IDF1 checkpoint, the run's config, the val split, score threshold 0.4."""
+    return [*MOTIP, "viz", "--config", str(run_config(run_dir, stage.config if stage else None)),
+            "--checkpoint", str(best_checkpoint(run_dir)), "--dataset_root", str(workspace.builder.output / "val"),
+            "--output_dir", str(run_dir / "viz"), "--score_thresh", str(SCORE_THRESH)]
+
+
+def dashboard_argv(run_dir: Path) -> list[str]:
+    return [*MOTIP, "dashboard", str(run_dir / "train.log")]
+
+
+def queue_start_argv(workspace: Workspace, stage_names: list[str]) -> list[str]:
+    return [*MOTIP, "queue", "start", "--config", str(workspace.path), "--stages", *stage_names]
+
+
+def queue_stop_argv(workspace: Workspace) -> list[str]:
+    return [*MOTIP, "queue", "stop", "--config", str(workspace.path)]
+
+
+def start(workspace_root: Path, argv: list[str], kind: str, name: str) -> JobInfo:
+    safe = re.sub(r"[^\w.-]+", "_", name)[:40]
+    return start_job(argv, new_job_dir(workspace_root, safe), kind=kind, name=name, cwd=workspace_root)
+
+
+def start_training(workspace_root: Path, argv: list[str], timeout_s: float = 120.0) -> tuple[Path | None, str]:
+    """Run ``motip train ... --detach``; return (run_dir, message). The command returns once the run is started."""
+    proc = subprocess.run(argv, cwd=workspace_root, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=timeout_s)
+    match = re.search(r"run_dir=(\S+)", proc.stdout)
+    if proc.returncode != 0 or match is None:
+        text = (proc.stderr.strip() or proc.stdout.strip() or f"exit {proc.returncode}").splitlines()
+        return None, " ".join(text[-3:])
+    run_dir = Path(match.group(1))
+    run_dir = run_dir if run_dir.is_absolute() else workspace_root / run_dir
+    return run_dir, proc.stdout.strip().splitlines()[-1]

@@ -1,0 +1,94 @@
+"""plotext charts inside Textual (textual-plotext): metrics per epoch, loss, grad norm (log10) and lr per step.
+
+Drawing cost grows with points, so series are downsampled to about two points per column, keeping each bucket's
+min and max (spikes stay visible). textual-plotext's log scale crashes on the second render: we plot log10 values.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from textual_plotext import PlotextPlot
+
+from motip_tui.alerts import TARGET
+
+
+def _finite_arrays(xs: Sequence[float], ys: Sequence[float]):  # noqa: ANN202
+    import numpy as np  # only once data is big (keeps startup light)
+
+    x = np.asarray(xs, dtype=float)
+    y = np.asarray(ys, dtype=float)
+    keep = np.isfinite(y)
+    return x[keep], y[keep]
+
+
+def downsample(xs: Sequence[float], ys: Sequence[float], buckets: int) -> tuple[list[float], list[float]]:
+    """At most ~2*buckets points: each bucket's min and max in x order; non-finite values dropped."""
+    if len(ys) <= 2 * buckets:
+        points = [(x, y) for x, y in zip(xs, ys) if math.isfinite(y)]
+        return [p[0] for p in points], [p[1] for p in points]
+    import numpy as np
+
+    x, y = _finite_arrays(xs, ys)
+    if len(y) <= 2 * buckets:
+        return x.tolist(), y.tolist()
+    edges = np.linspace(0, len(y), buckets + 1).astype(int)[:-1]
+    ends = np.append(edges[1:], len(y)) - 1
+    out_x = np.empty(2 * buckets)
+    out_y = np.empty(2 * buckets)
+    out_x[0::2], out_x[1::2] = x[edges], x[ends]
+    out_y[0::2], out_y[1::2] = np.minimum.reduceat(y, edges), np.maximum.reduceat(y, edges)
+    return out_x.tolist(), out_y.tolist()
+
+
+def bucket_means(xs: Sequence[float], ys: Sequence[float], buckets: int) -> tuple[list[float], list[float]]:
+    """The smoothed line: bucket means when big, an exponential moving average when small."""
+    if len(ys) <= 2 * buckets:
+        smoothed, out, out_x = None, [], []
+        for x, y in zip(xs, ys):
+            if math.isfinite(y):
+                smoothed = y if smoothed is None else 0.9 * smoothed + 0.1 * y
+                out.append(smoothed)
+                out_x.append(x)
+        return out_x, out
+    import numpy as np
+
+    x, y = _finite_arrays(xs, ys)
+    if len(y) <= 2 * buckets:
+        return x.tolist(), y.tolist()
+    edges = np.linspace(0, len(y), buckets + 1).astype(int)[:-1]
+    counts = np.diff(np.append(edges, len(y)))
+    return x[edges].tolist(), (np.add.reduceat(y, edges) / counts).tolist()
+
+
+class Chart(PlotextPlot):
+    """One chart; ``draw(series)`` with series = [(label, xs, ys, color)], plus optional horizontal line."""
+
+    def __init__(self, title: str, *, hline: float | None = None, id: str | None = None) -> None:  # noqa: A002
+        super().__init__(id=id)
+        self.title = title
+        self.hline = hline
+        self.points = 0  # points drawn last time (tests and the bench read it)
+
+    def draw(self, series: list[tuple[str, list[float], list[float], str]], ylabel: str = "") -> None:
+        plt = self.plt
+        plt.clear_figure()
+        plt.title(self.title)
+        self.points = 0
+        for label, xs, ys, color in series:
+            if xs:
+                plt.plot(xs, ys, label=label, color=color, marker="braille")
+                self.points += len(xs)
+        if self.hline is not None and self.points:
+            plt.horizontal_line(self.hline, color="red")
+        if ylabel:
+            plt.ylabel(ylabel)
+        self.refresh()
+
+
+def log10_series(ys: Sequence[float]) -> list[float]:
+    return [math.log10(y) if y > 0 and math.isfinite(y) else float("nan") for y in ys]
+
+
+__all__ = ["Chart", "bucket_means", "downsample", "log10_series", "TARGET"]

@@ -1,0 +1,167 @@
+"""The control center driven by keys with App.run_test(): budgets, read-only config, runs, charts, alerts."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+from textual.widgets import DataTable, Input, Static
+
+from motip_tui.app import MotipApp
+from motip_tui.widgets.charts import Chart
+from tui_helpers import eval_line, make_run, make_workspace, train_line, wait_for
+
+SIZE = (80, 24)
+
+
+def app_for(config: Path) -> MotipApp:
+    return MotipApp(config, refresh_s=0.05, poll_s=0.2)
+
+
+async def test_edit_and_save_budget_changes_only_that_line(tmp_path: Path) -> None:
+    config = make_workspace(tmp_path / "ws")
+    before = config.read_text()
+    app = app_for(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e")
+        budget = app.query_one("#budget-bdd", Input)
+        assert app.focused is app.query_one("#budget-dancetrack", Input)
+        budget.focus()
+        await pilot.pause()
+        budget.value = ""
+        await pilot.press("1", "5", "0")  # typed into the field, not taken as the "1" view key
+        assert budget.value == "150"
+        assert "bdd.frame_budget = 150" in str(app.query_one("#budget-diff", Static).render())
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+    after = config.read_text()
+    changed = [line for line in difflib.unified_diff(before.splitlines(), after.splitlines(), lineterm="", n=0)
+               if line[:1] in "+-" and not line.startswith(("+++", "---"))]
+    assert changed == ["-frame_budget = 25   # cars", "+frame_budget = 150   # cars"]
+
+
+async def test_invalid_budget_is_refused_and_nothing_written(tmp_path: Path) -> None:
+    config = make_workspace(tmp_path / "ws")
+    before = config.read_text()
+    app = app_for(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e")
+        field = app.query_one("#budget-dancetrack", Input)
+        field.value = ""
+        await pilot.press("minus", "5")
+        assert field.value == "-5"
+        await pilot.pause()
+        assert "invalid" in str(app.query_one("#budget-diff", Static).render())
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert "not saved" in str(app.query_one("#message", Static).render())
+    assert config.read_text() == before
+
+
+async def test_apply_stage_copies_budgets(tmp_path: Path) -> None:
+    config = make_workspace(tmp_path / "ws")
+    app = app_for(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down")  # Refinement
+        await pilot.pause()
+        assert app.stage.name == "Refinement"
+        await pilot.press("a")
+        await pilot.pause()
+    text = config.read_text()
+    assert "frame_budget = 40   # people" in text and "frame_budget = 40   # cars" in text
+
+
+async def test_syntax_error_config_opens_read_only(tmp_path: Path) -> None:
+    config = tmp_path / "config.toml"
+    config.write_text("[bdd]\nframe_budget = = 5\n", encoding="utf-8")
+    before = config.read_bytes()
+    app = app_for(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert app.readonly
+        message = str(app.query_one("#message", Static).render())
+        assert "syntax" in message.lower() and "read-only" in message
+        await pilot.press("e")
+        assert app.query_one("#budget-bdd", Input).disabled
+        await pilot.press("ctrl+s")
+        await pilot.press("b")
+        await pilot.pause()
+    assert config.read_bytes() == before
+
+
+async def test_missing_config_still_opens(tmp_path: Path) -> None:
+    app = app_for(tmp_path / "config.toml")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert "No config.toml" in str(app.query_one("#stage-detail", Static).render())
+        await pilot.press("q")
+    assert not (tmp_path / "config.toml").exists()
+
+
+async def test_runs_list_with_garbage_log_and_best_metrics(tmp_path: Path) -> None:
+    config = make_workspace(tmp_path / "ws")
+    root = config.parent
+    make_run(root, "stage1_universal_foundation_a", [train_line(1), eval_line(1, 55.5, 58.0)])
+    garbage = root / "outputs" / "stage1_universal_foundation_b"
+    garbage.mkdir(parents=True)
+    (garbage / "train.log").write_bytes(b"\x00\xffnot a log\n" * 50)
+    app = app_for(config)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one("#run-table", DataTable)
+        assert await wait_for(pilot, lambda: table.row_count == 2)
+        rows = [table.get_row_at(i) for i in range(2)]
+        assert rows[0][3] == "55.5" and rows[0][4] == "58.0"
+        assert "no readable events" in rows[1][6]
+        stage_row = app.query_one("#stage-table", DataTable).get_row_at(0)
+        assert stage_row[4] == "2" and stage_row[5] == "55.5/58.0"
+        assert stage_row[6].endswith("*")  # recalibrated from the measured 1.5 s/step
+
+
+async def test_appended_lines_reach_the_charts(tmp_path: Path) -> None:
+    config = make_workspace(tmp_path / "ws")
+    run = make_run(config.parent, "stage1_universal_foundation_a", [train_line(i) for i in range(1, 11)])
+    app = app_for(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        loss = app.query_one("#chart-loss", Chart)
+        assert await wait_for(pilot, lambda: app.watch is not None and len(app.watch.steps) == 10)
+        assert await wait_for(pilot, lambda: loss.points > 0)
+        drawn = loss.points
+        with open(run / "train.log", "a", encoding="utf-8") as handle:
+            handle.write("".join(train_line(i) for i in range(11, 21)))
+            handle.write(eval_line(1, 45.0, 47.0))
+            handle.write(train_line(21, grad=float("nan"))[:-20])  # a partial last line: not yet delivered
+        assert await wait_for(pilot, lambda: len(app.watch.log.eval) == 1)
+        assert len(app.watch.steps) == 20
+        assert await wait_for(pilot, lambda: loss.points > drawn)
+        assert app.query_one("#chart-eval", Chart).points == 2
+        with open(run / "train.log", "a", encoding="utf-8") as handle:
+            handle.write(train_line(21, grad=float("nan"))[-20:])
+        assert await wait_for(pilot, lambda: any("grad norm is nan" in a.text for a in app.alerts))
+        # truncation: the run restarted its log; the charts start over
+        (run / "train.log").write_text(train_line(1) * 3, encoding="utf-8")
+        assert await wait_for(pilot, lambda: len(app.watch.steps) == 3 and not app.watch.log.eval)
+
+
+async def test_compare_overlay_and_forgetting_alert(tmp_path: Path) -> None:
+    config = make_workspace(tmp_path / "ws")
+    root = config.parent
+    make_run(root, "stage1_universal_foundation_a", [train_line(1), eval_line(1, 60.0, 62.0, pedestrian=60.0)])
+    make_run(root, "stage2_universal_refine_a", [train_line(1), eval_line(1, 57.0, 59.0, pedestrian=52.0)],
+             config="configs/stage2_universal_refine.yaml")
+    app = app_for(config)
+    async with app.run_test(size=SIZE) as pilot:
+        table = app.query_one("#run-table", DataTable)
+        assert await wait_for(pilot, lambda: table.row_count == 1)
+        table.focus()
+        await pilot.press("c")  # compare with the Stage 1 run
+        assert app.compare_run is not None
+        await pilot.press("up", "down")  # the stage table is not focused: select Refinement via the stage table
+        app.query_one("#stage-table", DataTable).move_cursor(row=1)
+        assert await wait_for(pilot, lambda: app.selected_run is not None and "refine" in app.selected_run.name
+                              or app.stage.name == "Refinement")
+        app.select_run(app.runs_by_stage["Refinement"][0])
+        await pilot.press("3")
+        eval_chart = app.query_one("#chart-eval", Chart)
+        assert await wait_for(pilot, lambda: eval_chart.points == 4)  # 2 metrics x (this run + compare run)
+        assert await wait_for(pilot, lambda: any("forgetting: pedestrian" in a.text for a in app.alerts))

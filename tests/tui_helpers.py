@@ -1,0 +1,93 @@
+"""Shared helpers of tests/test_tui_*.py: a small workspace with stages, run folders with train.logs, waiting."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+CONFIG = """\
+# test workspace
+[dancetrack]
+enabled = true
+root = "src/dancetrack"
+frame_budget = 30   # people
+splits = ["train"]
+
+[bdd]
+enabled = true
+root = "src/bdd100k"
+frame_budget = 25   # cars
+
+[visdrone]
+enabled = false
+root = "src/visdrone"
+frame_budget = 0
+
+[builder]
+output = "datasets/DanceTrack"
+manifest = "manifest.json"
+seed = 0
+
+[[stages]]
+name = "Foundation"
+config = "configs/stage1_universal_foundation.yaml"
+budgets = { bdd = 25, dancetrack = 30 }
+epochs = 10
+hours_per_epoch = 2.05
+cost_per_hour = 1.212
+
+[[stages]]
+name = "Refinement"
+config = "configs/stage2_universal_refine.yaml"
+budgets = { bdd = 40, dancetrack = 40 }
+epochs = 10
+hours_per_epoch = 6.5
+cost_per_hour = 1.212
+"""
+
+
+def make_workspace(root: Path, *, with_data: bool = False) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(REPO / "configs", root / "configs")
+    if with_data:
+        from motip.data.synthetic import write_synthetic_manifest, write_synthetic_sources
+
+        sources = write_synthetic_sources(root / "src", dancetrack_videos=4, bdd_videos=4, visdrone_videos=0,
+                                          frames_per_video=12, image_size=(96, 64))
+        write_synthetic_manifest(sources, root / "manifest.json")
+    path = root / "config.toml"
+    path.write_text(CONFIG, encoding="utf-8")
+    return path
+
+
+def train_line(step: int, *, epoch: int = 1, loss: float = 2.0, grad: float = 1.0, total: int = 100) -> str:
+    return (f"2026-11-24T10:00:00 [train] epoch={epoch} step={step} total_steps={total} global_step={step} "
+            f"loss={loss} grad_norm={grad} lr=2e-05 s_per_step=1.5\n")
+
+
+def eval_line(epoch: int, hota: float, idf1: float, pedestrian: float | None = None) -> str:
+    extra = f" pedestrian.HOTA={pedestrian}" if pedestrian is not None else ""
+    return f"2026-11-24T11:00:00 [eval] epoch={epoch} HOTA={hota} IDF1={idf1}{extra}\n"
+
+
+def make_run(workspace: Path, name: str, lines: list[str], config: str = "configs/stage1_universal_foundation.yaml") -> Path:
+    run = workspace / "outputs" / name
+    run.mkdir(parents=True, exist_ok=True)
+    start = f'2026-11-24T10:00:00 [start] run="outputs/{name}" config="{config}" epochs=10 pid=1\n'
+    (run / "train.log").write_text(start + "".join(lines), encoding="utf-8")
+    return run
+
+
+async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 20.0) -> bool:  # noqa: ANN001
+    """Let the app run until ``condition()`` holds (or the timeout passes); returns the last value."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + timeout
+    while loop.time() < end:
+        if condition():
+            return True
+        await pilot.pause(0.05)
+    return bool(condition())
