@@ -18,7 +18,7 @@ summed), so with one class they equal that class's. All ratios are reported in p
 Memory guard: TrackEval's Identity builds (gt ids + tracker ids)^2 dense matrices, which an early-epoch model that
 gives every box a new id turns into hundreds of GB. Above ``max_dense_bytes`` we compute the same optimum exactly from
 sparse counts (a min-weight bipartite matching on the non-zero gt/tracker co-occurrences). HOTA's gt x tracker
-matrices are made smaller by dropping tracker ids that never overlap any GT (exact); if still too big we refuse with
+matrices are made smaller by folding tracker ids that never overlap any GT into one (exact); if still too big we refuse with
 a clear message.
 """
 
@@ -203,22 +203,20 @@ def _hota_dense_bytes(data: dict[str, Any]) -> int:
     return 23 * data["num_gt_ids"] * data["num_tracker_ids"] * 8     # ~19 alpha match counts + 4 helper matrices
 
 
-def drop_non_overlapping_tracker_ids(data: dict[str, Any]) -> dict[str, Any]:
-    """The same data without tracker ids that never overlap (IoU > 0) any GT box; ``num_tracker_dets`` unchanged.
+def merge_non_overlapping_tracker_ids(data: dict[str, Any]) -> dict[str, Any]:
+    """The same data with every tracker id that never overlaps (IoU > 0) any GT box folded into one shared id.
 
-    Exact for HOTA: such ids only ever add to HOTA_FP = num_tracker_dets - HOTA_TP."""
+    Exact for HOTA, whose matrices are gt ids x tracker ids: such ids have zero alignment with every GT id, so the
+    per-frame score matrices, matches and counts are unchanged; their boxes still count as false positives."""
     used = np.zeros(data["num_tracker_ids"], dtype=bool)
     for tr_ids, sim in zip(data["tracker_ids"], data["similarity_scores"], strict=True):
         if sim.size:
             used[tr_ids[(sim > 0).any(axis=0)]] = True
-    new_index = np.cumsum(used) - 1
+    num_used = int(used.sum())
+    new_index = np.where(used, np.cumsum(used) - 1, num_used)       # never-overlapping ids -> id num_used
     out = dict(data)
-    out["tracker_ids"], out["similarity_scores"] = [], []
-    for tr_ids, sim in zip(data["tracker_ids"], data["similarity_scores"], strict=True):
-        keep = used[tr_ids]
-        out["tracker_ids"].append(new_index[tr_ids[keep]])
-        out["similarity_scores"].append(sim[:, keep])
-    out["num_tracker_ids"] = int(used.sum())
+    out["tracker_ids"] = [new_index[tr_ids] for tr_ids in data["tracker_ids"]]
+    out["num_tracker_ids"] = num_used + 1
     return out
 
 
@@ -228,7 +226,7 @@ def evaluate_class_data(data: dict[str, Any], *, max_dense_bytes: int = DEFAULT_
     hota, clear, identity = metrics or _metric_classes()
     hota_data = data
     if _hota_dense_bytes(data) > max_dense_bytes:
-        hota_data = drop_non_overlapping_tracker_ids(data)
+        hota_data = merge_non_overlapping_tracker_ids(data)
         if _hota_dense_bytes(hota_data) > max_dense_bytes:
             need = _hota_dense_bytes(hota_data) / 2**30
             raise MotipError(
@@ -260,13 +258,13 @@ def summarize(raw: dict[str, Any]) -> dict[str, float | int]:
     out: dict[str, float | int] = {}
     for name in PERCENT_FIELDS:
         if name in raw:
-            out[name] = round(100.0 * _scalar(raw[name]), 4)
+            out[name] = 100.0 * _scalar(raw[name])
     for name in COUNT_FIELDS:
         if name in raw:
             out[name] = int(round(_scalar(raw[name])))
     for name in OTHER_FIELDS:
         if name in raw:
-            out[name] = round(_scalar(raw[name]), 6)
+            out[name] = _scalar(raw[name])
     # Friendly aliases used by tables, train.log and the dashboard.
     for alias, source in (("TP", "CLR_TP"), ("FP", "CLR_FP"), ("FN", "CLR_FN")):
         if source in out:
