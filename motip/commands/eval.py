@@ -164,7 +164,9 @@ def _print_table(report: dict[str, Any], output_dir: Path | None) -> None:
 
     from motip.eval.metrics import METRICS_FILE
 
-    console = Console()
+    import sys
+
+    console = Console(width=None if sys.stdout.isatty() else 160)    # piped/logged: never truncate numbers
     columns = ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW", "FP", "FN", "GT_Dets", "Dets")
     table = Table(title=f"motip eval: {len(report['sequences'])} sequence(s) of {report['gt_folder']}")
     table.add_column("class")
