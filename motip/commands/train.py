@@ -1,15 +1,79 @@
-"""`motip train` (not implemented yet)."""
+"""`motip train CONFIG.yaml [--KEY VALUE ...] [--detach] [--resume RUN_DIR]`: train MOTIP on the built dataset.
+
+Run folder: OUTPUT_DIR, else outputs/<config stem>_<YYYYmmdd_HHMMSS>/ (see docs/training.md for its files).
+`--detach` starts the same command in its own session (survives SSH logout), prints `run_dir=... pid=...` and
+returns at once. `--resume RUN_DIR` continues a killed run from RUN_DIR/checkpoint_last.pth with the run's own
+config.yaml (overrides given here still apply), the same epoch/step numbering and the same train.log.
+Multi-GPU: `torchrun --nproc_per_node N -m motip train CONFIG.yaml ...`.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
+from pathlib import Path
 
-from motip.errors import MotipError
+ACCEPTS_OVERRIDES = True
+HELP = "train MOTIP on the built dataset"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    pass
+    parser.add_argument("config", nargs="?", type=Path,
+                        help="YAML experiment config (e.g. configs/stage1_universal_foundation.yaml); "
+                             "optional with --resume")
+    parser.add_argument("--detach", action="store_true",
+                        help="start the run in its own session (survives logout); prints run_dir=... pid=...")
+    parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
+                        help="continue a killed run from RUN_DIR/checkpoint_last.pth (same numbering and train.log)")
+    parser.epilog = ("Any --KEY VALUE after the config overrides that config key (e.g. --LR 1e-5 --EPOCHS 2 "
+                     "--val_config.GT_FOLDER datasets/DanceTrack/val). See `motip config keys`.")
 
 
 def run(args: argparse.Namespace) -> int:
-    raise MotipError("`motip train` is not implemented yet")
+    from motip.config import load_config
+    from motip.errors import MotipError
+
+    overrides = list(getattr(args, "overrides", []) or [])
+    if args.resume is not None:
+        run_dir = args.resume.resolve()
+        saved = run_dir / "config.yaml"
+        if not saved.is_file():
+            raise MotipError("not a run folder (no config.yaml)", path=run_dir,
+                             hint="pass the folder `motip train` created (outputs/<name>_<time>/)")
+        config_path = args.config or saved
+        config = load_config(saved, overrides)
+        resume = True
+    else:
+        if args.config is None:
+            raise MotipError("give a config file (or --resume RUN_DIR)", hint="e.g. motip train configs/tiny_cpu.yaml")
+        config_path = args.config
+        config = load_config(config_path, overrides)
+        from motip.engine.runs import resolve_run_dir
+        run_dir = resolve_run_dir(config, config_path).resolve()
+        resume = False
+
+    if args.detach:
+        return _detach(args, config_path, run_dir, overrides)
+
+    from motip.engine.train import train
+
+    return train(config, Path(config_path), run_dir, resume=resume)
+
+
+def _detach(args: argparse.Namespace, config_path: Path, run_dir: Path, overrides: list[str]) -> int:
+    from motip.jobs import start_job
+
+    argv = [sys.executable, "-m", "motip", "train"]
+    if args.resume is not None:
+        argv += ["--resume", str(run_dir)]
+        if args.config is not None:
+            argv.append(str(args.config))
+        argv += overrides
+    else:
+        # OUTPUT_DIR pins the folder we print, so the detached process writes exactly there.
+        argv += [str(config_path), *overrides, "--OUTPUT_DIR", str(run_dir)]
+    run_dir.mkdir(parents=True, exist_ok=True)
+    job = start_job(argv, run_dir, kind="train", name=run_dir.name, cwd=os.getcwd())
+    print(f"run_dir={run_dir} pid={job.pid}", flush=True)
+    return 0

@@ -1,0 +1,519 @@
+"""The MOTIP training loop (official ``train.py``): clips -> DETR (some frames with grad) -> set criterion ->
+trajectory modeling + ID decoder -> ID loss; AdamW param groups, warm-up, step LR, gradient accumulation and
+clipping, AMP; per-epoch validation, checkpoints and train.log. See docs/training.md.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from collections.abc import Mapping
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import DataLoader
+
+from motip.config import dump_config
+from motip.engine import ddp, runs
+from motip.engine.optim import build_optimizer, group_lr, warmup_lr
+from motip.errors import DataError, MotipError
+from motip.trainlog import TrainLogWriter
+
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+OOM_HINT = ("lower AUG_MAX_SIZE (e.g. 800) or the largest AUG_RESIZE_SCALES, shorten SAMPLE_LENGTHS, lower "
+            "DETR_NUM_TRAIN_FRAMES, set MEMORY_EFFICIENT: True and USE_DECODER_CHECKPOINT: True, or TRAIN_DTYPE: BF16")
+
+
+class NonFiniteLoss(MotipError):
+    pass
+
+
+# ----------------------------------------------------------------------------------------------- checks before work
+def preflight(config: Mapping[str, Any], resume_checkpoint: Path | None) -> None:
+    """Every input the run needs, checked before any model is built (clear errors, nothing half-started)."""
+    from motip.data.dataset import check_split_dir
+    from motip.engine.validate import check_val_inputs
+
+    data_root = config.resolve_path(config["DATA_ROOT"])
+    for dataset, split in zip(config["DATASETS"], config["DATASET_SPLITS"]):
+        check_split_dir(Path(data_root) / dataset / split)
+    pretrain = config.get("DETR_PRETRAIN")
+    if pretrain and resume_checkpoint is None:
+        path = config.resolve_path(pretrain)
+        if not path.is_file():
+            raise MotipError("DETR_PRETRAIN file not found", path=path,
+                             hint="download/copy the pretrain there, fix the path (relative to root_path or the "
+                                  "working directory), or set DETR_PRETRAIN: null to train from scratch")
+    if config.get("RESUME_MODEL") and resume_checkpoint is None:
+        path = config.resolve_path(config["RESUME_MODEL"])
+        if not path.is_file():
+            raise MotipError("RESUME_MODEL file not found", path=path, hint="fix the path or set RESUME_MODEL: null")
+    if int(config.get("VAL_EVERY_EPOCHS") or 0) > 0:
+        check_val_inputs(config)
+    if int(config["BATCH_SIZE"]) < 1 or int(config["ACCUMULATE_STEPS"]) < 1:
+        raise MotipError("BATCH_SIZE and ACCUMULATE_STEPS must be >= 1", path=getattr(config, "path", None))
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2 ** 32))
+    torch.manual_seed(seed)
+
+
+def _worker_init(worker_id: int) -> None:
+    seed = torch.initial_seed() % (2 ** 32)
+    random.seed(seed)
+    np.random.seed(seed)
+
+
+# ----------------------------------------------------------------------------------------------- tensor plumbing
+def _cat_outputs(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any]:
+    if a is None or b is None:
+        return a if b is None else b
+    out: dict[str, Any] = {}
+    for key, value in a.items():
+        if isinstance(value, torch.Tensor):
+            out[key] = torch.cat([value, b[key]], dim=0)
+        elif isinstance(value, list):
+            out[key] = [_cat_outputs(x, y) for x, y in zip(value, b[key])]
+    return out
+
+
+def _index_outputs(outputs: dict[str, Any], index: torch.Tensor) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in outputs.items():
+        if isinstance(value, torch.Tensor):
+            out[key] = value.index_select(0, index)
+        elif isinstance(value, list):
+            out[key] = [_index_outputs(v, index) for v in value]
+    return out
+
+
+def _detr_forward(model: torch.nn.Module, frames: torch.Tensor, masks: torch.Tensor, chunk: int,
+                  checkpointed: bool) -> dict[str, Any]:
+    from motip.data.augment import NestedFrames
+
+    if chunk <= 0 or chunk >= len(frames):
+        return model(frames=NestedFrames(frames, masks), part="detr", use_checkpoint=checkpointed and chunk > 0)
+    result = None
+    for start in range(0, len(frames), chunk):
+        part = NestedFrames(frames[start:start + chunk], masks[start:start + chunk])
+        result = _cat_outputs(result, model(frames=part, part="detr", use_checkpoint=checkpointed))
+    return result
+
+
+def prepare_for_motip(detr_outputs: Mapping[str, torch.Tensor], annotations: list[list[dict]],
+                      indices: list[tuple[torch.Tensor, torch.Tensor]]) -> dict[str, torch.Tensor]:
+    """Gather the matched DETR embeddings into trajectory/unknown tensors [B,G,T,N,...] (official helper)."""
+    B, T = len(annotations), len(annotations[0])
+    G, _, N = annotations[0][0]["trajectory_id_labels"].shape
+    device = detr_outputs["pred_logits"].device
+    dim = detr_outputs["outputs"].shape[-1]
+    seq: dict[str, torch.Tensor] = {}
+    for side in ("trajectory", "unknown"):
+        seq[f"{side}_id_labels"] = -torch.ones((B, G, T, N), dtype=torch.int64, device=device)
+        seq[f"{side}_times"] = -torch.ones((B, G, T, N), dtype=torch.int64, device=device)
+        seq[f"{side}_masks"] = torch.ones((B, G, T, N), dtype=torch.bool, device=device)
+        seq[f"{side}_boxes"] = torch.zeros((B, G, T, N, 4), dtype=torch.float32, device=device)
+        seq[f"{side}_features"] = torch.zeros((B, G, T, N, dim), dtype=torch.float32, device=device)
+    for b in range(B):
+        for t in range(T):
+            flat = b * T + t
+            query_idx, target_idx = indices[flat]
+            order = torch.argsort(target_idx)  # row k = the query matched to GT box k of the frame
+            queries = query_idx[order].to(device)
+            embeds = detr_outputs["outputs"][flat][queries].float()
+            boxes = detr_outputs["pred_boxes"][flat][queries].float()
+            ann = annotations[b][t]
+            for side in ("trajectory", "unknown"):
+                masks = ann[f"{side}_id_masks"][:, 0, :].to(device)
+                rows = ann[f"{side}_ann_idxs"][:, 0, :].to(device)
+                seq[f"{side}_id_labels"][b, :, t] = ann[f"{side}_id_labels"][:, 0, :].to(device)
+                seq[f"{side}_times"][b, :, t] = ann[f"{side}_times"][:, 0, :].to(device)
+                seq[f"{side}_masks"][b, :, t] = masks
+                valid = ~masks
+                feats = seq[f"{side}_features"][b, :, t]
+                feats[valid] = embeds[rows[valid]]
+                seq[f"{side}_boxes"][b, :, t][valid] = boxes[rows[valid]]
+    return seq
+
+
+# ----------------------------------------------------------------------------------------------- the trainer
+class Trainer:
+    def __init__(self, config: Any, config_path: Path, run_dir: Path, resume: bool) -> None:
+        self.config = config
+        self.config_path = config_path
+        self.run_dir = run_dir
+        self.resume = resume
+        self.dist = ddp.DistInfo()
+        self.writer: TrainLogWriter | None = None
+        self.states: dict[str, Any] = {"epoch": 0, "global_step": 0, "best_hota": None, "best_idf1": None}
+        self.val_fingerprint: str | None = None
+
+    # -- setup
+    def _setup_device(self) -> torch.device:
+        from motip.engine.tracking import pick_device
+
+        device, self.dist = pick_device(self.config), ddp.DistInfo()
+        self.dist, device = ddp.init_distributed(device)
+        return device
+
+    def _amp(self) -> tuple[torch.dtype | None, bool]:
+        name = str(self.config.get("TRAIN_DTYPE", "FP32")).upper()
+        return {"FP32": (None, False), "BF16": (torch.bfloat16, False), "FP16": (torch.float16, True)}[name]
+
+    def run(self) -> int:
+        config = self.config
+        resume_ckpt = self.run_dir / runs.LAST if self.resume else None
+        if self.resume and not resume_ckpt.is_file():
+            raise MotipError("the run folder has no checkpoint_last.pth to resume from", path=self.run_dir,
+                             hint="it was killed before its first epoch ended: start it again instead")
+        preflight(config, resume_ckpt)
+        device = self._setup_device()
+        main = self.dist.is_main
+        if main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            if not self.resume:
+                from motip.atomic import atomic_write_text
+                atomic_write_text(self.run_dir / "config.yaml", dump_config(config))
+            runs.run_started(self.run_dir, self.config_path, self.resume)
+        self.writer = TrainLogWriter(self.run_dir / "train.log", enabled=main)
+        status, code, message = "failed", 1, ""
+        try:
+            self._train(device, resume_ckpt)
+            status, code = "finished", 0
+        except NonFiniteLoss as err:
+            message = err.message
+            raise
+        except torch.cuda.OutOfMemoryError as err:
+            message = "CUDA out of memory: " + OOM_HINT
+            self.writer.error(message)
+            raise MotipError(message, hint=OOM_HINT) from err
+        except KeyboardInterrupt:
+            status, code, message = "stopped", 130, "interrupted (SIGINT/SIGTERM)"
+            raise
+        except MotipError as err:
+            message = err.message
+            self.writer.error(message)
+            raise
+        except Exception as err:  # unexpected: record it, then let the traceback show
+            message = f"{type(err).__name__}: {err}"
+            self.writer.error(message)
+            raise
+        finally:
+            self.writer.run_end(status=status, epoch=self.states["epoch"], msg=message)
+            self.writer.close()
+            if main:
+                runs.run_ended(self.run_dir, status, code, message)
+            ddp.cleanup(self.dist)
+        return code
+
+    def _build_data(self) -> tuple[Any, Any, DataLoader]:
+        from motip.data.augment import ClipTransform, collate_clips
+        from motip.data.dataset import BuiltDataset
+        from motip.data.sampler import ClipSampler
+
+        config = self.config
+        dataset = BuiltDataset(config.resolve_path(config["DATA_ROOT"]), list(config["DATASETS"]),
+                               list(config["DATASET_SPLITS"]), int(config["NUM_CLASSES"]), ClipTransform(config))
+        sampler = ClipSampler(dataset, config["SAMPLE_STEPS"], config["SAMPLE_LENGTHS"], config["SAMPLE_INTERVALS"],
+                              seed=int(config["SEED"]), rank=self.dist.rank, world_size=self.dist.world_size,
+                              length_per_iteration=config.get("LENGTH_PER_ITERATION"))
+        workers = int(config["NUM_WORKERS"])
+        loader = DataLoader(dataset, sampler=sampler, batch_size=int(config["BATCH_SIZE"]), num_workers=workers,
+                            prefetch_factor=int(config["PREFETCH_FACTOR"]) if workers > 0 else None,
+                            collate_fn=collate_clips, pin_memory=torch.cuda.is_available(),
+                            worker_init_fn=_worker_init, persistent_workers=False)
+        return dataset, sampler, loader
+
+    def _build_model(self, device: torch.device, resume_ckpt: Path | None):
+        from motip.model import build_criterion, build_id_criterion, build_model, load_pretrain
+
+        config = self.config
+        model = build_model(config)
+        if config.get("DETR_PRETRAIN") and resume_ckpt is None:
+            report = load_pretrain(model, config.resolve_path(config["DETR_PRETRAIN"]), config, verbose=False)
+            if self.dist.is_main:
+                print(f"pretrain: {report.summary()}", flush=True)
+        if int(config["DETR_NUM_TRAIN_FRAMES"]) == 0:
+            for name, param in model.named_parameters():
+                if name.startswith("detr."):
+                    param.requires_grad_(False)  # train only the MOTIP part (official)
+        model.to(device)
+        optimizer, scheduler = build_optimizer(model, config)
+        source = resume_ckpt or (config.resolve_path(config["RESUME_MODEL"]) if config.get("RESUME_MODEL") else None)
+        if source is not None:
+            self._resume_from(Path(source), model, optimizer, scheduler, full=resume_ckpt is not None)
+        return model, build_criterion(config).to(device), build_id_criterion(config), optimizer, scheduler
+
+    def _resume_from(self, path: Path, model, optimizer, scheduler, full: bool) -> None:
+        config = self.config
+        payload = runs.read_checkpoint(path)
+        state = {(k[7:] if k.startswith("module.") else k): v for k, v in payload["model"].items()}
+        model.load_state_dict(state, strict=True)
+        load_opt = full or config.get("RESUME_OPTIMIZER", True)
+        load_sched = full or config.get("RESUME_SCHEDULER", True)
+        load_states = full or config.get("RESUME_STATES", True)
+        if load_opt and payload.get("optimizer"):
+            optimizer.load_state_dict(payload["optimizer"])
+        if load_states and payload.get("states"):
+            self.states.update(payload["states"])
+        if load_sched and payload.get("scheduler"):
+            scheduler.load_state_dict(payload["scheduler"])
+        else:
+            for _ in range(int(self.states["epoch"])):
+                scheduler.step()  # a fresh schedule fast-forwarded to the resumed epoch (official)
+        if self.writer is not None:
+            self.writer.resume(checkpoint=str(path), epoch=int(self.states["epoch"]),
+                               global_step=int(self.states["global_step"]), optimizer=bool(load_opt),
+                               scheduler=bool(load_sched))
+
+    # -- main loop
+    def _train(self, device: torch.device, resume_ckpt: Path | None) -> None:
+        config = self.config
+        seed_everything(int(config["SEED"]) + self.dist.rank)
+        dataset, sampler, loader = self._build_data()
+        main = self.dist.is_main
+        if main and not self.resume:
+            self.writer.run_start(run=str(self.run_dir), config=str(self.config_path), epochs=int(config["EPOCHS"]),
+                                  device=str(device), world_size=self.dist.world_size,
+                                  data=" | ".join(dataset.statistics()))
+        model, criterion, id_criterion, optimizer, scheduler = self._build_model(device, resume_ckpt)
+        train_model: torch.nn.Module = model
+        if self.dist.enabled:
+            train_model = torch.nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=False)
+        val_every = int(config.get("VAL_EVERY_EPOCHS") or 0)
+        if main and val_every > 0:
+            from motip.engine.validate import val_fingerprint, val_settings
+            self.val_fingerprint = val_fingerprint(val_settings(config)[0])
+        for epoch in range(int(self.states["epoch"]), int(config["EPOCHS"])):
+            sampler.prepare_for_epoch(epoch)
+            self._train_epoch(epoch, loader, sampler, model, train_model, criterion, id_criterion, optimizer, device)
+            scheduler.step()
+            self.states["epoch"] = epoch + 1
+            number = epoch + 1  # 1-based in file names and train.log
+            if main and val_every > 0 and number % val_every == 0:
+                self._validate(model, number)
+            if main:
+                self._save_checkpoints(model, optimizer, scheduler, number)
+            ddp.barrier(self.dist)
+
+    def _train_epoch(self, epoch: int, loader: DataLoader, sampler, model, train_model, criterion, id_criterion,
+                     optimizer, device: torch.device) -> None:
+        from motip.data.sampler import steps_in_epoch
+        from motip.progress import Progress
+
+        config = self.config
+        B = int(config["BATCH_SIZE"])
+        total = steps_in_epoch(len(sampler), B, config.get("MAX_STEPS_PER_EPOCH"))
+        if total == 0:
+            raise DataError("no legal training clip (every clip has a frame without objects or is too short)",
+                            hint="lower SAMPLE_LENGTHS or check the built dataset's gt.txt")
+        accumulate = int(config["ACCUMULATE_STEPS"])
+        warmup_epochs = int(config["LR_WARMUP_EPOCHS"])
+        amp_dtype, use_scaler = self._amp()
+        scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
+        log_every = max(int(config.get("LOG_EVERY_STEPS") or 1), 1)
+        clip = float(config.get("MAX_CLIP_NORM") or 0.0)
+        separate = bool(config.get("SEPARATE_CLIP_NORM", True))
+        detr_params = [p for n, p in model.named_parameters() if n.startswith("detr.") and p.requires_grad]
+        other_params = [p for n, p in model.named_parameters() if not n.startswith("detr.") and p.requires_grad]
+        decoder_ckpt = bool(config.get("USE_DECODER_CHECKPOINT") or config.get("MEMORY_EFFICIENT"))
+        mean = torch.tensor(MEAN, device=device).view(1, 1, 3, 1, 1)
+        std = torch.tensor(STD, device=device).view(1, 1, 3, 1, 1)
+        model.train()
+        optimizer.zero_grad(set_to_none=True)
+        norms = {"grad_norm": float("nan"), "grad_norm_detr": float("nan"), "grad_norm_id": float("nan")}
+        window_start, window_steps = time.monotonic(), 0
+        progress_stream = None if self.dist.is_main else open("/dev/null", "w")  # noqa: SIM115
+        with Progress(f"train epoch {epoch + 1}", total, stream=progress_stream) as progress:
+            for step, batch in enumerate(loader):
+                if step >= total:
+                    break
+                if epoch < warmup_epochs:
+                    warmup_lr(optimizer, float(config["LR"]), epoch, step, total, warmup_epochs)
+                autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext())
+                with autocast:
+                    losses = self._forward(batch, train_model, criterion, id_criterion, device, mean, std,
+                                           decoder_ckpt)
+                loss = losses["loss"]
+                bad = not bool(torch.isfinite(loss.detach()).item())
+                if ddp.any_rank(self.dist, bad, device):
+                    terms = " ".join(f"{k}={float(v):.4g}" for k, v in losses.items())
+                    msg = (f"non-finite loss at epoch {epoch + 1} step {step + 1} ({terms}); stopped without "
+                           "saving, the last good checkpoint is kept")
+                    self.writer.error(msg, epoch=epoch + 1, step=step + 1,
+                                      global_step=int(self.states["global_step"]) + 1)
+                    raise NonFiniteLoss(msg, path=self.run_dir / "train.log",
+                                        hint="lower LR, check the data, or resume from checkpoint_last.pth")
+                scaler.scale(loss / accumulate).backward()
+                if (step + 1) % accumulate == 0 or step + 1 == total:
+                    scaler.unscale_(optimizer)
+                    norms = self._clip(detr_params, other_params, clip, separate)
+                    if not math.isfinite(norms["grad_norm"]) and not use_scaler:
+                        msg = (f"non-finite gradient norm at epoch {epoch + 1} step {step + 1}; stopped without "
+                               "saving, the last good checkpoint is kept")
+                        self.writer.error(msg, epoch=epoch + 1, step=step + 1)
+                        raise NonFiniteLoss(msg, hint="lower LR or MAX_CLIP_NORM, or use TRAIN_DTYPE FP32")
+                    scaler.step(optimizer)
+                    scaler.update()
+                    optimizer.zero_grad(set_to_none=True)
+                self.states["global_step"] = int(self.states["global_step"]) + 1
+                window_steps += 1
+                if (step + 1) % log_every == 0 or step + 1 == total:
+                    now = time.monotonic()
+                    s_per_step = (now - window_start) / max(window_steps, 1)
+                    window_start, window_steps = now, 0
+                    terms = {k: float(v) for k, v in losses.items() if k != "loss"}
+                    extra: dict[str, Any] = {}
+                    if device.type == "cuda":
+                        extra["mem_gb"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 30, 3)
+                    self.writer.train_step(epoch=epoch + 1, step=step + 1, total_steps=total,
+                                           global_step=int(self.states["global_step"]), loss=float(loss), **terms,
+                                           grad_norm_detr=norms["grad_norm_detr"], grad_norm_id=norms["grad_norm_id"],
+                                           lr_backbone=group_lr(optimizer, "backbone"), **extra,
+                                           grad_norm=norms["grad_norm"], lr=group_lr(optimizer, "other"),
+                                           s_per_step=round(s_per_step, 4))
+                progress.advance(1, f"loss={float(loss):.3f}")
+        if progress_stream is not None:
+            progress_stream.close()
+
+    @staticmethod
+    def _clip(detr_params: list, other_params: list, max_norm: float, separate: bool) -> dict[str, float]:
+        limit = max_norm if max_norm > 0 else float("inf")  # 0 = no clipping, the norm is still measured
+
+        def norm_of(params: list) -> float:
+            params = [p for p in params if p.grad is not None]
+            if not params:
+                return 0.0
+            return float(torch.nn.utils.clip_grad_norm_(params, limit))
+
+        if separate:
+            detr, other = norm_of(detr_params), norm_of(other_params)
+            total = math.sqrt(detr ** 2 + other ** 2)
+        else:
+            total = norm_of(detr_params + other_params)
+            detr = other = total
+        return {"grad_norm": total, "grad_norm_detr": detr, "grad_norm_id": other}
+
+    def _forward(self, batch: dict[str, Any], model, criterion, id_criterion, device: torch.device,
+                 mean: torch.Tensor, std: torch.Tensor, decoder_ckpt: bool) -> dict[str, torch.Tensor]:
+        config = self.config
+        images = batch["images"]
+        annotations = batch["annotations"]
+        pixels = images.tensors.to(device, non_blocking=True).float().div_(255)
+        pad = images.mask.to(device, non_blocking=True)
+        pixels = ((pixels - mean) / std) * (~pad)[:, :, None].float()  # zeros in the padding (official)
+        B, T = pixels.shape[:2]
+        targets = [{"boxes": ann["bbox"].to(device), "labels": ann["category"].to(device)}
+                   for clip in annotations for ann in clip]
+        n_train = min(int(config["DETR_NUM_TRAIN_FRAMES"]), T)
+        chunk = int(config.get("DETR_NUM_CHECKPOINT_FRAMES") or 0)
+        order = torch.randperm(T)
+        train_t, frozen_t = order[:n_train], order[n_train:]
+        flat = lambda x, idx: x[:, idx].flatten(0, 1)  # noqa: E731 - [B,T,...] -> [B*len(idx),...]
+        outputs = None
+        if len(frozen_t):
+            with torch.no_grad():
+                outputs = _detr_forward(model, flat(pixels, frozen_t), flat(pad, frozen_t), chunk * 4, False)
+        if len(train_t):
+            trained = _detr_forward(model, flat(pixels, train_t), flat(pad, train_t), chunk, chunk > 0)
+            outputs = _cat_outputs(trained, outputs)
+        # Outputs are ordered [train frames (b-major), frozen frames (b-major)]; restore (b, t) order.
+        position = torch.empty(B * T, dtype=torch.long)
+        slots = [(b, int(t)) for b in range(B) for t in train_t] + [(b, int(t)) for b in range(B) for t in frozen_t]
+        for i, (b, t) in enumerate(slots):
+            position[b * T + t] = i
+        outputs = _index_outputs(outputs, position.to(device))
+        outputs = {k: (v.float() if isinstance(v, torch.Tensor) else
+                       [{kk: vv.float() for kk, vv in a.items()} for a in v]) for k, v in outputs.items()}
+        loss_dict, indices = criterion(outputs, targets)
+        detr_loss = criterion.weighted_loss(loss_dict)
+        losses: dict[str, torch.Tensor] = {"loss_ce": loss_dict["loss_ce"], "loss_bbox": loss_dict["loss_bbox"],
+                                           "loss_giou": loss_dict["loss_giou"], "loss_detr": detr_loss}
+        loss = detr_loss
+        if not config.get("ONLY_DETR"):
+            seq_info = prepare_for_motip(outputs, annotations, indices)
+            seq_info = model(seq_info=seq_info, part="trajectory_modeling")
+            id_logits, id_labels, id_masks = model(seq_info=seq_info, part="id_decoder",
+                                                   use_decoder_checkpoint=decoder_ckpt)
+            id_loss = id_criterion(id_logits, id_labels, id_masks)
+            losses["loss_id"] = id_loss
+            loss = loss + id_loss * id_criterion.weight
+        losses["class_error"] = loss_dict.get("class_error", torch.zeros(()))
+        losses["loss"] = loss
+        return {k: (v if k == "loss" else v.detach()) for k, v in losses.items()}
+
+    # -- epoch end
+    def _validate(self, model: torch.nn.Module, number: int) -> None:
+        from motip.engine.validate import metric_row, val_fingerprint, val_settings, validate
+
+        out_dir = self.run_dir / "eval" / f"epoch_{number}"
+        gt_folder = val_settings(self.config)[0]
+        now = val_fingerprint(gt_folder)
+        if self.val_fingerprint and now and now != self.val_fingerprint:
+            self.writer.warning("val set fingerprint changed since the run started (the dataset was rebuilt?): "
+                                "metrics of different epochs may not be comparable", epoch=number)
+            self.val_fingerprint = now
+        started = time.monotonic()
+        report = validate(model, self.config, out_dir)
+        top, per_class = metric_row(report)
+        for warning in report.get("warnings", []):
+            self.writer.warning(warning, epoch=number)
+        self.writer.eval(epoch=number, metrics=top, per_class=per_class, global_step=int(self.states["global_step"]),
+                         eval_s=round(time.monotonic() - started, 2))
+        history_path = self.run_dir / "metrics.json"
+        history: dict[str, Any] = {"epochs": []}
+        if history_path.is_file():
+            import json
+            try:
+                history = json.loads(history_path.read_text(encoding="utf-8"))
+            except ValueError:
+                history = {"epochs": []}
+        history["epochs"] = [e for e in history.get("epochs", []) if e.get("epoch") != number]
+        history["epochs"].append({"epoch": number, "global_step": int(self.states["global_step"]), **top,
+                                  "per_class": per_class})
+        from motip.engine.validate import atomic_write_json
+        atomic_write_json(history_path, history)
+        self._last_eval = top
+
+    def _save_checkpoints(self, model, optimizer, scheduler, number: int) -> None:
+        config = self.config
+        last_eval = getattr(self, "_last_eval", None)
+        improved = []
+        if last_eval is not None:
+            for metric, key in (("HOTA", "best_hota"), ("IDF1", "best_idf1")):
+                value = last_eval.get(metric)
+                if isinstance(value, (int, float)) and math.isfinite(value) and \
+                        (self.states.get(key) is None or value > self.states[key]):
+                    self.states[key] = float(value)
+                    improved.append(metric)
+            self._last_eval = None
+        save = lambda name: runs.save_checkpoint(self.run_dir / name, model, optimizer, scheduler,  # noqa: E731
+                                                 self.states, config)
+        every = max(int(config.get("SAVE_CHECKPOINT_PER_EPOCH") or 1), 1)
+        if number % every == 0 or number == int(config["EPOCHS"]):
+            save(f"checkpoint_epoch_{number}.pth")
+            self.writer.checkpoint(epoch=number, kind="epoch", path=f"checkpoint_epoch_{number}.pth")
+            keep = int(config.get("MULTI_LAST_CHECKPOINTS") or 0)
+            if keep > 0:
+                old = sorted(self.run_dir.glob("checkpoint_epoch_*.pth"), key=lambda p: int(p.stem.split("_")[-1]))
+                for path in old[:-keep]:
+                    path.unlink(missing_ok=True)
+        for metric in improved:
+            name = f"checkpoint_best_{metric.lower()}.pth"
+            save(name)
+            self.writer.checkpoint(epoch=number, kind=f"best_{metric.lower()}", path=name,
+                                   value=self.states[f"best_{metric.lower()}"])
+        save(runs.LAST)  # last, so a resume never skips a best/epoch checkpoint of this epoch
+        self.writer.checkpoint(epoch=number, kind="last", path=runs.LAST)
+
+
+def train(config: Any, config_path: Path, run_dir: Path, resume: bool = False) -> int:
+    return Trainer(config, config_path, run_dir, resume).run()

@@ -1,0 +1,92 @@
+"""Validation of one epoch: track the val split (val_config GT_FOLDER / SEQMAP_FILE), score it with TrackEval
+(``motip.eval.metrics.evaluate``, classes from CLASSES_TO_EVAL / CLASS_NAME_TO_ID) and watch the val fingerprint.
+
+Writes ``<run>/eval/epoch_<N>/{tracker/<seq>.txt, metrics.json}``. When the tracker finds nothing at all (an early
+epoch of a model trained from scratch) every metric is 0 and a warning says so, instead of failing the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from motip.atomic import atomic_write_json
+from motip.errors import ConfigError, DataError
+
+METRIC_NAMES = ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW")
+
+
+def val_settings(config: Mapping[str, Any]) -> tuple[Path, Path | None, dict[str, int]]:
+    """(GT folder, seqmap or None, {class name: id}) from val_config, paths resolved against the config."""
+    val = config.get("val_config") or {}
+    resolve = getattr(config, "resolve_path", lambda p: Path(p) if p else None)
+    gt_folder = resolve(val.get("GT_FOLDER"))
+    if gt_folder is None:
+        raise ConfigError("val_config.GT_FOLDER is not set", hint="set it, or VAL_EVERY_EPOCHS: 0 to skip validation")
+    seqmap = resolve(val.get("SEQMAP_FILE")) if val.get("SEQMAP_FILE") else None
+    names = list(val.get("CLASSES_TO_EVAL") or ["pedestrian"])
+    mapping = dict(val.get("CLASS_NAME_TO_ID") or {"pedestrian": 1})
+    unknown = [n for n in names if n not in mapping]
+    if unknown:
+        raise ConfigError(f"val_config.CLASSES_TO_EVAL names {unknown[0]!r}, which CLASS_NAME_TO_ID does not map",
+                          path=getattr(config, "path", None), hint="add it to val_config.CLASS_NAME_TO_ID")
+    return Path(gt_folder), (Path(seqmap) if seqmap else None), {n: int(mapping[n]) for n in names}
+
+
+def check_val_inputs(config: Mapping[str, Any]) -> None:
+    """Fail before training starts when the val split or its seqmap is missing."""
+    from motip.engine.tracking import split_sequences
+
+    gt_folder, seqmap, _ = val_settings(config)
+    if not gt_folder.is_dir():
+        raise DataError("validation folder (val_config.GT_FOLDER) not found", path=gt_folder,
+                        hint="build the dataset with `motip build`, fix val_config.GT_FOLDER, or set "
+                             "VAL_EVERY_EPOCHS: 0 to train without validation")
+    if not split_sequences(gt_folder, seqmap):
+        raise DataError("validation folder holds no sequences", path=gt_folder, hint="rebuild the dataset")
+
+
+def val_fingerprint(gt_folder: Path) -> str | None:
+    """sha256 of the val split as the builder fingerprints it (None when it cannot be computed)."""
+    try:
+        from motip.data.mot_format import fingerprint_split
+
+        return fingerprint_split(gt_folder.parent, gt_folder.name)
+    except (ImportError, OSError):
+        return None
+
+
+def validate(model: torch.nn.Module, config: Mapping[str, Any], out_dir: Path) -> dict[str, Any]:
+    """Track + evaluate; returns {"metrics": {...}, "per_class": {name: {...}}, "warnings": [...]} and writes
+    ``out_dir/metrics.json``."""
+    from motip.engine.tracking import track_split
+    from motip.eval.metrics import evaluate
+
+    gt_folder, seqmap, classes = val_settings(config)
+    tracker_dir = out_dir / "tracker"
+    was_training = model.training
+    try:
+        track_split(config, model, gt_folder, tracker_dir, seqmap=seqmap)
+    finally:
+        model.train(was_training)
+    has_rows = any(p.stat().st_size > 0 for p in tracker_dir.glob("*.txt"))
+    if not has_rows:
+        zeros = {name: 0.0 for name in METRIC_NAMES} | {"IDSW": 0}
+        report = {"metrics": dict(zeros), "per_class": {name: dict(zeros) for name in classes},
+                  "warnings": ["the tracker found no objects in any val sequence (DET_THRESH too high or an "
+                               "untrained detector): every metric is 0"]}
+        atomic_write_json(out_dir / "metrics.json", report)
+        return report
+    report = evaluate(gt_folder, tracker_dir, seqmap=seqmap, classes=classes, output_dir=out_dir)
+    return report
+
+
+def metric_row(report: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
+    """The train.log eval fields: top-level metrics and per-class metrics (METRIC_NAMES only)."""
+    top = {k: report["metrics"].get(k, float("nan")) for k in METRIC_NAMES}
+    per_class = {name: {k: values.get(k, float("nan")) for k in METRIC_NAMES}
+                 for name, values in report.get("per_class", {}).items()}
+    return top, per_class
