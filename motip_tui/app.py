@@ -14,6 +14,7 @@ from typing import Any
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.screen import Screen
 from textual.validation import Integer, Number
@@ -532,11 +533,14 @@ class MotipApp(App[None]):
             text.append("unsaved: " + ", ".join(f"{k} = {v}" for k, v in changes.items()))
         self.query_one("#budget-diff", Static).update("\n".join(text) or "no unsaved changes")
 
-    @on(Input.Changed)
-    @on(Checkbox.Changed)
+    @on(Input.Changed, "#budgets Input")
+    @on(Checkbox.Changed, "#budgets Checkbox")
     def editor_changed(self) -> None:
-        if self.workspace is not None:
-            self.show_pending()
+        if self.workspace is not None and self.screen is self.screen_stack[0]:
+            try:
+                self.show_pending()
+            except NoMatches:  # events that arrive while the app shuts down
+                pass
 
     def action_save(self) -> None:
         if self.readonly:
@@ -575,9 +579,9 @@ class MotipApp(App[None]):
     # -- actions ---------------------------------------------------------------------------------------------
     def action_view(self, name: str) -> None:
         self.query_one("#views", TabbedContent).active = name
-        focus = {"stages": "#stage-table", "jobs": "#job-table"}.get(name)
-        if focus:
-            self.query_one(focus).focus()
+        # Focus must move into the shown view: a focused widget in a hidden pane pulls its pane back to the front.
+        focus = {"stages": "#stage-table", "jobs": "#job-table", "budgets": "#budget-dancetrack"}.get(name)
+        self.query_one(focus or "#views Tabs").focus()
         if name == "jobs":
             self.refresh_job_table()
         elif name == "charts":

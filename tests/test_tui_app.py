@@ -133,14 +133,16 @@ async def test_appended_lines_reach_the_charts(tmp_path: Path) -> None:
             handle.write(train_line(21, grad=float("nan"))[:-20])  # a partial last line: not yet delivered
         assert await wait_for(pilot, lambda: len(app.watch.log.eval) == 1)
         assert len(app.watch.steps) == 20
-        assert await wait_for(pilot, lambda: loss.points > drawn)
+        ok = await wait_for(pilot, lambda: loss.points > drawn)
+        assert ok, (drawn, loss.points, app.watch.version, app._drawn, len(app.watch.steps))
         assert app.query_one("#chart-eval", Chart).points == 2
         with open(run / "train.log", "a", encoding="utf-8") as handle:
             handle.write(train_line(21, grad=float("nan"))[-20:])
         assert await wait_for(pilot, lambda: any("grad norm is nan" in a.text for a in app.alerts))
         # truncation: the run restarted its log; the charts start over
         (run / "train.log").write_text(train_line(1) * 3, encoding="utf-8")
-        assert await wait_for(pilot, lambda: len(app.watch.steps) == 3 and not app.watch.log.eval)
+        ok = await wait_for(pilot, lambda: len(app.watch.steps) == 3 and not app.watch.log.eval)
+        assert ok, (len(app.watch.steps), app.watch.tailer.offset, app.watch.tailer.resets, app.watch.tailer._thread.is_alive())
 
 
 async def test_compare_overlay_and_forgetting_alert(tmp_path: Path) -> None:
