@@ -74,11 +74,14 @@ def test_changed_val_set_warns(dataset, tmp_path):
     (["--results", "empty", "--dataset_root", "datasets/DanceTrack/val"], "no tracker file"),
     (["--results", "results", "--dataset_root", "datasets/DanceTrack/val", "--classes", "dog"], "unknown class"),
     (["--results", "results"], "--dataset_root"),
+    (["--results", "blank", "--dataset_root", "datasets/DanceTrack/val"], "every tracker file is empty"),
     (["--results", "results", "--dataset_root", "datasets/DanceTrack/val", "--LR", "1"], "only work with --config"),
     (["--config", "nope.yaml", "--checkpoint", "nope.pth"], "checkpoint not found"),
 ])
 def test_bad_input_exits_2_with_a_clear_message(dataset, tmp_path, args, needle):
     (tmp_path / "empty").mkdir()
+    (tmp_path / "blank").mkdir()
+    (tmp_path / "blank" / "seqA.txt").write_text("")
     out = motip("eval", *args, cwd=tmp_path)
     assert out.returncode == 2, out.stderr
     assert needle in out.stderr and "Traceback" not in out.stderr

@@ -138,9 +138,12 @@ def test_frame_beyond_sequence_and_duplicate_ids_are_refused(split, tmp_path):
         score(split, [(1, 1, 0, 0, 5, 5, 1, 1), (1, 1, 50, 0, 5, 5, 1, 1)], tmp_path)
 
 
-def test_empty_results_are_refused(split, tmp_path):
+def test_empty_results_score_zero_with_warning_or_are_refused(split, tmp_path):
+    report = score(split, [], tmp_path)                    # an early-epoch model that detects nothing
+    assert report["metrics"]["HOTA"] == 0.0 and report["metrics"]["FN"] == 20
+    assert any("empty" in w for w in report["warnings"])
     with pytest.raises(DataError, match="empty"):
-        score(split, [], tmp_path)
+        score(split, [], tmp_path, require_detections=True)
 
 
 def _random_case(rng, length=30, n_gt=6):

@@ -148,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
         output_dir = Path(args.output_dir) if args.output_dir else None
     report = evaluate(split_dir, results, seqmap=seqmap, classes=classes, output_dir=output_dir,
                       ignore_cover=None if args.ignore_cover < 0 else args.ignore_cover,
-                      max_dense_bytes=int(args.max_dense_gib * 2**30), progress=not args.json)
+                      max_dense_bytes=int(args.max_dense_gib * 2**30), progress=not args.json,
+                      require_detections=not args.config)   # empty files given by hand are a mistake
     if args.json:
         from motip.eval.metrics import json_safe
 

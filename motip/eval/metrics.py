@@ -294,13 +294,15 @@ def _count_fields(data: dict[str, Any]) -> dict[str, int]:
 def evaluate(gt_folder: str | Path, tracker_folder: str | Path, *, seqmap: str | Path | None = None,
              classes: dict[str, int] | None = None, output_dir: str | Path | None = None,
              ignore_cover: float | None = 0.5, max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES,
-             progress: bool = False, check_fingerprint: bool = True) -> dict[str, Any]:
+             progress: bool = False, check_fingerprint: bool = True,
+             require_detections: bool = False) -> dict[str, Any]:
     """Score the tracker files ``<tracker_folder>/<seq>.txt`` against the split ``gt_folder``.
 
     Returns (and writes to ``output_dir/metrics.json`` when given) the report described in docs/eval.md:
     ``metrics`` (class-averaged), ``per_class``, ``per_sequence``, plus counts and warnings.
     A sequence without a tracker file is scored as an empty result (all misses) and warned about; so is a split
-    whose fingerprint no longer matches its build report (``check_fingerprint``).
+    whose fingerprint no longer matches its build report (``check_fingerprint``). Tracker files that are all empty
+    score 0 with a warning, or raise ``DataError`` when ``require_detections``.
     """
     gt_folder, tracker_folder = Path(gt_folder), Path(tracker_folder)
     classes = dict(classes or DEFAULT_CLASSES)
@@ -359,8 +361,12 @@ def evaluate(gt_folder: str | Path, tracker_folder: str | Path, *, seqmap: str |
                 ignored[name] += prepared.ignored_tracker_boxes
                 bar.advance(1, f"{seq.name} {name}")
     if total_tracker_boxes == 0:
-        raise DataError("every tracker file is empty: nothing to score", path=tracker_folder,
-                        hint="check that the tracker ran (DET_THRESH too high?)")
+        # An early-epoch model may detect nothing: validation scores it 0 with a warning; `motip eval --results`
+        # treats it as bad input (require_detections).
+        if require_detections:
+            raise DataError("every tracker file is empty: nothing to score", path=tracker_folder,
+                            hint="check that the tracker ran (DET_THRESH too high?)")
+        warnings.append(f"every tracker file in {tracker_folder} is empty: the tracker output no boxes")
 
     per_class_raw: dict[str, dict[str, Any]] = {}
     per_class: dict[str, dict[str, Any]] = {}
