@@ -81,6 +81,7 @@ class MotipApp(App[None]):
         self._idle_gpu_samples = 0
         self.alerts: list[Alert] = []
         self.queue_state: dict[str, Any] | None = None
+        self.quit_message = ""
 
     # -- layout ----------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -719,9 +720,10 @@ class MotipApp(App[None]):
         running = [j for j in self.jobs if j.state == "running"]
         if running:
             names = ", ".join(f"{j.name} (pid {j.pid})" for j in running)
-            self.exit(message=f"{len(running)} job(s) keep running: {names}. Run motip-tui again to re-attach.")
+            self.quit_message = f"{len(running)} job(s) keep running: {names}. Run motip-tui again to re-attach."
         else:
-            self.exit(message="no jobs running.")
+            self.quit_message = "no jobs running."
+        self.exit(message=self.quit_message)
 
     def get_system_commands(self, screen: Screen) -> Any:
         yield from super().get_system_commands(screen)

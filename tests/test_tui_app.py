@@ -158,11 +158,10 @@ async def test_compare_overlay_and_forgetting_alert(tmp_path: Path) -> None:
         table.focus()
         await pilot.press("c")  # compare with the Stage 1 run
         assert app.compare_run is not None
-        await pilot.press("up", "down")  # the stage table is not focused: select Refinement via the stage table
-        app.query_one("#stage-table", DataTable).move_cursor(row=1)
-        assert await wait_for(pilot, lambda: app.selected_run is not None and "refine" in app.selected_run.name
-                              or app.stage.name == "Refinement")
-        app.select_run(app.runs_by_stage["Refinement"][0])
+        app.query_one("#stage-table", DataTable).move_cursor(row=1)  # Refinement: its run becomes the selection
+        assert await wait_for(pilot, lambda: app.stage.name == "Refinement" and table.row_count == 1)
+        table.move_cursor(row=0)
+        assert await wait_for(pilot, lambda: app.selected_run is not None and "refine" in app.selected_run.name)
         await pilot.press("3")
         eval_chart = app.query_one("#chart-eval", Chart)
         assert await wait_for(pilot, lambda: eval_chart.points == 4)  # 2 metrics x (this run + compare run)

@@ -1,0 +1,110 @@
+"""Jobs from the TUI, real subprocesses only: re-attach after quit/restart, stop with confirmation, a dead job's exit
+status and last lines, and the Stage 1 loop from keys (b builds synthetic data, t trains the tiny config)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from textual.widgets import DataTable, Static
+
+from motip.jobs import find_jobs, jobs_dir, new_job_dir, start_job, stop_job
+from motip_tui.app import MotipApp
+from motip_tui.widgets.charts import Chart
+from tui_helpers import REPO, make_workspace, wait_for
+
+SIZE = (80, 24)
+
+
+def app_for(config: Path) -> MotipApp:
+    return MotipApp(config, refresh_s=0.05, poll_s=0.2)
+
+
+async def test_quit_restart_reattach_and_stop(tmp_path: Path) -> None:
+    config = make_workspace(tmp_path / "ws")
+    root = config.parent
+    job = start_job([sys.executable, "-c", "import time; print('working', flush=True); time.sleep(120)"],
+                    new_job_dir(root, "sleeper"), kind="build", name="sleeper", cwd=root)
+    try:
+        first = app_for(config)
+        async with first.run_test(size=SIZE) as pilot:
+            await pilot.press("4")
+            assert await wait_for(pilot, lambda: [j.state for j in first.jobs] == ["running"])
+            await pilot.press("q")
+        assert first.return_code in (0, None)
+        # The quit message names the job that keeps running.
+        assert "1 job(s) keep running: sleeper" in first.quit_message
+
+        second = app_for(config)  # "SSH back in": a new TUI finds the same job by pid + create time
+        async with second.run_test(size=SIZE) as pilot:
+            await pilot.press("4")
+            table = second.query_one("#job-table", DataTable)
+            assert await wait_for(pilot, lambda: table.row_count == 1 and table.get_row_at(0)[2] == "running")
+            assert await wait_for(pilot, lambda: "working" in str(second.query_one("#job-tail", Static).render()))
+            await pilot.press("s")
+            await pilot.press("n")  # the confirmation guards the stop
+            await pilot.pause(0.3)
+            assert job.process() is not None
+            await pilot.press("s", "y")
+            assert await wait_for(pilot, lambda: table.row_count == 1 and table.get_row_at(0)[2] == "stopped")
+    finally:
+        stop_job(job, grace_s=1)
+
+
+async def test_dead_job_shows_exit_status_and_last_lines(tmp_path: Path) -> None:
+    config = make_workspace(tmp_path / "ws")
+    root = config.parent
+    job = start_job([sys.executable, "-c", "import sys; print('loading data'); sys.exit('DataError: boom')"],
+                    new_job_dir(root, "bad"), kind="build", name="bad build", cwd=root)
+    app = app_for(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4")
+        table = app.query_one("#job-table", DataTable)
+        assert await wait_for(pilot, lambda: table.row_count == 1 and table.get_row_at(0)[2] == "failed")
+        assert table.get_row_at(0)[5] == "1"
+        tail = str(app.query_one("#job-tail", Static).render())
+        assert "exit status 1" in tail and "DataError: boom" in tail
+    assert job.dir.is_dir()
+
+
+TINY_STAGE = f"""\
+SUPER_CONFIG_PATH: {REPO / "configs" / "tiny_cpu.yaml"}
+EPOCHS: 1
+MAX_STEPS_PER_EPOCH: 2
+AUG_NUM_GROUPS: 1
+DET_THRESH: 0.05
+NEWBORN_THRESH: 0.05
+"""
+
+
+@pytest.mark.slow
+async def test_stage1_loop_build_and_train_from_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    config = make_workspace(tmp_path / "ws", with_data=True)
+    root = config.parent
+    (root / "configs" / "stage1_universal_foundation.yaml").write_text(TINY_STAGE, encoding="utf-8")
+    app = app_for(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("b")  # sources already hold Foundation's budgets: no question asked
+        assert await wait_for(pilot, lambda: any(j.kind == "build" for j in app.jobs), timeout=10)
+        build = next(j for j in app.jobs if j.kind == "build")
+        assert await wait_for(pilot, lambda: build.state != "running" and (app.refresh_jobs() or True), timeout=180)
+        assert build.state == "finished", build.tail(20)
+        await pilot.press("r")
+        stages = app.query_one("#stage-table", DataTable)
+        assert await wait_for(pilot, lambda: stages.get_row_at(0)[3] == "yes", timeout=20)
+
+        await pilot.press("t")
+        assert await wait_for(pilot, lambda: any(j.kind == "train" for j in app.jobs), timeout=60)
+        train = next(j for j in app.jobs if j.kind == "train")
+        assert train.dir.parent == root / "outputs"
+        await pilot.press("r")
+        assert await wait_for(pilot, lambda: app.selected_run is not None, timeout=20)
+        await pilot.press("3")
+        assert await wait_for(pilot, lambda: train.state != "running", timeout=600)
+        assert train.state == "finished", train.tail(30)
+        eval_chart = app.query_one("#chart-eval", Chart)
+        assert await wait_for(pilot, lambda: app.watch is not None and len(app.watch.log.eval) == 1, timeout=10)
+        assert await wait_for(pilot, lambda: eval_chart.points >= 1, timeout=10)
+    assert find_jobs(root / "outputs", jobs_dir(root))
