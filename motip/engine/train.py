@@ -59,6 +59,15 @@ def preflight(config: Mapping[str, Any], resume_checkpoint: Path | None) -> None
         raise MotipError("BATCH_SIZE and ACCUMULATE_STEPS must be >= 1", path=getattr(config, "path", None))
 
 
+def standalone_config(config: Any) -> dict[str, Any]:
+    """The resolved config as a run folder keeps it: no parent to follow, root_path absolute, so ``--resume``
+    reads the same values from any working directory."""
+    plain = dict(config)
+    plain["SUPER_CONFIG_PATH"] = None
+    plain["root_path"] = str(config.base_dir)
+    return plain
+
+
 def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % (2 ** 32))
@@ -180,7 +189,7 @@ class Trainer:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if not self.resume:
                 from motip.atomic import atomic_write_text
-                atomic_write_text(self.run_dir / "config.yaml", dump_config(config))
+                atomic_write_text(self.run_dir / "config.yaml", dump_config(standalone_config(config)))
             runs.run_started(self.run_dir, self.config_path, self.resume)
         self.writer = TrainLogWriter(self.run_dir / "train.log", enabled=main)
         status, code, message = "failed", 1, ""
@@ -375,12 +384,12 @@ class Trainer:
                     if device.type == "cuda":
                         extra["mem_gb"] = round(torch.cuda.max_memory_allocated(device) / 2 ** 30, 3)
                     self.writer.train_step(epoch=epoch + 1, step=step + 1, total_steps=total,
-                                           global_step=int(self.states["global_step"]), loss=float(loss), **terms,
+                                           global_step=int(self.states["global_step"]), loss=float(loss.detach()), **terms,
                                            grad_norm_detr=norms["grad_norm_detr"], grad_norm_id=norms["grad_norm_id"],
                                            lr_backbone=group_lr(optimizer, "backbone"), **extra,
                                            grad_norm=norms["grad_norm"], lr=group_lr(optimizer, "other"),
                                            s_per_step=round(s_per_step, 4))
-                progress.advance(1, f"loss={float(loss):.3f}")
+                progress.advance(1, f"loss={float(loss.detach()):.3f}")
         if progress_stream is not None:
             progress_stream.close()
 
