@@ -93,13 +93,16 @@ def tracker_files_from_checkpoint(options: VizOptions, split_dir: Path, names: l
     return Path(track_split(config, options.checkpoint, split_dir, options.output_dir / "tracker", seqs=names))
 
 
-def read_predictions(results_dir: Path, seq: mot_files.Sequence, score_thresh: float | None) -> mot_files.MotBoxes:
+def read_predictions(results_dir: Path, seq: mot_files.Sequence, score_thresh: float | None,
+                     allow_empty: bool = False) -> mot_files.MotBoxes:
+    """A sequence's tracker file. Empty is an error for --results (a failed run's leftovers, most likely) but not
+    for checkpoint mode, where a weak model may simply find nothing: the video then shows every GT as missed."""
     path = results_dir / f"{seq.name}.txt"
     if not path.is_file():
         raise DataError(f"no tracker file for sequence {seq.name}", path=path,
                         hint="the results folder holds one <sequence>.txt per sequence (MOTChallenge format)")
     pred = mot_files.read_tracker_file(path)
-    if len(pred) == 0:
+    if len(pred) == 0 and not allow_empty:
         raise DataError("tracker file is empty: nothing to compare with the ground truth", path=path,
                         hint="did tracking fail or use too high a score threshold? check the tracker's output log")
     if score_thresh is not None:
@@ -138,7 +141,8 @@ def run_viz(options: VizOptions) -> dict[str, Any]:
     # Read and match everything first (cheap): bad input fails before minutes of rendering.
     prepared = []
     for seq in sequences:
-        pred = read_predictions(results_dir, seq, options.score_thresh if mode == "results" else None)
+        pred = read_predictions(results_dir, seq, options.score_thresh if mode == "results" else None,
+                                allow_empty=mode == "checkpoint")
         frames, counts = match_sequence(mot_files.read_gt(seq.path), mot_files.read_ignore(seq.path), pred,
                                         seq.length)
         prepared.append((seq, image_paths_of(seq), frames, counts))
