@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Static
 
-from motip.jobs import find_jobs, jobs_dir, new_job_dir, start_job, stop_job
+from motip.jobs import find_jobs, jobs_dir, new_job_dir, read_job, start_job, stop_job
 from motip_tui.app import MotipApp
 from motip_tui.widgets.charts import Chart
 from tui_helpers import REPO, make_workspace, wait_for
@@ -89,8 +89,8 @@ async def test_stage1_loop_build_and_train_from_keys(tmp_path: Path, monkeypatch
         await pilot.press("b")  # sources already hold Foundation's budgets: no question asked
         assert await wait_for(pilot, lambda: any(j.kind == "build" for j in app.jobs), timeout=10)
         build = next(j for j in app.jobs if j.kind == "build")
-        assert await wait_for(pilot, lambda: build.state != "running" and (app.refresh_jobs() or True), timeout=180)
-        assert build.state == "finished", build.tail(20)
+        assert await wait_for(pilot, lambda: read_job(build.dir).state != "running", timeout=180)
+        assert read_job(build.dir).state == "finished", build.tail(20)
         await pilot.press("r")
         stages = app.query_one("#stage-table", DataTable)
         assert await wait_for(pilot, lambda: stages.get_row_at(0)[3] == "yes", timeout=20)
@@ -102,8 +102,8 @@ async def test_stage1_loop_build_and_train_from_keys(tmp_path: Path, monkeypatch
         await pilot.press("r")
         assert await wait_for(pilot, lambda: app.selected_run is not None, timeout=20)
         await pilot.press("3")
-        assert await wait_for(pilot, lambda: train.state != "running", timeout=600)
-        assert train.state == "finished", train.tail(30)
+        assert await wait_for(pilot, lambda: read_job(train.dir).state != "running", timeout=600)
+        assert read_job(train.dir).state == "finished", train.tail(30)
         eval_chart = app.query_one("#chart-eval", Chart)
         assert await wait_for(pilot, lambda: app.watch is not None and len(app.watch.log.eval) == 1, timeout=10)
         assert await wait_for(pilot, lambda: eval_chart.points >= 1, timeout=10)

@@ -56,8 +56,8 @@ def make_workspace(root: Path, *, with_data: bool = False) -> Path:
     if with_data:
         from motip.data.synthetic import write_synthetic_manifest, write_synthetic_sources
 
-        sources = write_synthetic_sources(root / "src", dancetrack_videos=4, bdd_videos=4, visdrone_videos=0,
-                                          frames_per_video=12, image_size=(96, 64))
+        sources = write_synthetic_sources(root / "src", dancetrack_videos=5, bdd_videos=5, visdrone_videos=0,
+                                          frames_per_video=20)
         write_synthetic_manifest(sources, root / "manifest.json")
     path = root / "config.toml"
     path.write_text(CONFIG, encoding="utf-8")
