@@ -26,25 +26,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def resolve_config(args: argparse.Namespace) -> Path:
+    """The config.toml to open; with --demo, create the demo workspace first (kept when it already exists)."""
+    if args.demo is None:
+        return args.config
+    from motip.demo import create_demo  # torch-free: synthetic data, configs and config.toml
+
+    folder = Path(create_demo(args.demo))
+    return folder / CONFIG_FILE if folder.is_dir() else folder
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    config = args.config
-    if args.demo is not None:
-        try:
-            from motip.demo import create_demo
-        except ImportError:
-            print("motip-tui: the demo workspace is not available in this version yet (motip.demo.create_demo); "
-                  "open a workspace with --config PATH instead.", file=sys.stderr)
-            return 2
-        from motip.errors import MotipError
+    from motip.errors import MotipError
 
-        try:
-            config = Path(create_demo(args.demo))
-        except MotipError as err:
-            print(f"motip-tui: {err}", file=sys.stderr)
-            return 2
-        if config.is_dir():
-            config = config / CONFIG_FILE
+    try:
+        config = resolve_config(args)
+    except MotipError as err:
+        print(f"motip-tui: {err}", file=sys.stderr)
+        return 2
     from motip_tui.app import MotipApp
 
     app = MotipApp(config, refresh_s=args.refresh, poll_s=args.poll)

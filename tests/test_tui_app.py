@@ -166,3 +166,20 @@ async def test_compare_overlay_and_forgetting_alert(tmp_path: Path) -> None:
         eval_chart = app.query_one("#chart-eval", Chart)
         assert await wait_for(pilot, lambda: eval_chart.points == 4)  # 2 metrics x (this run + compare run)
         assert await wait_for(pilot, lambda: any("forgetting: pedestrian" in a.text for a in app.alerts))
+
+
+async def test_demo_workspace_opens_with_its_stages(tmp_path: Path) -> None:
+    from motip_tui.__main__ import parse_args, resolve_config
+
+    config = resolve_config(parse_args(["--demo", str(tmp_path / "demo")]))
+    assert config == tmp_path / "demo" / "config.toml"
+    app = app_for(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert not app.readonly
+        names = [row[0] for row in (app.query_one("#stage-table", DataTable).get_row_at(i) for i in range(3))]
+        assert names == ["Foundation", "Refinement", "Aerial-Adaptation"]
+        await pilot.press("question_mark")
+        assert "HelpScreen" in type(app.screen).__name__
+        await pilot.press("q")  # closes help, not the app
+        assert app.is_running

@@ -1,0 +1,118 @@
+"""The tailer (partial lines, truncation, rotation, polling without file events), chart downsampling and alerts."""
+
+from __future__ import annotations
+
+import math
+import os
+import threading
+import time
+from pathlib import Path
+
+from motip.trainlog import parse_lines
+from motip_tui.alerts import machine_alerts, run_alerts
+from motip_tui.tailer import FileTailer
+from motip_tui.widgets.charts import bucket_means, downsample, log10_series
+from tui_helpers import eval_line, train_line
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+        self.resets = 0
+        self.event = threading.Event()
+
+    def __call__(self, lines: list[str], reset: bool) -> None:
+        if reset:
+            self.resets += 1
+            self.lines.clear()
+        self.lines.extend(lines)
+        self.event.set()
+
+
+def test_partial_line_waits_for_its_newline(tmp_path: Path) -> None:
+    path = tmp_path / "train.log"
+    path.write_text("one\ntw", encoding="utf-8")
+    got = Collector()
+    tailer = FileTailer(path, got, use_watchdog=False)
+    tailer.read_available()
+    assert got.lines == ["one"]
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write("o\nthree")
+    tailer.read_available()
+    assert got.lines == ["one", "two"]
+
+
+def test_truncation_and_rotation_start_over(tmp_path: Path) -> None:
+    path = tmp_path / "train.log"
+    path.write_text("".join(f"line {i} padded to be long enough for the head check\n" for i in range(5)))
+    got = Collector()
+    tailer = FileTailer(path, got, use_watchdog=False)
+    tailer.read_available()
+    assert len(got.lines) == 5
+    path.write_text("new\n")  # truncated and rewritten
+    tailer.read_available()
+    assert got.lines == ["new"] and got.resets == 1
+    os.rename(path, tmp_path / "train.log.1")  # rotated: a new file, longer than what we read
+    path.write_text("".join(f"rotated {i} with enough text to be longer than before\n" for i in range(3)))
+    tailer.read_available()
+    assert got.lines == [f"rotated {i} with enough text to be longer than before" for i in range(3)]
+    assert got.resets == 2
+    # Same size, different content (rewritten in place): the first bytes changed.
+    text = path.read_text().replace("rotated", "ROTATED")
+    path.write_text(text)
+    tailer.read_available()
+    assert got.resets == 3 and got.lines[0].startswith("ROTATED")
+
+
+def test_thread_polls_without_file_events(tmp_path: Path) -> None:
+    path = tmp_path / "train.log"
+    path.write_text("")
+    got = Collector()
+    tailer = FileTailer(path, got, poll_s=0.1, use_watchdog=False).start()
+    try:
+        got.event.clear()
+        with open(path, "a") as handle:
+            handle.write("hello\n")
+        deadline = time.monotonic() + 10
+        while "hello" not in got.lines and time.monotonic() < deadline:
+            got.event.wait(0.1)
+        assert got.lines == ["hello"]
+    finally:
+        tailer.stop()
+
+
+def test_downsample_keeps_spikes_and_drops_nan() -> None:
+    xs = list(range(10_000))
+    ys = [1.0] * 10_000
+    ys[1234], ys[7777], ys[5000] = 50.0, -3.0, math.nan
+    dx, dy = downsample(xs, ys, 40)
+    assert len(dx) == 80 and max(dy) == 50.0 and min(dy) == -3.0 and all(math.isfinite(v) for v in dy)
+    assert dx == sorted(dx)
+    mx, my = bucket_means(xs, ys, 40)
+    assert len(mx) == 40 and all(math.isfinite(v) for v in my)
+    small_x, small_y = downsample([1, 2, 3], [1.0, math.inf, 3.0], 40)
+    assert small_x == [1, 3] and small_y == [1.0, 3.0]
+    assert log10_series([100.0, 0.0])[0] == 2.0 and math.isnan(log10_series([0.0])[0])
+
+
+def test_alert_rules() -> None:
+    def texts(lines: list[str], **kw) -> list[str]:  # noqa: ANN003
+        return [a.text for a in run_alerts(parse_lines(lines), **kw)]
+
+    assert texts([eval_line(1, 50.0, 51.0)]) == []  # first epochs may be low
+    low = texts([eval_line(e, 55.0 if e < 3 else 53.0, 56.0) for e in (1, 2, 3)])
+    assert low == ["HOTA 53.0 < 54.0 at epoch 3"]
+    regression = texts([eval_line(1, 58.0, 60.0), eval_line(2, 45.0, 60.0)])
+    assert regression == ["regression: HOTA fell to 45.0 (best 58.0) at epoch 2"]
+    steps = [train_line(i, grad=1.0 + 0.01 * i) for i in range(1, 30)]
+    assert texts(steps) == []
+    assert any("spike" in t for t in texts(steps + [train_line(30, grad=500.0)]))
+    assert any("grad norm is inf" in t for t in texts(steps + [train_line(30, grad=math.inf)]))
+    forgetting = texts([eval_line(1, 57.0, 59.0, pedestrian=50.0)], previous_best_class_hota={"pedestrian": 56.0})
+    assert forgetting == ["forgetting: pedestrian HOTA 50.0 < previous stage best 56.0"]
+    start = '2026-11-24T10:00:00 [start] run="r" config="c.yaml" epochs=1 pid=1'
+    stalled = texts([start, train_line(1)], now=time.time(), log_mtime=time.time() - 3600)
+    assert stalled == ["no log line for 60 min: stalled or dead?"]
+    assert texts([start, train_line(1)], now=time.time(), log_mtime=time.time() - 5) == []
+    assert [a.text for a in machine_alerts(3.0, [], False, 0)] == ["low disk: 3.0 GB free"]
+    assert len(machine_alerts(100.0, [0.0], True, 3)) == 1 and machine_alerts(100.0, [], True, 9) == []
