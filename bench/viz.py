@@ -51,9 +51,10 @@ def make_sequence(root: Path, frames: int, objects: int, width: int, height: int
         cv2.imwrite(str(seq / "img1" / f"{t:08d}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 90])
     (seq / "seqinfo.ini").write_text(f"[Sequence]\nname=bench01\nimDir=img1\nframeRate=20\nseqLength={frames}\n"
                                      f"imWidth={width}\nimHeight={height}\nimExt=.jpg\n")
-    start = rng.uniform([0, 0], [width - 200, height - 300], (objects, 2))
-    velocity = rng.uniform(-3, 3, (objects, 2))
-    size = rng.uniform([60, 120], [160, 300], (objects, 2))
+    scale = height / 1080  # box sizes and motion relative to a 1080p frame
+    size = rng.uniform([60, 120], [160, 300], (objects, 2)) * scale
+    start = rng.uniform([0, 0], [width - 160 * scale, height - 300 * scale], (objects, 2))
+    velocity = rng.uniform(-3, 3, (objects, 2)) * scale
     gt_rows, pred_rows = [], []
     next_id = objects + 1
     tracker_of = list(range(1, objects + 1))
@@ -66,13 +67,15 @@ def make_sequence(root: Path, frames: int, objects: int, width: int, height: int
                 tracker_of[k], next_id = next_id, next_id + 1
             if rng.random() < 0.05:   # a miss
                 continue
-            jx, jy = rng.normal(0, 3, 2)
+            jx, jy = rng.normal(0, 3, 2) * scale
             pred_rows.append(f"{t},{tracker_of[k]},{x + jx:.1f},{y + jy:.1f},{w:.1f},{h:.1f},0.9,{1 + k % 2},-1,-1\n")
-        for _ in range(rng.poisson(1.0)):  # false positives
-            x, y = rng.uniform([0, 0], [width - 100, height - 100])
-            pred_rows.append(f"{t},{900 + t},{x:.1f},{y:.1f},80,100,0.5,1,-1,-1\n")
+        for _ in range(rng.poisson(1.0)):  # false positives, each a short-lived id of its own
+            x, y = rng.uniform([0, 0], [width - 100 * scale, height - 100 * scale])
+            pred_rows.append(f"{t},{next_id},{x:.1f},{y:.1f},{80 * scale:.1f},{100 * scale:.1f},0.5,1,-1,-1\n")
+            next_id += 1
     (seq / "gt" / "gt.txt").write_text("".join(gt_rows))
-    (seq / "gt" / "ignore.txt").write_text("".join(f"{t},-1,20,20,300,200,0,-1,-1\n" for t in range(1, frames + 1)))
+    ignore = f"{20 * scale:.0f},{20 * scale:.0f},{300 * scale:.0f},{200 * scale:.0f}"
+    (seq / "gt" / "ignore.txt").write_text("".join(f"{t},-1,{ignore},0,-1,-1\n" for t in range(1, frames + 1)))
     results = root / "results"
     results.mkdir()
     (results / "bench01.txt").write_text("".join(pred_rows))

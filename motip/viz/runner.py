@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from motip.atomic import atomic_write_json
 from motip.errors import DataError, MotipError
 from motip.eval import mot_files
@@ -105,9 +107,23 @@ def read_predictions(results_dir: Path, seq: mot_files.Sequence, score_thresh: f
     if len(pred) == 0 and not allow_empty:
         raise DataError("tracker file is empty: nothing to compare with the ground truth", path=path,
                         hint="did tracking fail or use too high a score threshold? check the tracker's output log")
+    _check_unique_ids(pred, path)
     if score_thresh is not None:
         pred = pred.select(pred.score >= score_thresh)
     return pred
+
+
+def _check_unique_ids(pred: mot_files.MotBoxes, path: Path) -> None:
+    """One box per tracker id per frame, or the per-frame matching would be ambiguous."""
+    if len(pred) < 2:
+        return
+    order = np.lexsort((pred.id, pred.frame))
+    frame, ident, line = pred.frame[order], pred.id[order], pred.line[order]
+    dup = np.flatnonzero((frame[1:] == frame[:-1]) & (ident[1:] == ident[:-1]))
+    if len(dup):
+        k = dup[0]
+        raise DataError(f"tracker id {ident[k]} appears twice in frame {frame[k]} (lines {line[k]}, {line[k + 1]})",
+                        path=path, line=int(line[k + 1]), hint="each id may have one box per frame")
 
 
 def image_paths_of(seq: mot_files.Sequence) -> list[Path]:
