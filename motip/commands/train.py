@@ -19,9 +19,11 @@ HELP = "train MOTIP on the built dataset"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", nargs="?", type=Path,
-                        help="YAML experiment config (e.g. configs/stage1_universal_foundation.yaml); "
-                             "optional with --resume")
+    # CONFIG is taken from the free tokens (not an argparse positional): an optional positional would swallow
+    # the value of an override such as `--EPOCHS 3`.
+    parser.usage = "motip train [CONFIG.yaml] [--KEY VALUE ...] [--detach] [--resume RUN_DIR]"
+    parser.description = ("Train MOTIP on the built dataset. CONFIG.yaml is the experiment config (e.g. "
+                          "configs/stage1_universal_foundation.yaml); it may be left out with --resume.")
     parser.add_argument("--detach", action="store_true",
                         help="start the run in its own session (survives logout); prints run_dir=... pid=...")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
@@ -35,6 +37,9 @@ def run(args: argparse.Namespace) -> int:
     from motip.errors import MotipError
 
     overrides = list(getattr(args, "overrides", []) or [])
+    args.config = None
+    if overrides and not overrides[0].startswith("--"):
+        args.config = Path(overrides.pop(0))
     if args.resume is not None:
         run_dir = args.resume.resolve()
         saved = run_dir / "config.yaml"

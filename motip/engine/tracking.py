@@ -70,7 +70,7 @@ class RuntimeTracker:
         bbox (x,y,w,h in original pixels), id (track ids)."""
         out = self.model(frames=frame.to(self.device, self.dtype), part="detr")
         scores, categories, boxes, embeds = self._detections(out)
-        if self.only_detr or self.features.shape[0] == 0 or len(scores) == 0:
+        if self.only_detr or self.labels.numel() == 0 or len(scores) == 0:  # no live trajectory: all newborn
             words = torch.full((len(scores),), self.vocab, dtype=torch.int64, device=self.device)
         else:
             words = self._predict_words(boxes, embeds)
