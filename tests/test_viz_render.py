@@ -17,7 +17,7 @@ from motip.viz.render import COLOURS
 
 W, H, FRAMES = 640, 360, 20
 BACKGROUND = (128, 128, 128)
-GT1 = (60, 120, 110, 130)     # tracked by id 1 up to frame 9, by id 5 from frame 10: one ID switch
+GT1 = (60, 200, 110, 130)     # tracked by id 1 up to frame 9, by id 5 from frame 10: one ID switch
 GT2 = (300, 130, 100, 120)    # tracked by id 2 except frame 15: one miss
 FP_BOX = (450, 250, 90, 80)   # id 9 on frame 5 only: one false positive
 IGNORE = (500, 40, 120, 100)  # ignore region, id 7 sits on it every frame: not counted
@@ -171,3 +171,9 @@ def test_unreadable_image(tmp_path: Path) -> None:
     proc = run_cli("--results", results, "--dataset_root", split, "--output_dir", tmp_path / "out")
     assert proc.returncode == 2 and "00000007.jpg" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "out" / "seq01.mp4").exists()  # no half-written video left behind
+
+
+def test_duplicate_tracker_id_in_a_frame(tmp_path: Path) -> None:
+    split, results = make_case(tmp_path, tracker_text=_row(1, 3, GT1, "0.9,1,-1,-1") + _row(1, 3, GT2, "0.9,1,-1,-1"))
+    proc = run_cli("--results", results, "--dataset_root", split, "--output_dir", tmp_path / "out")
+    assert proc.returncode == 2 and "seq01.txt:2" in proc.stderr and "appears twice" in proc.stderr
