@@ -27,9 +27,11 @@ MARKER = Path(".motip") / "demo.json"
 BASE_CONFIG = "r50_deformable_detr_motip_dancetrack.yaml"
 TINY_CONFIG = "tiny_cpu.yaml"
 
-# Synthetic release sizes: enough videos for train/val/test splits, short and small so the demo stays quick.
-DEMO_VIDEOS = {"dancetrack": 8, "bdd": 8, "visdrone": 6}
-DEMO_FRAMES_PER_VIDEO = 120  # 5 training videos x 120 = 600 frames: Stage 2 really gets twice Stage 1
+# Synthetic release sizes. Many short videos: the training pools hold 15 x 40 = 600 frames (DanceTrack, BDD100K) and
+# 10 x 40 = 400 (VisDrone), so Stage 2 really gets twice Stage 1's frames, while the locked val set stays at three
+# 40-frame videos (evaluation after every epoch is most of a CPU epoch's time).
+DEMO_VIDEOS = {"dancetrack": 18, "bdd": 18, "visdrone": 12}
+DEMO_FRAMES_PER_VIDEO = 40
 DEMO_IMAGE_SIZE = (320, 192)
 
 # (name, stage YAML, budgets) mirroring TRAIN.md's three stages at demo scale.
