@@ -83,9 +83,13 @@ def write_queue(workspace_root: str | os.PathLike[str], queue: dict[str, Any]) -
     atomic_write_json(path, queue)
 
 
+_IN_WORKER = False  # the worker also echoes its notes to its output.log
+
+
 def _note(queue: dict[str, Any], msg: str) -> None:
     queue.setdefault("history", []).append({"time": _now(), "msg": msg})
-    print(f"[queue] {msg}", flush=True)
+    if _IN_WORKER:
+        print(f"[queue] {msg}", flush=True)
 
 
 # ----------------------------------------------------------------------------------------------- control
@@ -449,6 +453,8 @@ def _run_stage(root: Path, queue: dict[str, Any], index: int) -> None:
 
 def run_queue(config_path: str | os.PathLike[str]) -> int:
     """The worker (runs detached): stages from ``current`` on, until all are done or one pauses the queue."""
+    global _IN_WORKER
+    _IN_WORKER = True
     root = _workspace_root(config_path)
     queue = read_queue(root)
     if queue is None:

@@ -26,7 +26,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     start = actions.add_parser("start", help="queue stages and start the detached worker",
                                description="Queue stages (default: all of config.toml's [[stages]], in order).")
     with_config(start)
-    start.add_argument("--stages", help="comma-separated stage names or 1-based numbers, e.g. Foundation,Refinement or 1,2")
+    start.add_argument("--stages", nargs="+", metavar="STAGE",
+                       help="stage names or 1-based numbers, comma- or space-separated, e.g. Foundation,Refinement "
+                            "or 1 2 (default: all, in config.toml's order)")
     start.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                        help="config override for every training the queue starts (repeatable), e.g. EPOCHS=1")
     start.add_argument("--pretrain", help="DETR_PRETRAIN for the first queued stage (default: its YAML's own)")
@@ -96,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from motip import queue as q
 
     if args.action == "start":
-        stages = [s for s in args.stages.split(",") if s.strip()] if args.stages else None
+        stages = [s for token in args.stages for s in token.split(",") if s.strip()] if args.stages else None
         state = q.start_queue(args.config, stages, overrides=args.override, min_free_gb=args.min_free_gb,
                               floor=args.floor, margin=args.margin, pretrain=args.pretrain, poll_s=args.poll)
         print(f"queue started: {' -> '.join(s['name'] for s in state['stages'])}")
