@@ -6,8 +6,10 @@ modules and starts the core's commands as detached subprocesses (see launch.py).
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,17 @@ from motip_tui.watch import RunWatch
 from motip_tui.widgets.charts import TARGET, Chart, bucket_means, downsample, log10_series
 
 VIEWS = ("stages", "budgets", "charts", "jobs", "machine")
+
+
+def skip_while_closing(method: Callable[..., None]) -> Callable[..., None]:
+    """Timers and thread callbacks may fire while the app tears its widgets down: then there is nothing to update."""
+    @functools.wraps(method)
+    def wrapper(self: MotipApp, *args: Any, **kwargs: Any) -> None:
+        try:
+            method(self, *args, **kwargs)
+        except NoMatches:  # the widgets always exist while the app runs: this is the teardown
+            pass
+    return wrapper
 
 
 class MotipApp(App[None]):
@@ -98,19 +111,19 @@ class MotipApp(App[None]):
                         yield Label("frame_budget")
                         yield Label("stage budget")
                         for source in SOURCES:
-                            yield Checkbox(SOURCE_LABELS[source], id=f"enabled-{source}")
-                            yield Input(id=f"budget-{source}", type="integer", validators=[Integer(minimum=0)])
-                            yield Input(id=f"stage-budget-{source}", type="integer", validators=[Integer(minimum=0)])
+                            yield Checkbox(SOURCE_LABELS[source], id=f"enabled-{source}", compact=True)
+                            yield Input(id=f"budget-{source}", type="integer", validators=[Integer(minimum=0)], compact=True)
+                            yield Input(id=f"stage-budget-{source}", type="integer", validators=[Integer(minimum=0)], compact=True)
                     with Horizontal(classes="fields"):
                         yield Label("seed")
-                        yield Input(id="seed", type="integer", validators=[Integer(minimum=0)])
+                        yield Input(id="seed", type="integer", validators=[Integer(minimum=0)], compact=True)
                         yield Label("epochs")
-                        yield Input(id="stage-epochs", type="integer", validators=[Integer(minimum=1)])
+                        yield Input(id="stage-epochs", type="integer", validators=[Integer(minimum=1)], compact=True)
                     with Horizontal(classes="fields"):
                         yield Label("h/epoch")
-                        yield Input(id="stage-hours", type="number", validators=[Number(minimum=0)])
+                        yield Input(id="stage-hours", type="number", validators=[Number(minimum=0)], compact=True)
                         yield Label("$/hour")
-                        yield Input(id="stage-cost", type="number", validators=[Number(minimum=0)])
+                        yield Input(id="stage-cost", type="number", validators=[Number(minimum=0)], compact=True)
                     yield Static(id="budget-diff")
             with TabPane("3 Charts", id="charts"):
                 yield Static(id="chart-title")
@@ -130,8 +143,8 @@ class MotipApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#stage-table", DataTable).add_columns("stage", "budgets / mix", "ep", "built", "runs",
-                                                              "best HOTA/IDF1", "est.")
+        self.query_one("#stage-table", DataTable).add_columns("stage", "budgets, mix", "ep", "built", "runs",
+                                                              "HOTA/IDF1", "estimate")
         self.query_one("#run-table", DataTable).add_columns("run", "state", "epoch", "HOTA", "IDF1", "s/step", "note")
         self.query_one("#job-table", DataTable).add_columns("job", "kind", "state", "elapsed", "progress", "exit")
         self.load_workspace()
@@ -201,6 +214,7 @@ class MotipApp(App[None]):
         queue_state = read_queue(self.root)
         self.call_from_thread(self._apply_scan, runs, jobs, status, queue_state)
 
+    @skip_while_closing
     def _apply_scan(self, runs: list[RunSummary], jobs: list[JobInfo], status: dict[str, Any] | None,
                     queue_state: dict[str, Any] | None) -> None:
         self.runs, self.jobs, self.build_status, self.queue_state = runs, jobs, status, queue_state
@@ -301,6 +315,7 @@ class MotipApp(App[None]):
         return self.selected_run
 
     # -- charts ----------------------------------------------------------------------------------------------
+    @skip_while_closing
     def refresh_charts(self) -> None:
         """Redraw only when the charts view is visible and new data arrived (idle CPU stays near zero)."""
         watch = self.watch
@@ -383,6 +398,7 @@ class MotipApp(App[None]):
         return best
 
     # -- jobs ------------------------------------------------------------------------------------------------
+    @skip_while_closing
     def refresh_jobs(self) -> None:
         self.jobs = find_jobs(self.root / launch_outputs(), jobs_dir(self.root))
         self.queue_state = read_queue(self.root)
@@ -430,6 +446,7 @@ class MotipApp(App[None]):
         tail.update(head + "\n" + "\n".join(escape(line[:200]) for line in lines))
 
     # -- machine ---------------------------------------------------------------------------------------------
+    @skip_while_closing
     def sample_machine(self) -> None:
         sample = self.machine.sample(self.jobs)
         self.machine_sample = sample
@@ -459,7 +476,9 @@ class MotipApp(App[None]):
             status.update(self.workspace_error or "no workspace")
             return
         for source in SOURCES:
-            self.query_one(f"#enabled-{source}", Checkbox).value = ws.sources[source].enabled
+            box = self.query_one(f"#enabled-{source}", Checkbox)
+            box.value = ws.sources[source].enabled
+            box.label = f"{SOURCE_LABELS[source]} {'on' if box.value else 'off'}"
             self.query_one(f"#budget-{source}", Input).value = str(ws.sources[source].frame_budget)
         self.query_one("#seed", Input).value = str(ws.builder.seed)
         stage = self.stage
@@ -534,8 +553,14 @@ class MotipApp(App[None]):
             text.append("unsaved: " + ", ".join(f"{k} = {v}" for k, v in changes.items()))
         self.query_one("#budget-diff", Static).update("\n".join(text) or "no unsaved changes")
 
-    @on(Input.Changed, "#budgets Input")
     @on(Checkbox.Changed, "#budgets Checkbox")
+    def checkbox_changed(self, event: Checkbox.Changed) -> None:
+        # The word says it too: with NO_COLOR the box alone does not show its state.
+        source = (event.checkbox.id or "").removeprefix("enabled-")
+        event.checkbox.label = f"{SOURCE_LABELS.get(source, source)} {'on' if event.value else 'off'}"
+        self.editor_changed()
+
+    @on(Input.Changed, "#budgets Input")
     def editor_changed(self) -> None:
         if self.workspace is not None and self.screen is self.screen_stack[0]:
             try:

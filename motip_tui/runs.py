@@ -147,15 +147,18 @@ def estimate_stage(stage: Stage, runs_by_stage: dict[str, list[RunSummary]], sta
 
 
 def budget_mix(stage: Stage) -> str:
-    """``bdd 5k / dancetrack 5k (50%/50%)``; ground replay share named for stages that include VisDrone."""
-    parts = [f"{src} {_k(n)}" for src, n in stage.budgets.items() if n]
-    text = " + ".join(parts) or "no budgets"
+    """``BDD 5k+DT 5k 50/50%``; for stages with VisDrone the ground replay share: ``VD 10k+BDD 2k+DT 2k replay 29%``."""
+    parts = [f"{SHORT.get(src, src)} {_k(n)}" for src, n in stage.budgets.items() if n]
+    text = "+".join(parts) or "no budgets"
     if stage.budgets.get("visdrone") and stage.total_frames:
         ground = sum(n for s, n in stage.budgets.items() if s != "visdrone")
-        text += f" (replay {100 * ground / stage.total_frames:.0f}%)"
+        text += f" replay {100 * ground / stage.total_frames:.0f}%"
     elif len(parts) > 1:
-        text += " (" + "/".join(f"{100 * stage.share(s):.0f}%" for s, n in stage.budgets.items() if n) + ")"
+        text += " " + "/".join(f"{100 * stage.share(s):.0f}" for s, n in stage.budgets.items() if n) + "%"
     return text
+
+
+SHORT = {"dancetrack": "DT", "bdd": "BDD", "visdrone": "VD"}
 
 
 def _k(n: int) -> str:

@@ -8,6 +8,7 @@ rotation (inode changed), and polls every ``poll_s``; watchdog, when it works, o
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Callable
@@ -62,6 +63,9 @@ class FileTailer:
         self._wake.set()
 
     def _start_watchdog(self) -> None:
+        # watchdog logs harmless errors when an observer stops mid-event; keep them off the user's terminal.
+        logging.getLogger("watchdog").addHandler(logging.NullHandler())
+        logging.getLogger("watchdog").propagate = False
         try:
             from watchdog.events import FileSystemEventHandler
             from watchdog.observers import Observer
