@@ -59,6 +59,9 @@ def run(args: argparse.Namespace) -> int:
         resume = False
 
     if args.detach:
+        # Fail here, not in a detached log nobody reads: the same input checks the run itself does first.
+        from motip.engine.train import preflight
+        preflight(config, run_dir / "checkpoint_last.pth" if resume else None)
         return _detach(args, config_path, run_dir, overrides)
 
     from motip.engine.train import train

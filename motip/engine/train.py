@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import math
 import random
+import signal
+import threading
 import time
 from collections.abc import Mapping
 from contextlib import nullcontext
@@ -31,6 +33,10 @@ OOM_HINT = ("lower AUG_MAX_SIZE (e.g. 800) or the largest AUG_RESIZE_SCALES, sho
 
 class NonFiniteLoss(MotipError):
     pass
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 # ----------------------------------------------------------------------------------------------- checks before work
@@ -168,8 +174,7 @@ class Trainer:
     def _setup_device(self) -> torch.device:
         from motip.engine.tracking import pick_device
 
-        device, self.dist = pick_device(self.config), ddp.DistInfo()
-        self.dist, device = ddp.init_distributed(device)
+        self.dist, device = ddp.init_distributed(pick_device(self.config))
         return device
 
     def _amp(self) -> tuple[torch.dtype | None, bool]:
@@ -192,6 +197,9 @@ class Trainer:
                 atomic_write_text(self.run_dir / "config.yaml", dump_config(standalone_config(config)))
             runs.run_started(self.run_dir, self.config_path, self.resume)
         self.writer = TrainLogWriter(self.run_dir / "train.log", enabled=main)
+        # SIGTERM (motip.jobs.stop_job, kill) ends the run like Ctrl-C: an [end] status=stopped line, no traceback.
+        if threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGTERM, _raise_interrupt)
         status, code, message = "failed", 1, ""
         try:
             self._train(device, resume_ckpt)
