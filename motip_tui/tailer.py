@@ -17,6 +17,8 @@ from pathlib import Path
 HEAD_BYTES = 64  # compared on every read to notice a file rewritten in place with the same or larger size
 CHUNK_BYTES = 16 << 20
 
+WAKING_EVENTS = frozenset({"modified", "created", "moved", "deleted", "closed"})
+
 # on_lines(lines, reset): complete lines (no newline) in order; reset=True means "start over, the file was replaced".
 LinesCallback = Callable[[list[str], bool], None]
 
@@ -32,6 +34,7 @@ class FileTailer:
         self.resets = 0
         self._partial = b""
         self._inode: int | None = None
+        self._mtime_ns: int | None = None
         self._head = b""
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -76,6 +79,9 @@ class FileTailer:
 
         class Handler(FileSystemEventHandler):
             def on_any_event(self, event) -> None:  # noqa: ANN001
+                # Only changes: our own reads raise "opened"/"closed_no_write" events, which would loop.
+                if event.event_type not in WAKING_EVENTS:
+                    return
                 paths = {getattr(event, "src_path", ""), getattr(event, "dest_path", "")}
                 if target in {os.fsdecode(p) for p in paths if p}:
                     wake.set()
@@ -118,6 +124,9 @@ class FileTailer:
                 self._inode = None
                 self.on_lines([], True)
             return 0
+        if (stat.st_ino, stat.st_size, stat.st_mtime_ns) == (self._inode, self.offset, self._mtime_ns):
+            return 0  # nothing new: do not even open the file
+        self._mtime_ns = stat.st_mtime_ns
         reset = False
         if self._inode is not None and stat.st_ino != self._inode:
             reset = True  # rotated: a new file under the same name

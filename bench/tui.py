@@ -1,0 +1,143 @@
+"""Benchmark of motip-tui, headless: startup time, idle CPU, opening a 500,000-line train.log, append-to-chart latency.
+
+Run: .venv/bin/python bench/tui.py [--lines 500000] [--idle-s 10]
+Targets (issue 7): a 500k-line train.log opens in < 2 s; an appended line shows in the charts within 0.5 s;
+idle CPU near zero. Prints figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+CONFIG = """\
+[dancetrack]
+enabled = true
+frame_budget = 5000
+[bdd]
+enabled = true
+frame_budget = 5000
+[builder]
+seed = 42
+[[stages]]
+name = "Foundation"
+config = "configs/stage1.yaml"
+budgets = { bdd = 5000, dancetrack = 5000 }
+epochs = 10
+hours_per_epoch = 2.05
+cost_per_hour = 1.212
+"""
+
+
+def train_line(step: int, steps_per_epoch: int = 5000) -> str:
+    epoch = step // steps_per_epoch + 1
+    return (f"2026-11-24T10:00:00 [train] epoch={epoch} step={step % steps_per_epoch + 1} total_steps={steps_per_epoch} "
+            f"global_step={step} loss={2.0 + 1.0 / (1 + step / 1000):.5f} loss_cls=0.5 loss_bbox=0.3 loss_giou=0.4 "
+            f"loss_id=0.8 grad_norm={1.0 + (step % 97) / 10:.4f} lr=2e-05 s_per_step=1.42\n")
+
+
+def make_workspace(root: Path, lines: int) -> Path:
+    (root / "configs").mkdir(parents=True)
+    (root / "configs" / "stage1.yaml").write_text("EPOCHS: 10\n")
+    (root / "config.toml").write_text(CONFIG)
+    run = root / "outputs" / "stage1_20261124_100000"
+    run.mkdir(parents=True)
+    with open(run / "train.log", "w", encoding="utf-8") as handle:
+        handle.write('2026-11-24T10:00:00 [start] run="outputs/stage1_20261124_100000" config="configs/stage1.yaml" epochs=10 pid=1\n')
+        for step in range(1, lines):
+            handle.write(train_line(step))
+            if step % 5000 == 0:
+                handle.write(f"2026-11-24T11:00:00 [eval] epoch={step // 5000} HOTA={50 + step / 50000:.2f} "
+                             f"IDF1={52 + step / 50000:.2f} pedestrian.HOTA=55.0\n")
+    return root / "config.toml"
+
+
+def startup_s(config: Path, repeats: int = 3) -> list[float]:
+    """A fresh interpreter: import, compose, first refresh, exit (what the user waits for over SSH)."""
+    code = ("import asyncio, sys\nfrom pathlib import Path\nfrom motip_tui.app import MotipApp\n"
+            "async def main():\n    app = MotipApp(Path(sys.argv[1]))\n"
+            "    async with app.run_test(size=(80, 24)) as pilot:\n        await pilot.pause()\n"
+            "    assert 'torch' not in sys.modules\nasyncio.run(main())\n")
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", code, str(config)], check=True)
+        times.append(time.perf_counter() - start)
+    return times
+
+
+async def in_app(config: Path, lines: int, idle_s: float) -> dict[str, float | list[float]]:
+    import psutil
+
+    from motip_tui.app import MotipApp
+    from motip_tui.widgets.charts import Chart
+
+    results: dict[str, float | list[float]] = {}
+    start = time.perf_counter()
+    app = MotipApp(config)  # default refresh (0.25 s), poll (0.5 s) and watchdog: what the user runs
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.press("3")
+        loss = app.query_one("#chart-loss", Chart)
+        while not (app.watch is not None and len(app.watch.steps) >= lines - 1 and loss.points > 0
+                   and app._drawn and app._drawn[1] == app.watch.version):
+            await asyncio.sleep(0.01)
+            if time.perf_counter() - start > 120:
+                raise SystemExit("the big log never finished loading")
+        results["open_s"] = time.perf_counter() - start  # app start to charts drawn with every line
+
+        # Idle: nothing changes; the process should hardly use the CPU.
+        process = psutil.Process()
+        await asyncio.sleep(1.0)
+        cpu0, t0 = process.cpu_times(), time.perf_counter()
+        await asyncio.sleep(idle_s)
+        cpu1, t1 = process.cpu_times(), time.perf_counter()
+        results["idle_cpu_percent"] = 100 * ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / (t1 - t0)
+
+        latencies = []
+        path = app.watch.path
+        step = lines
+        for _ in range(10):
+            before = len(app.watch.steps)
+            with open(path, "a", encoding="utf-8") as handle:
+                handle.write(train_line(step))
+            written = time.perf_counter()
+            step += 1
+            while not (len(app.watch.steps) > before and app._drawn and app._drawn[1] == app.watch.version):
+                await asyncio.sleep(0.005)
+            latencies.append(time.perf_counter() - written)
+            await asyncio.sleep(0.3)
+        results["append_latency_s"] = latencies
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=500_000)
+    parser.add_argument("--idle-s", type=float, default=10.0)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        small = make_workspace(Path(tmp) / "small", 1000)
+        made = time.perf_counter()
+        big = make_workspace(Path(tmp) / "big", args.lines)
+        size_mb = (big.parent / "outputs" / "stage1_20261124_100000" / "train.log").stat().st_size / 1e6
+        print(f"wrote {args.lines:,}-line train.log ({size_mb:.0f} MB) in {time.perf_counter() - made:.1f} s")
+        times = startup_s(small)
+        print(f"startup (fresh interpreter to first frame, headless, 80x24): "
+              f"median {statistics.median(times):.2f} s  (runs: {', '.join(f'{t:.2f}' for t in times)})")
+        for label, config, lines in (("1,000-line log", small, 1000), (f"{args.lines:,}-line log", big, args.lines)):
+            results = asyncio.run(in_app(config, lines, args.idle_s))
+            lat = results["append_latency_s"]
+            assert isinstance(lat, list)
+            print(f"{label}: open to charts drawn {results['open_s']:.2f} s; idle CPU {results['idle_cpu_percent']:.1f}% "
+                  f"over {args.idle_s:.0f} s; append-to-chart latency median {statistics.median(lat) * 1000:.0f} ms, "
+                  f"max {max(lat) * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
