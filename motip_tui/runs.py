@@ -17,7 +17,6 @@ from motip.workspace import SOURCES, Stage, Workspace
 
 OUTPUTS = "outputs"
 TRAIN_LOG = "train.log"
-_KEEP_EVENTS = (b" [start]", b" [eval]", b" [end]", b" [error]", b" [resume]")
 _LAST_TRAIN_LINES = 200
 
 
@@ -76,8 +75,9 @@ def read_run(run_dir: Path) -> RunSummary:
         run.problem = f"train.log unreadable: {err}"
         return run
     lines = data.split(b"\n")[:-1]  # the last element is a partial line or empty
-    kept = [line for line in lines if any(tag in line[:40] for tag in _KEEP_EVENTS)]
-    tail = [line for line in lines[-4 * _LAST_TRAIN_LINES:] if b" [train]" in line[:40]]
+    # Everything but step lines (few), then the last step lines: enough for best metrics and s_per_step.
+    kept = [line for line in lines if b" [train] " not in line[:40]]
+    tail = [line for line in lines[-4 * _LAST_TRAIN_LINES:] if b" [train] " in line[:40]]
     log = parse_lines(line.decode("utf-8", errors="replace") for line in kept + tail)
     run.bad_lines = log.bad_lines
     run.state = str(log.status.get("state", "empty"))

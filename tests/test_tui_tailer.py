@@ -116,3 +116,25 @@ def test_alert_rules() -> None:
     assert texts([start, train_line(1)], now=time.time(), log_mtime=time.time() - 5) == []
     assert [a.text for a in machine_alerts(3.0, [], False, 0)] == ["low disk: 3.0 GB free"]
     assert len(machine_alerts(100.0, [0.0], True, 3)) == 1 and machine_alerts(100.0, [], True, 9) == []
+
+
+def test_run_watch_fast_path_matches_the_core_parser(tmp_path: Path) -> None:
+    from motip_tui.watch import PARSED_TRAIN_TAIL, RunWatch
+
+    lines = [train_line(i, loss=1.0 + i / 1000, grad=math.inf if i == 7 else 2.0) for i in range(1, 1200)]
+    lines.insert(600, eval_line(1, 55.0, 56.0, pedestrian=54.0))
+    lines.append('2026-11-24T10:00:00 [train] epoch=2 step=1 total_steps=100 global_step=1200 loss=nan grad_norm=3 lr=1e-05\n')
+    (tmp_path / "train.log").write_text("".join(lines), encoding="utf-8")
+    exact = parse_lines(lines)
+    watch = RunWatch(tmp_path, use_watchdog=False)
+    watch.tailer.read_available()
+    assert watch.steps == [float(r["global_step"]) for r in exact.train]
+    for key in ("loss", "grad_norm", "lr"):
+        assert [repr(v) for v in watch.series[key]] == [repr(float(r[key])) for r in exact.train]
+    assert watch.log.eval == exact.eval and watch.log.status["epoch"] == 2
+    assert len(watch.log.train) == PARSED_TRAIN_TAIL
+    # A step line missing a chart key takes the exact parser (and gets nan), nothing is lost.
+    with open(tmp_path / "train.log", "a", encoding="utf-8") as handle:
+        handle.write("2026-11-24T10:00:00 [train] epoch=2 step=2 total_steps=100 global_step=1201 loss=1.5\n")
+    watch.tailer.read_available()
+    assert watch.steps[-1] == 1201.0 and watch.series["loss"][-1] == 1.5 and math.isnan(watch.series["lr"][-1])
