@@ -1,0 +1,117 @@
+"""Pieces of the trainer on their own: param groups and the LR schedule (LR_DROP as TRAIN.md means it), clip
+sampling, trajectory augmentation, and AMP training steps on CPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+pytestmark = pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\(\)`:UserWarning")
+
+from motip.config import load_config
+from motip.data.augment import TrajectoryAugment, collate_clips
+from motip.data.sampler import clip_settings
+from motip.engine.optim import build_optimizer, group_lr, param_groups, warmup_lr
+from motip.model import build_model
+from train_fixtures import TINY, make_workspace, motip
+
+
+@pytest.fixture(scope="module")
+def model() -> torch.nn.Module:
+    return build_model(load_config(TINY))
+
+
+def test_param_groups_follow_train_md(model: torch.nn.Module) -> None:
+    config = load_config(TINY, {"LR": 2e-5, "LR_BACKBONE": 2e-6, "LR_DROP": 7, "EPOCHS": 10})
+    groups = {g["name"]: g for g in param_groups(model, config)}
+    assert groups["backbone"]["lr"] == pytest.approx(2e-6)  # absolute LR_BACKBONE
+    assert groups["linear_proj"]["lr"] == pytest.approx(2e-5 * config["LR_LINEAR_PROJ_SCALE"])
+    assert groups["dictionary"]["lr"] == pytest.approx(2e-5 * config["LR_DICTIONARY_SCALE"])
+    assert groups["other"]["lr"] == pytest.approx(2e-5)
+    names = {id(p): n for n, p in model.named_parameters()}
+    assert all("backbone.0" in names[id(p)] for p in groups["backbone"]["params"])
+    assert any("sampling_offsets" in names[id(p)] for p in groups["linear_proj"]["params"])
+    assert any("word_to_embed" in names[id(p)] for p in groups["dictionary"]["params"])
+    total = sum(len(g["params"]) for g in groups.values())
+    assert total == sum(1 for p in model.parameters() if p.requires_grad)  # every parameter exactly once
+
+
+def test_lr_drop_7_means_epochs_8_to_10_at_gamma(model: torch.nn.Module) -> None:
+    config = load_config(TINY, {"LR": 2e-5, "LR_DROP": 7, "SCHEDULER_GAMMA": 0.1})
+    optimizer, scheduler = build_optimizer(model, config)
+    lrs = []
+    for _epoch in range(10):  # 1-based epoch = index + 1
+        lrs.append(group_lr(optimizer, "other"))
+        scheduler.step()
+    assert lrs[:7] == [pytest.approx(2e-5)] * 7
+    assert lrs[7:] == [pytest.approx(2e-6)] * 3
+    # Without LR_DROP the official SCHEDULER_MILESTONES apply.
+    config = load_config(TINY, {"LR_DROP": None, "SCHEDULER_MILESTONES": [2]})
+    optimizer, scheduler = build_optimizer(model, config)
+    scheduler.step()
+    scheduler.step()
+    assert group_lr(optimizer, "other") == pytest.approx(config["LR"] * config["SCHEDULER_GAMMA"])
+
+
+def test_warmup_scales_every_group(model: torch.nn.Module) -> None:
+    config = load_config(TINY, {"LR": 1e-4, "LR_BACKBONE": 1e-5})
+    optimizer, _ = build_optimizer(model, config)
+    warmup_lr(optimizer, 1e-4, epoch=0, step=4, steps_per_epoch=10, warmup_epochs=1)
+    assert group_lr(optimizer, "other") == pytest.approx(0.5e-4)
+    assert group_lr(optimizer, "backbone") == pytest.approx(0.5e-5)
+
+
+def test_clip_settings_follow_sample_steps() -> None:
+    assert clip_settings(0, [0, 3], [2, 4], [1, 2]) == (2, 1)
+    assert clip_settings(3, [0, 3], [2, 4], [1, 2]) == (4, 2)
+    with pytest.raises(ValueError):
+        clip_settings(0, [1], [2], [1])
+
+
+def _clip(ids_per_frame: list[list[int]]) -> list[dict[str, torch.Tensor]]:
+    return [{"id": torch.tensor(ids, dtype=torch.int64), "category": torch.zeros(len(ids), dtype=torch.int64),
+             "bbox": torch.rand(len(ids), 4), "visibility": torch.ones(len(ids))} for ids in ids_per_frame]
+
+
+def test_trajectory_augment_newborn_and_groups() -> None:
+    torch.manual_seed(0)
+    anns = TrajectoryAugment(num_id_vocabulary=10, num_groups=3, occlusion_prob=0.0, switch_prob=0.0)(
+        _clip([[7], [7, 9], [9]]))
+    labels = torch.cat([a["unknown_id_labels"] for a in anns], dim=1)  # [G,T,N], objects sorted: 7, 9
+    traj = torch.cat([a["trajectory_id_labels"] for a in anns], dim=1)
+    masks = torch.cat([a["unknown_id_masks"] for a in anns], dim=1)
+    assert labels.shape == (3, 3, 2)
+    assert (labels[:, 0, 0] == 10).all()                   # object 7 is newborn in frame 0
+    assert (labels[:, 1, 0] == traj[:, 1, 0]).all()         # ... and known in frame 1
+    assert (labels[:, 1, 1] == 10).all()                    # object 9 is newborn in frame 1
+    assert masks[:, 0, 1].all() and masks[:, 2, 0].all()    # absent objects are masked
+    assert (traj[:, 0, 0] != traj[:, 0, 1]).all()           # distinct words per object
+    # More objects than words: a random subset of NUM_ID_VOCABULARY objects is trained.
+    anns = TrajectoryAugment(num_id_vocabulary=2, num_groups=1, occlusion_prob=0.5, switch_prob=0.5)(
+        _clip([[1, 2, 3, 4]] * 4))
+    assert anns[0]["trajectory_id_labels"].shape == (1, 1, 2)
+
+
+def test_collate_pads_images_and_ids() -> None:
+    aug = TrajectoryAugment(num_id_vocabulary=5, num_groups=1, occlusion_prob=0.0, switch_prob=0.0)
+    a = (torch.zeros((2, 3, 10, 12), dtype=torch.uint8), aug(_clip([[1], [1]])), [{}, {}])
+    b = (torch.zeros((2, 3, 8, 16), dtype=torch.uint8), aug(_clip([[1, 2], [2]])), [{}, {}])
+    batch = collate_clips([a, b])
+    assert batch["images"].tensors.shape == (2, 2, 3, 10, 16)
+    assert batch["images"].mask[0, :, :, 12:].all() and not batch["images"].mask[0, :, :10, :12].any()
+    padded = batch["annotations"][0][1]
+    assert padded["unknown_id_masks"].shape == (1, 1, 2) and padded["unknown_id_masks"][0, 0, 1]
+
+
+@pytest.mark.parametrize("dtype", ["BF16", "FP16"])
+def test_amp_training_steps(dtype: str, tmp_path_factory: pytest.TempPathFactory) -> None:
+    workspace = make_workspace(tmp_path_factory.mktemp(f"ws_{dtype}"), videos=4, frames=10)
+    run_dir = workspace / "run"
+    result = motip("train", str(TINY), "--TRAIN_DTYPE", dtype, "--EPOCHS", "1", "--MAX_STEPS_PER_EPOCH", "2",
+                   "--ACCUMULATE_STEPS", "2", "--VAL_EVERY_EPOCHS", "0", "--OUTPUT_DIR", str(run_dir), cwd=workspace)
+    assert result.returncode == 0, result.stderr[-3000:]
+    text = (run_dir / "train.log").read_text()
+    assert text.count("[train]") == 2 and "[end] status=finished" in text
+    assert Path(run_dir / "checkpoint_last.pth").is_file()
