@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 import torch
 
-pytestmark = pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\(\)`:UserWarning")
-
 from motip.config import load_config
 from motip.data.augment import TrajectoryAugment, collate_clips
 from motip.data.sampler import clip_settings
 from motip.engine.optim import build_optimizer, group_lr, param_groups, warmup_lr
 from motip.model import build_model
 from train_fixtures import TINY, make_workspace, motip
+
+# The schedule is stepped without optimiser steps on purpose (we only read its LR).
+pytestmark = pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\(\)`:UserWarning")
 
 
 @pytest.fixture(scope="module")
