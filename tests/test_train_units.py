@@ -16,7 +16,7 @@ from motip.model import build_model
 from train_fixtures import TINY, make_workspace, motip
 
 # The schedule is stepped without optimiser steps on purpose (we only read its LR).
-pytestmark = pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\(\)`:UserWarning")
+pytestmark = pytest.mark.filterwarnings(r"ignore:Detected call of `lr_scheduler.step\(\)`:UserWarning")
 
 
 @pytest.fixture(scope="module")
