@@ -441,6 +441,8 @@ class MotipApp(App[None]):
         head = f"[b]{job.name}[/b] {job.state}"
         if job.exit_code not in (None, 0):
             head += f" -- exit status {job.exit_code}; last lines:"
+        elif job.exit_code == 0:
+            head += export_result(job)
         from rich.markup import escape
 
         tail.update(head + "\n" + "\n".join(escape(line[:200]) for line in lines))
@@ -723,8 +725,14 @@ class MotipApp(App[None]):
     def action_queue_stop(self) -> None:
         if self.workspace is None:
             return
-        job = launch.start(self.root, launch.queue_stop_argv(self.workspace), "queue", "queue stop")
+        job = launch.start(self.root, launch.queue_argv(self.workspace, "stop"), "queue", "queue stop")
         self.say(f"asked the queue to stop (job pid {job.pid})")
+
+    def action_queue_resume(self) -> None:
+        if self.workspace is None:
+            return
+        job = launch.start(self.root, launch.queue_argv(self.workspace, "resume"), "queue", "queue resume")
+        self.say(f"asked the queue to resume (job pid {job.pid})")
 
     def action_compare(self) -> None:
         run = self.highlighted_run()
@@ -761,8 +769,9 @@ class MotipApp(App[None]):
                                    ("a", "Apply the selected stage's budgets", self.action_apply_stage),
                                    ("c", "Compare: overlay the highlighted run", self.action_compare),
                                    ("o", "Start the overnight queue from the selected stage", self.action_queue_start),
-                                   ("O", "Stop the queue", self.action_queue_stop)):
-            yield SystemCommand(f"{title} ({key})", title, action)
+                                   ("O", "Stop the queue", self.action_queue_stop),
+                                   ("", "Resume the queue after a pause or stop", self.action_queue_resume)):
+            yield SystemCommand(f"{title} ({key})" if key else title, title, action)
 
 
 # -- small helpers -----------------------------------------------------------------------------------------------
@@ -832,6 +841,40 @@ def parse_log_tail(path: Path) -> str:
     return f"ep {status['epoch']} {status.get('step')}/{status.get('total_steps')}"
 
 
+def argv_value(argv: list[str], *flags: str) -> str | None:
+    for index, token in enumerate(argv[:-1]):
+        if token in flags:
+            return argv[index + 1]
+    return None
+
+
+def export_result(job: JobInfo) -> str:
+    """What a finished export produced: viz output folder, summary counts and contact sheets; dashboard PNG."""
+    argv = [str(a) for a in job.data.get("argv", [])]
+    cwd = Path(job.data.get("cwd") or ".")
+    if job.kind == "viz":
+        out = argv_value(argv, "--output_dir", "--output-dir")
+        if out is None:
+            return ""
+        folder = Path(out) if Path(out).is_absolute() else cwd / out
+        try:
+            summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            return f"\noutput {folder} (no summary.json)"
+        total = summary.get("total", {})
+        counts = " ".join(f"{k}={total.get(k)}" for k in ("frames", "gt", "tp", "fn", "fp", "idsw") if k in total)
+        sheets = [str(folder / s["contact_sheet"]) for s in summary.get("sequences", {}).values()
+                  if isinstance(s, dict) and s.get("contact_sheet")]
+        return f"\noutput {folder}\n{counts}\ncontact sheet: {sheets[0] if sheets else '-'}" + (
+            f" (+{len(sheets) - 1} more)" if len(sheets) > 1 else "")
+    if job.kind == "dashboard":
+        out = argv_value(argv, "--out")
+        logs = [a for a in argv if a.endswith("train.log")]
+        png = Path(out) if out else (Path(logs[0]).parent / "dashboard.png" if logs else None)
+        return f"\nwrote {png}" if png else ""
+    return ""
+
+
 def read_queue(root: Path) -> dict[str, Any] | None:
     try:
         return json.loads((root / ".motip" / "queue.json").read_text(encoding="utf-8"))
@@ -843,6 +886,8 @@ def queue_text(state: dict[str, Any] | None) -> str:
     if not state:
         return "queue: none (o starts one from the selected stage)"
     parts = [f"queue: {state.get('state', '?')}"]
+    if state.get("paused_reason"):
+        parts.append(f"({state['paused_reason']})")
     for item in state.get("stages", state.get("items", [])) or []:
         if isinstance(item, dict):
             parts.append(f"{item.get('name', '?')}={item.get('state', item.get('status', '?'))}")

@@ -54,8 +54,9 @@ def queue_start_argv(workspace: Workspace, stage_names: list[str]) -> list[str]:
     return [*MOTIP, "queue", "start", "--config", str(workspace.path), "--stages", *stage_names]
 
 
-def queue_stop_argv(workspace: Workspace) -> list[str]:
-    return [*MOTIP, "queue", "stop", "--config", str(workspace.path)]
+def queue_argv(workspace: Workspace, action: str) -> list[str]:
+    """``motip queue stop|resume|status --config config.toml``."""
+    return [*MOTIP, "queue", action, "--config", str(workspace.path)]
 
 
 def start(workspace_root: Path, argv: list[str], kind: str, name: str) -> JobInfo:

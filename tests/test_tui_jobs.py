@@ -107,4 +107,23 @@ async def test_stage1_loop_build_and_train_from_keys(tmp_path: Path, monkeypatch
         eval_chart = app.query_one("#chart-eval", Chart)
         assert await wait_for(pilot, lambda: app.watch is not None and len(app.watch.log.eval) == 1, timeout=10)
         assert await wait_for(pilot, lambda: eval_chart.points >= 1, timeout=10)
-    assert find_jobs(root / "outputs", jobs_dir(root))
+
+        # Exports: v shows the viz command with TRAIN.md's defaults (editable), Enter runs it; d the dashboard.
+        await pilot.press("1")
+        assert await wait_for(pilot, lambda: app.query_one("#run-table", DataTable).row_count == 1)
+        await pilot.press("v")
+        command = app.screen.query_one("#command").value
+        assert "--score_thresh 0.4" in command and "checkpoint_best_idf1.pth" in command
+        assert str(root / "datasets" / "DanceTrack" / "val") in command
+        await pilot.press("enter")
+        await pilot.press("d", "enter")
+        await pilot.press("4")
+        exports = lambda: [j for j in find_jobs(jobs_dir(root)) if j.kind in ("viz", "dashboard")]  # noqa: E731
+        assert await wait_for(pilot, lambda: len(exports()) == 2 and all(j.state != "running" for j in exports()),
+                              timeout=300)
+        assert [j.state for j in exports()] == ["finished", "finished"], [j.tail(10) for j in exports()]
+        table = app.query_one("#job-table", DataTable)
+        viz_row = next(i for i, j in enumerate(app.jobs) if j.kind == "viz")
+        table.move_cursor(row=viz_row)
+        assert await wait_for(pilot, lambda: "contact sheet:" in str(app.query_one("#job-tail", Static).render()))
+        assert (train.dir / "dashboard.png").is_file()
