@@ -166,3 +166,39 @@ def test_queue_runs_stages_1_2_3_unattended(demo: Path) -> None:
     assert ws.sources["visdrone"].enabled and ws.sources["visdrone"].frame_budget == 400
     status = motip(demo, "queue", "status")
     assert "finished" in status.stdout and "Aerial-Adaptation" in status.stdout
+
+
+def test_queue_pauses_on_an_alert_and_resume_accepts_it(demo: Path) -> None:
+    """A negative margin makes every comparison a regression: Stage 2 must pause the queue with the reason, keep
+    its results, and `motip queue resume` must accept it and finish."""
+    from motip.queue import read_queue
+
+    motip(demo, "queue", "start", "--stages", "1,2", "--override", "EPOCHS=1", "--override", "MAX_STEPS_PER_EPOCH=3",
+          "--margin", "-1000", "--poll", "1")
+
+    def settle() -> dict:
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            queue = read_queue(demo)
+            if queue["state"] != "running":
+                return queue
+            time.sleep(2)
+        raise AssertionError(read_queue(demo))
+
+    queue = settle()
+    assert queue["state"] == "paused", queue.get("history")
+    assert queue["current"] == 1
+    first, second = queue["stages"]
+    assert first["state"] == "done" and first["alerts"] == []  # nothing to compare the first stage with
+    assert second["state"] == "alert" and second["best_checkpoint"]
+    assert second["pretrain"] == first["best_checkpoint"]
+    assert {a["kind"] for a in second["alerts"]} >= {"regression"}
+    assert queue["paused_reason"].startswith("Refinement: ") and "points below the previous stage" in queue["paused_reason"]
+    status = motip(demo, "queue", "status")
+    assert "paused" in status.stdout and "alert" in status.stdout
+
+    motip(demo, "queue", "resume")
+    queue = settle()
+    assert queue["state"] == "finished", queue.get("history")
+    assert [s["state"] for s in queue["stages"]] == ["done", "done"]
+    assert any("accepted" in entry["msg"] for entry in queue["history"])
