@@ -29,7 +29,7 @@ from motip.workspace import SOURCE_LABELS, SOURCES, Stage, Workspace, apply_stag
 from motip_tui import launch
 from motip_tui.alerts import Alert, machine_alerts, run_alerts
 from motip_tui.machine import Machine, MachineSample
-from motip_tui.runs import RunSummary, budget_mix, estimate_stage, list_runs, sources_match_stage, stage_of_run
+from motip_tui.runs import RunIndex, RunSummary, budget_mix, estimate_stage, sources_match_stage, stage_of_run
 from motip_tui.screens.modals import CommandScreen, ConfirmScreen, HelpScreen
 from motip_tui.watch import RunWatch
 from motip_tui.widgets.charts import TARGET, Chart, bucket_means, downsample, log10_series
@@ -90,6 +90,7 @@ class MotipApp(App[None]):
         self._drawn: tuple[Any, ...] = ()
         self.build_status: dict[str, Any] | None = None
         self.machine = Machine(self.root)
+        self.run_index = RunIndex(self.root)
         self.machine_sample: MachineSample | None = None
         self._idle_gpu_samples = 0
         self.alerts: list[Alert] = []
@@ -201,7 +202,12 @@ class MotipApp(App[None]):
     # -- scanning runs and jobs (thread: big logs must not block the UI) -----------------------------------
     @work(thread=True, exclusive=True, group="scan")
     def rescan(self) -> None:
-        runs = list_runs(self.root)
+        if self.selected_run is None:
+            # Start tailing the newest run at once; summaries of every run (big logs) come after.
+            newest = self.run_index.newest()
+            if newest is not None:
+                self.call_from_thread(self.select_run, RunSummary(name=newest.name, dir=newest))
+        runs = self.run_index.scan()
         jobs = find_jobs(self.root / launch_outputs(), jobs_dir(self.root))
         status = None
         if self.workspace is not None:
@@ -225,7 +231,9 @@ class MotipApp(App[None]):
         self.refresh_stage_table()
         self.refresh_run_table()
         self.refresh_job_table()
-        if self.selected_run is None:
+        if self.selected_run is not None:  # a fresher summary of the same folder
+            self.selected_run = next((r for r in runs if r.dir == self.selected_run.dir), self.selected_run)
+        else:
             runs_here = self.stage_runs()
             if runs_here:
                 self.select_run(runs_here[-1])
@@ -284,10 +292,14 @@ class MotipApp(App[None]):
                 note = ("compare " + note).strip()
             table.add_row(run.name, run.state, fmt(run.epoch), fmt(run.best_hota), fmt(run.best_idf1),
                           fmt(run.s_per_step, "{:.2f}"), note, key=str(run.dir))
+        selected = [i for i, r in enumerate(self.stage_runs()) if self.selected_run and r.dir == self.selected_run.dir]
+        if selected:
+            table.move_cursor(row=selected[0])
 
     @on(DataTable.RowHighlighted, "#stage-table")
     def stage_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        if event.cursor_row != self.stage_index:
+        # Only the user's moves count: refilling the table also highlights rows.
+        if event.data_table.has_focus and event.cursor_row != self.stage_index:
             self.stage_index = event.cursor_row
             self.refresh_stage_detail()
             self.refresh_run_table()
@@ -296,11 +308,14 @@ class MotipApp(App[None]):
     @on(DataTable.RowHighlighted, "#run-table")
     def run_highlighted(self, event: DataTable.RowHighlighted) -> None:
         runs = self.stage_runs()
-        if 0 <= event.cursor_row < len(runs) and (self.selected_run is None
+        if event.data_table.has_focus and 0 <= event.cursor_row < len(runs) and (self.selected_run is None
                                                    or runs[event.cursor_row].dir != self.selected_run.dir):
             self.select_run(runs[event.cursor_row])
 
     def select_run(self, run: RunSummary) -> None:
+        if self.watch is not None and self.watch.run_dir == run.dir:
+            self.selected_run = run  # same folder, fresher summary: keep tailing
+            return
         self.selected_run = run
         if self.watch is not None:
             self.watch.stop()
@@ -331,12 +346,12 @@ class MotipApp(App[None]):
     def draw_charts(self) -> None:
         watch = self.watch
         assert watch is not None
+        arrays = watch.arrays()
         with watch.lock:
-            log = watch.log
-            evals = list(log.eval)
-            steps = list(watch.steps)
-            series = {name: list(values) for name, values in watch.series.items()}
-            status = dict(log.status)
+            evals = list(watch.log.eval)
+            status = dict(watch.log.status)
+        steps = arrays["steps"]
+        series = arrays
         width = max(10, self.query_one("#chart-loss", Chart).size.width)
         eval_series = []
         for metric, color in (("HOTA", "cyan"), ("IDF1", "green")):
@@ -352,7 +367,7 @@ class MotipApp(App[None]):
         raw_x, raw_y = downsample(steps, series["loss"], width)
         smooth_x, smooth_y = bucket_means(steps, series["loss"], width)
         self.query_one("#chart-loss", Chart).draw([("raw", raw_x, raw_y, "gray"), ("smoothed", smooth_x, smooth_y, "orange")])
-        gx, gy = downsample(steps, log10_series(series["grad_norm"]), width)
+        gx, gy = downsample(steps, log10_series(series["grad_norm"]), width)  # log scale by hand (see charts.py)
         self.query_one("#chart-grad", Chart).draw([("log10 grad", gx, gy, "red")])
         lx, ly = downsample(steps, series["lr"], width)
         self.query_one("#chart-lr", Chart).draw([("lr", lx, ly, "blue")])

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import math
 import statistics
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from motip.trainlog import TrainLog, parse_lines
+from motip.trainlog import TrainLog, TrainLogParser, parse_lines
+from motip_tui.tailer import FileTailer
 from motip.workspace import SOURCES, Stage, Workspace
 
 OUTPUTS = "outputs"
@@ -63,39 +65,87 @@ def summarize_log(log: TrainLog) -> dict[str, Any]:
     return best
 
 
+class _RunEntry:
+    """One run folder's train.log, read incrementally (only appended bytes) so rescans of big logs stay cheap."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.dir = run_dir
+        self.parser = TrainLogParser()  # every line except steps
+        self.recent_steps: deque[str] = deque(maxlen=_LAST_TRAIN_LINES)
+        self.tailer = FileTailer(run_dir / TRAIN_LOG, self._on_lines, use_watchdog=False)  # no thread: read_available
+
+    def _on_lines(self, lines: list[str], reset: bool) -> None:
+        if reset:
+            self.parser = TrainLogParser()
+            self.recent_steps.clear()
+        steps = [line for line in lines if " [train] " in line[:40]]
+        self.recent_steps.extend(steps[-_LAST_TRAIN_LINES:])
+        self.parser.feed(line for line in lines if " [train] " not in line[:40])
+
+    def summary(self) -> RunSummary:
+        run = RunSummary(name=self.dir.name, dir=self.dir)
+        try:
+            self.tailer.read_available()
+        except FileNotFoundError:
+            run.problem = "no train.log yet"
+            return run
+        except OSError as err:
+            run.problem = f"train.log unreadable: {err}"
+            return run
+        if not (self.dir / TRAIN_LOG).exists():
+            run.problem = "no train.log yet"
+            return run
+        events = self.parser.log
+        steps = parse_lines(self.recent_steps).train
+        run.bad_lines = events.bad_lines
+        state = str(events.status.get("state", "empty"))
+        run.state = "running" if state == "empty" and steps else state
+        run.config = events.status.get("config")
+        run.epoch = steps[-1].get("epoch") if steps else (events.eval[-1].get("epoch") if events.eval else None)
+        for key, value in summarize_log(TrainLog(train=steps, eval=events.eval)).items():
+            setattr(run, key, value)
+        if events.lines and not events.events and not steps and not events.eval:
+            run.problem = "train.log has no readable events"
+        return run
+
+
+class RunIndex:
+    """Summaries of every run folder under <workspace>/outputs, kept between scans."""
+
+    def __init__(self, workspace_root: Path) -> None:
+        self.folder = workspace_root / OUTPUTS
+        self._entries: dict[Path, _RunEntry] = {}
+
+    def run_dirs(self) -> list[Path]:
+        if not self.folder.is_dir():
+            return []
+        return [p for p in sorted(self.folder.iterdir())
+                if p.is_dir() and ((p / TRAIN_LOG).exists() or (p / "job.json").exists())]
+
+    def newest(self) -> Path | None:
+        """The run whose train.log changed last (what the user most likely wants to watch), without parsing."""
+        def mtime(path: Path) -> float:
+            try:
+                return (path / TRAIN_LOG).stat().st_mtime
+            except OSError:
+                return 0.0
+        dirs = self.run_dirs()
+        return max(dirs, key=mtime) if dirs else None
+
+    def scan(self) -> list[RunSummary]:
+        dirs = self.run_dirs()
+        for gone in set(self._entries) - set(dirs):
+            del self._entries[gone]
+        return [self._entries.setdefault(d, _RunEntry(d)).summary() for d in dirs]
+
+
 def read_run(run_dir: Path) -> RunSummary:
     """Summarize one run folder; a missing or garbage train.log gives a summary with ``problem`` set, never an error."""
-    run = RunSummary(name=run_dir.name, dir=run_dir)
-    try:
-        data = (run_dir / TRAIN_LOG).read_bytes()
-    except FileNotFoundError:
-        run.problem = "no train.log yet"
-        return run
-    except OSError as err:
-        run.problem = f"train.log unreadable: {err}"
-        return run
-    lines = data.split(b"\n")[:-1]  # the last element is a partial line or empty
-    # Everything but step lines (few), then the last step lines: enough for best metrics and s_per_step.
-    kept = [line for line in lines if b" [train] " not in line[:40]]
-    tail = [line for line in lines[-4 * _LAST_TRAIN_LINES:] if b" [train] " in line[:40]]
-    log = parse_lines(line.decode("utf-8", errors="replace") for line in kept + tail)
-    run.bad_lines = log.bad_lines
-    run.state = str(log.status.get("state", "empty"))
-    run.config = log.status.get("config")
-    run.epoch = log.status.get("epoch") or (log.eval[-1].get("epoch") if log.eval else None)
-    for key, value in summarize_log(log).items():
-        setattr(run, key, value)
-    if lines and not log.events and not log.train and not log.eval:
-        run.problem = "train.log has no readable events"
-    return run
+    return _RunEntry(run_dir).summary()
 
 
 def list_runs(workspace_root: Path) -> list[RunSummary]:
-    folder = workspace_root / OUTPUTS
-    if not folder.is_dir():
-        return []
-    runs = [read_run(p) for p in sorted(folder.iterdir()) if p.is_dir()]
-    return [r for r in runs if (r.dir / TRAIN_LOG).exists() or (r.dir / "job.json").exists()]
+    return RunIndex(workspace_root).scan()
 
 
 def stage_of_run(run: RunSummary, stages: list[Stage], workspace_root: Path) -> Stage | None:

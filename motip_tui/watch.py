@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 import threading
 from pathlib import Path
+from typing import Any
 
 from motip.trainlog import TrainLog, TrainLogParser, parse_value
 from motip_tui.tailer import FileTailer
@@ -46,6 +47,7 @@ class RunWatch:
         self.steps: list[float] = []
         self.series: dict[str, list[float]] = {name: [] for name in SERIES}
         self.tailer = FileTailer(self.path, self._on_lines, poll_s=poll_s, use_watchdog=use_watchdog)
+        self._arrays: dict[str, Any] | None = None
 
     @property
     def log(self) -> TrainLog:
@@ -57,6 +59,25 @@ class RunWatch:
 
     def stop(self) -> None:
         self.tailer.stop()
+
+    def arrays(self) -> dict[str, Any]:
+        """steps and SERIES as numpy arrays, converted incrementally (a redraw of a 500k-step run converts only
+        what arrived since the last one). Lists only grow between resets, and a reset replaces them."""
+        import numpy as np
+
+        with self.lock:
+            steps, series, count = self.steps, self.series, len(self.steps)
+        cache = self._arrays
+        if cache is None or cache["source"] is not steps:
+            cache = {"source": steps, "count": 0, "steps": np.empty(0), **{name: np.empty(0) for name in SERIES}}
+        done = cache["count"]
+        if count > done:
+            cache["steps"] = np.concatenate([cache["steps"], np.asarray(steps[done:count], dtype=float)])
+            for name in SERIES:
+                cache[name] = np.concatenate([cache[name], np.asarray(series[name][done:count], dtype=float)])
+            cache["count"] = count
+        self._arrays = cache
+        return cache
 
     def _extract(self, train_lines: list[str]) -> dict[str, list[float]] | None:
         """Chart values of step lines, one regex pass per key; None when some line lacks a key."""

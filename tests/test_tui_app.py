@@ -158,8 +158,11 @@ async def test_compare_overlay_and_forgetting_alert(tmp_path: Path) -> None:
         table.focus()
         await pilot.press("c")  # compare with the Stage 1 run
         assert app.compare_run is not None
-        app.query_one("#stage-table", DataTable).move_cursor(row=1)  # Refinement: its run becomes the selection
+        stages = app.query_one("#stage-table", DataTable)
+        stages.focus()
+        stages.move_cursor(row=1)  # Refinement
         assert await wait_for(pilot, lambda: app.stage.name == "Refinement" and table.row_count == 1)
+        table.focus()
         table.move_cursor(row=0)
         assert await wait_for(pilot, lambda: app.selected_run is not None and "refine" in app.selected_run.name)
         await pilot.press("3")

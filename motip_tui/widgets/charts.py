@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 from textual_plotext import PlotextPlot
 
@@ -87,8 +88,13 @@ class Chart(PlotextPlot):
         self.refresh()
 
 
-def log10_series(ys: Sequence[float]) -> list[float]:
-    return [math.log10(y) if y > 0 and math.isfinite(y) else float("nan") for y in ys]
+def log10_series(ys: Sequence[float]) -> Any:
+    """log10 of positive finite values, nan elsewhere (nan points are dropped when drawn)."""
+    import numpy as np
+
+    values = np.asarray(ys, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where((values > 0) & np.isfinite(values), np.log10(np.where(values > 0, values, 1.0)), np.nan)
 
 
 __all__ = ["Chart", "bucket_means", "downsample", "log10_series", "TARGET"]
