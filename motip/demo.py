@@ -67,9 +67,8 @@ DETR_PRETRAIN: null
 RESUME_OPTIMIZER: False
 RESUME_SCHEDULER: False
 
+# LR, LR_BACKBONE, MAX_STEPS_PER_EPOCH: tiny_cpu.yaml's (tuned so the tiny model learns in a few CPU minutes)
 EPOCHS: 2
-LR: 2.0e-4
-LR_BACKBONE: 2.0e-5
 BATCH_SIZE: 1
 ACCUMULATE_STEPS: 1
 DEVICE: auto          # CPU here; a GPU when there is one
@@ -78,7 +77,7 @@ OUTPUT_DIR: null      # outputs/stage1_demo_foundation_<timestamp>/
 
 """ + _VAL_CONFIG,
     "configs/stage2_demo_refine.yaml": """\
-# Demo Stage 2 (TRAIN.md "Scale & Refine"): twice the frames, lower LR, starting from Stage 1's best checkpoint.
+# Demo Stage 2 (TRAIN.md "Scale & Refine"): twice the frames, starting from Stage 1's best checkpoint.
 # DETR_PRETRAIN is left null here on purpose: `motip queue` (and the TUI) pass
 #   --DETR_PRETRAIN outputs/stage1_demo_foundation_<ts>/checkpoint_best_hota.pth
 # for the run, so this file never needs editing. Run by hand, add that override yourself.
@@ -90,9 +89,9 @@ RESUME_OPTIMIZER: False
 
 NUM_CLASSES: 2
 
+# TRAIN.md halves the LR for refinement; two toy epochs keep tiny_cpu.yaml's LR (a lower one barely moves a tiny
+# model in 2 epochs). On real data use TRAIN.md's stage2_universal_refine.yaml.
 EPOCHS: 2
-LR: 1.0e-4            # lower LR for refinement (TRAIN.md halves it too)
-LR_BACKBONE: 1.0e-5
 DEVICE: auto
 
 """ + _VAL_CONFIG,
@@ -109,8 +108,6 @@ NUM_CLASSES: 2
 # VisDrone objects are tiny: TRAIN.md raises the resolution; the demo keeps its small images.
 AUG_MAX_SIZE: 320
 EPOCHS: 2
-LR: 1.0e-4
-LR_BACKBONE: 1.0e-5
 DEVICE: auto
 
 """ + _VAL_CONFIG,
