@@ -76,3 +76,20 @@ def test_smooth_skips_non_finite_and_follows_the_trend() -> None:
     out = smooth(values, weight=0.5)
     assert math.isnan(out[1]) and math.isnan(out[3])
     assert out[0] == 10.0 and out[2] == 10.0 and 0 < out[-1] < out[4] < 10.0
+
+
+REAL_LOG = Path(__file__).parent / "data" / "dashboard_real_tiny_train.log"
+
+
+def test_real_tiny_training_log(tmp_path: Path) -> None:
+    """A train.log written by a real `motip train` (demo workspace, tiny_cpu model, 2 epochs x 4 steps, CPU; about
+    12 minutes to produce, so it is committed rather than regenerated here)."""
+    log = tmp_path / "stage1_demo" / "train.log"
+    log.parent.mkdir()
+    log.write_bytes(REAL_LOG.read_bytes())
+    proc = subprocess.run([sys.executable, "-m", "motip", "dashboard", str(log)], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    size, colours, non_white = image_stats(log.parent / "dashboard.png")
+    assert size == (1600, 1760)  # pedestrian/vehicle per-class rows
+    assert colours > 50 and 0.03 < non_white < 0.6

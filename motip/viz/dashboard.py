@@ -138,8 +138,12 @@ def render_dashboard(paths: list[Path], out: Path, dpi: int = 100) -> Path:
     if classes:
         _plot_per_class(axes[3, 0], runs, classes, "HOTA", multi)
         _plot_per_class(axes[3, 1], runs, classes, "IDF1", multi)
+    from matplotlib.ticker import MaxNLocator
+
     for ax in axes.flat:
         ax.grid(True, alpha=0.3)
+        if ax.get_xlabel() == "epoch":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 1.4"
     fig.text(0.01, 0.005, _status_line(runs), fontsize=9, color="dimgray")
     fig.tight_layout(rect=(0, 0.015, 1, 0.97))
     buffer = io.BytesIO()
@@ -235,6 +239,7 @@ def _plot_loss_terms(ax: Any, runs: list[Run], multi: bool) -> None:
     cmap_colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
                     "tab:gray", "tab:olive", "tab:cyan"]
     styles = ["-", "--", ":", "-."]
+    smallest = math.inf  # log scale only when every plotted value is positive
     for r, run in enumerate(runs):
         if not run.log.train:
             continue
@@ -243,12 +248,16 @@ def _plot_loss_terms(ax: Any, runs: list[Run], multi: bool) -> None:
             y = _column(run.log.train, term)
             if not np.isfinite(y).any():
                 continue
+            smallest = min(smallest, float(np.min(y[np.isfinite(y)])))
             colour = cmap_colours[k % len(cmap_colours)]
             ax.plot(x, y, color=colour, linewidth=0.5, alpha=0.2)
             ax.plot(x, smooth(y), color=colour, linestyle=styles[r % len(styles)], linewidth=1.6,
                     label=_name(run, term, multi))
     if terms:
         ax.legend(fontsize=7, loc="upper right", ncol=2)
+        if smallest > 0:
+            ax.set_yscale("log")  # terms differ by orders of magnitude (loss_detr vs loss_bbox)
+            ax.set_title("loss terms per step (log scale; smoothed, thin: raw)")
     else:
         _empty(ax, "no loss_* terms in the log")
     ax.set_xlabel("step")
@@ -269,6 +278,12 @@ def _plot_grad_norm(ax: Any, runs: list[Run], multi: bool) -> None:
             ax.plot(x, np.where(finite, smooth(np.where(finite, y, np.nan)), np.nan), color=run.colour,
                     linewidth=1.8, label=_name(run, "grad norm", multi))
             plotted = True
+        for key in _grad_norm_parts(run):  # grad_norm_detr, grad_norm_id...: thinner, dotted
+            part = _column(run.log.train, key)
+            ok = np.isfinite(part) & (part > 0)
+            if ok.any():
+                ax.plot(x, np.where(ok, smooth(np.where(ok, part, np.nan)), np.nan), ":", color=run.colour,
+                        linewidth=1.2, alpha=0.9, label=_name(run, key, multi))
         bad = present & ~np.isfinite(y)
         if bad.any():
             bad_total += int(bad.sum())
@@ -285,6 +300,13 @@ def _plot_grad_norm(ax: Any, runs: list[Run], multi: bool) -> None:
     if bad_total:
         ax.set_title(f"grad norm per step (log scale) -- {bad_total} non-finite step(s) marked x", color="red")
     ax.set_xlabel("step")
+
+
+def _grad_norm_parts(run: Run) -> list[str]:
+    keys: list[str] = []
+    for row in run.log.train:
+        keys += [k for k in row if k.startswith("grad_norm_") and k not in keys]
+    return keys
 
 
 def _plot_lr(ax: Any, runs: list[Run], multi: bool) -> None:

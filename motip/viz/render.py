@@ -55,7 +55,7 @@ class Style:
     @staticmethod
     def for_height(height: int) -> Style:
         scale = height / 1080
-        return Style(thickness=max(3, round(4 * scale)), font_scale=max(0.4, 0.9 * scale),
+        return Style(thickness=max(3, round(4 * scale)), font_scale=max(0.35, 0.75 * scale),
                      font_thickness=max(1, round(2 * scale)), dash=max(6, round(18 * scale)))
 
 
@@ -71,7 +71,7 @@ class FrameDrawer:
     def _make_legend(self) -> np.ndarray:
         s = self.style
         (_, text_h), _ = cv2.getTextSize("Ag", FONT, s.font_scale, s.font_thickness)
-        row = int(text_h * 2.0)
+        row = int(text_h * 1.8)
         width = max(cv2.getTextSize(text, FONT, s.font_scale, s.font_thickness)[0][0] for _, text in LEGEND)
         width += row * 2 + 20
         # Rows 1-2 are left free for the frame number and running counts (drawn per frame).
@@ -123,9 +123,9 @@ class FrameDrawer:
         (_, text_h), _ = cv2.getTextSize("Ag", FONT, s.font_scale, s.font_thickness)
         line1 = f"frame {result.frame}/{self.length}"
         line2 = f"FN {self.fn}  FP {self.fp}  IDSW {self.idsw}"
-        cv2.putText(image, line1, (10, 5 + text_h * 2), FONT, s.font_scale, (255, 255, 255),
+        cv2.putText(image, line1, (10, 5 + int(text_h * 1.8)), FONT, s.font_scale, (255, 255, 255),
                     s.font_thickness, cv2.LINE_AA)
-        cv2.putText(image, line2, (10, 5 + text_h * 4), FONT, s.font_scale, (255, 255, 255),
+        cv2.putText(image, line2, (10, 5 + int(text_h * 3.6)), FONT, s.font_scale, (255, 255, 255),
                     s.font_thickness, cv2.LINE_AA)
         if result.idsw:  # flag the switch frame where the eye is, top right
             text = f"ID SWITCH x{result.idsw}"
@@ -329,6 +329,13 @@ def thumbnail(image: np.ndarray, width: int = 640) -> np.ndarray:
     return cv2.resize(image, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
 
 
+def captioned(tile: np.ndarray, text: str) -> np.ndarray:
+    """The tile with a caption strip under it (this frame's own counts, readable at thumbnail size)."""
+    strip = np.full((32, tile.shape[1], 3), 45, np.uint8)
+    cv2.putText(strip, text, (8, 23), FONT, 0.65, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.vstack([tile, strip])
+
+
 def write_contact_sheet(path: Path, title: str, tiles: list[np.ndarray], columns: int = 3) -> None:
     """A PNG grid of ``tiles`` (same size) under a title bar; a 'no errors' card when there are none."""
     if tiles:
@@ -380,7 +387,8 @@ def render_sequence(name: str, image_paths: list[Path], results: list[FrameResul
                 image = cv2.resize(image, (width, height))
             drawer.draw(image, result)
             if result.frame in worst:
-                tiles.append(thumbnail(image))
+                tiles.append(captioned(thumbnail(image), f"frame {result.frame}: FN {result.fn}  FP {result.fp}  "
+                                                         f"IDSW {result.idsw}"))
             sink.write(image)
             if on_frame is not None:
                 on_frame()
