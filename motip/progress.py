@@ -65,6 +65,7 @@ class Progress:
         self.rich = use_rich(self.stream) if rich is None else rich
         self._start = time.monotonic()
         self._last_emit = 0.0
+        self._emitted_done = -1  # the `done` of the last plain line, so the final state is printed exactly once
         self._message = ""
         self._bar = None
         self._bar_task = None
@@ -98,6 +99,7 @@ class Progress:
 
     def _emit(self, now: float) -> None:
         self._last_emit = now
+        self._emitted_done = self.done
         elapsed = max(now - self._start, 1e-9)
         rate = self.done / elapsed
         percent = 100.0 * self.done / self.total if self.total else 0.0
@@ -114,5 +116,5 @@ class Progress:
                  tb: TracebackType | None) -> None:
         if self._bar is not None:
             self._bar.__exit__(exc_type, exc, tb)
-        elif exc_type is None and self._last_emit != time.monotonic():
+        elif exc_type is None and self._emitted_done != self.done:
             self._emit(time.monotonic())

@@ -1,0 +1,28 @@
+"""Progress: plain parseable lines when not a tty, the final state printed exactly once."""
+
+from __future__ import annotations
+
+import io
+
+from motip.progress import Progress, parse_progress_line
+
+
+def test_plain_lines_parse_and_final_state_once() -> None:
+    stream = io.StringIO()
+    with Progress("build", 10, stream=stream, rich=False, min_interval_s=3600) as progress:
+        for _ in range(10):
+            progress.advance(1, "dancetrack")
+    lines = stream.getvalue().splitlines()
+    updates = [parse_progress_line(line) for line in lines]
+    assert all(updates) and updates[-1].done == 10 and updates[-1].total == 10
+    assert sum(1 for u in updates if u.done == 10) == 1
+    assert updates[-1].message == "dancetrack" and updates[-1].percent == 100.0
+
+
+def test_final_line_printed_on_exit_when_throttled() -> None:
+    stream = io.StringIO()
+    with Progress("viz", 0, stream=stream, rich=False, min_interval_s=3600) as progress:
+        progress.update(5)
+    last = parse_progress_line(stream.getvalue().splitlines()[-1])
+    assert last is not None and last.done == 5 and last.eta_s is None
+    assert parse_progress_line("not a progress line") is None
