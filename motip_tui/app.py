@@ -207,7 +207,8 @@ class MotipApp(App[None]):
             newest = self.run_index.newest()
             if newest is not None:
                 self.call_from_thread(self.select_run, RunSummary(name=newest.name, dir=newest))
-        runs = self.run_index.scan()
+        watch = self.watch
+        runs = self.run_index.scan({watch.run_dir: watch.summary} if watch is not None else None)
         jobs = find_jobs(self.root / launch_outputs(), jobs_dir(self.root))
         status = None
         if self.workspace is not None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -95,18 +96,22 @@ class _RunEntry:
         if not (self.dir / TRAIN_LOG).exists():
             run.problem = "no train.log yet"
             return run
-        events = self.parser.log
-        steps = parse_lines(self.recent_steps).train
-        run.bad_lines = events.bad_lines
-        state = str(events.status.get("state", "empty"))
-        run.state = "running" if state == "empty" and steps else state
-        run.config = events.status.get("config")
-        run.epoch = steps[-1].get("epoch") if steps else (events.eval[-1].get("epoch") if events.eval else None)
-        for key, value in summarize_log(TrainLog(train=steps, eval=events.eval)).items():
-            setattr(run, key, value)
-        if events.lines and not events.events and not steps and not events.eval:
-            run.problem = "train.log has no readable events"
-        return run
+        return summarize_run(self.dir, self.parser.log, parse_lines(self.recent_steps).train)
+
+
+def summarize_run(run_dir: Path, events: TrainLog, steps: list[dict[str, Any]]) -> RunSummary:
+    """A run's summary from its parsed events (start/eval/end...) and its last step rows."""
+    run = RunSummary(name=run_dir.name, dir=run_dir)
+    run.bad_lines = events.bad_lines
+    state = str(events.status.get("state", "empty"))
+    run.state = "running" if state == "empty" and steps else state
+    run.config = events.status.get("config")
+    run.epoch = steps[-1].get("epoch") if steps else (events.eval[-1].get("epoch") if events.eval else None)
+    for key, value in summarize_log(TrainLog(train=steps, eval=events.eval)).items():
+        setattr(run, key, value)
+    if events.lines and not events.events and not steps and not events.eval:
+        run.problem = "train.log has no readable events"
+    return run
 
 
 class RunIndex:
@@ -132,11 +137,15 @@ class RunIndex:
         dirs = self.run_dirs()
         return max(dirs, key=mtime) if dirs else None
 
-    def scan(self) -> list[RunSummary]:
+    def scan(self, watched: dict[Path, Callable[[], RunSummary]] | None = None) -> list[RunSummary]:
+        """``watched``: folders already parsed by a RunWatch, summarized from it instead of read a second time."""
+        watched = watched or {}
         dirs = self.run_dirs()
         for gone in set(self._entries) - set(dirs):
             del self._entries[gone]
-        return [self._entries.setdefault(d, _RunEntry(d)).summary() for d in dirs]
+        for path in watched:
+            self._entries.pop(path, None)  # read afresh if it stops being watched
+        return [watched[d]() if d in watched else self._entries.setdefault(d, _RunEntry(d)).summary() for d in dirs]
 
 
 def read_run(run_dir: Path) -> RunSummary:

@@ -15,16 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from motip.trainlog import TrainLog, TrainLogParser, parse_value
+from motip_tui.runs import RunSummary, summarize_run
 from motip_tui.tailer import FileTailer
 
 SERIES = ("loss", "grad_norm", "lr")
 PARSED_TRAIN_TAIL = 300  # alerts look at the last 200 steps
 KEYS = ("global_step", *SERIES)
 _KEYS_RE = re.compile(r" (global_step|loss|grad_norm|lr)=([^ \n]*)")
-
-
-def _is_train(line: str) -> bool:
-    return " [train] " in line[:40]
 
 
 def _to_floats(raw: list[str]) -> list[float]:
@@ -59,6 +56,10 @@ class RunWatch:
 
     def stop(self) -> None:
         self.tailer.stop()
+
+    def summary(self) -> RunSummary:
+        with self.lock:
+            return summarize_run(self.run_dir, self.log, self.log.train[-200:])
 
     def arrays(self) -> dict[str, Any]:
         """steps and SERIES as numpy arrays, converted incrementally (a redraw of a 500k-step run converts only
@@ -96,7 +97,10 @@ class RunWatch:
         return columns
 
     def _on_lines(self, lines: list[str], reset: bool) -> None:
-        train_lines = [line for line in lines if _is_train(line)]
+        train_lines: list[str] = []
+        others: list[str] = []
+        for line in lines:
+            (train_lines if " [train] " in line[:40] else others).append(line)
         columns = self._extract(train_lines) if train_lines else {}
         with self.lock:
             if reset:
@@ -109,7 +113,6 @@ class RunWatch:
                 rows = self._parser.log.train[before:]
                 columns = {key: [_row_float(row, key) for row in rows] for key in KEYS}
             else:
-                others = [line for line in lines if not _is_train(line)] if train_lines else lines
                 self._parser.feed(others)
                 self._parser.feed(train_lines[-PARSED_TRAIN_TAIL:])
             if columns:
