@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from motip.atomic import atomic_write_json
 from motip.config import dump_config
 from motip.engine import ddp, runs
 from motip.engine.optim import build_optimizer, group_lr, warmup_lr
@@ -496,7 +497,6 @@ class Trainer:
         history["epochs"] = [e for e in history.get("epochs", []) if e.get("epoch") != number]
         history["epochs"].append({"epoch": number, "global_step": int(self.states["global_step"]), **top,
                                   "per_class": per_class})
-        from motip.engine.validate import atomic_write_json
         atomic_write_json(history_path, history)
         self._last_eval = top
 
