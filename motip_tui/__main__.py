@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,13 +28,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def resolve_config(args: argparse.Namespace) -> Path:
-    """The config.toml to open; with --demo, create the demo workspace first (kept when it already exists)."""
+    """The config.toml to open; with --demo, create the demo workspace first (an existing demo is kept).
+
+    The demo is made by ``motip demo DIR`` in a subprocess, not by importing motip.demo: drawing the synthetic
+    frames needs cv2, which the TUI must never import (import-linter contract)."""
     if args.demo is None:
         return args.config
-    from motip.demo import create_demo  # torch-free: synthetic data, configs and config.toml
+    from motip.errors import MotipError
 
-    folder = Path(create_demo(args.demo))
-    return folder / CONFIG_FILE if folder.is_dir() else folder
+    folder = args.demo.expanduser().absolute()
+    print(f"motip-tui: preparing the demo workspace in {folder} ...", file=sys.stderr, flush=True)
+    proc = subprocess.run([sys.executable, "-m", "motip", "demo", str(folder)], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True)
+    if proc.returncode != 0:
+        lines = (proc.stderr.strip() or proc.stdout.strip() or f"exit {proc.returncode}").splitlines()
+        raise MotipError("`motip demo` failed: " + " ".join(lines[-3:]), path=folder)
+    return folder / CONFIG_FILE
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -416,7 +416,14 @@ class MotipApp(App[None]):
     # -- jobs ------------------------------------------------------------------------------------------------
     @skip_while_closing
     def refresh_jobs(self) -> None:
+        previous = {job.dir: job.state for job in self.jobs}
         self.jobs = find_jobs(self.root / launch_outputs(), jobs_dir(self.root))
+        for job in self.jobs:
+            if previous.get(job.dir) == "running" and job.state != "running":
+                # Say it wherever the user is: a build done means "press t", a viz done means "look at it".
+                result = export_result(job).strip().replace("\n", "; ") if job.exit_code == 0 else ""
+                self.notify(f"{job.name}: {job.state} (exit {job.exit_code}) {result}".strip(),
+                            severity="information" if job.exit_code == 0 else "error", timeout=10)
         self.queue_state = read_queue(self.root)
         if self.query_one("#views", TabbedContent).active == "jobs":
             self.refresh_job_table()
