@@ -172,7 +172,10 @@ def _blend_rect(image: np.ndarray, x0: int, y0: int, x1: int, y1: int, colour: t
     if x1 <= x0 or y1 <= y0:
         return
     roi = image[y0:y1, x0:x1]
-    cv2.addWeighted(roi, 1 - alpha, np.full_like(roi, colour), alpha, 0, dst=roi)
+    if colour[0] == colour[1] == colour[2]:  # grey: one scale-and-shift pass, no temporary image
+        cv2.convertScaleAbs(roi, dst=roi, alpha=1 - alpha, beta=alpha * colour[0])
+    else:
+        cv2.addWeighted(roi, 1 - alpha, np.full_like(roi, colour), alpha, 0, dst=roi)
     cv2.rectangle(image, (x0, y0), (x1 - 1, y1 - 1), colour, 1)
 
 
