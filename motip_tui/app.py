@@ -18,6 +18,7 @@ from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.validation import Integer, Number
 from textual.widgets import Checkbox, DataTable, Footer, Input, Label, Static, TabbedContent, TabPane
@@ -35,6 +36,10 @@ from motip_tui.watch import RunWatch
 from motip_tui.widgets.charts import TARGET, Chart, bucket_means, downsample, log10_series
 
 VIEWS = ("stages", "budgets", "charts", "jobs", "machine")
+
+
+class DataArrived(Message):
+    """Posted from a tailer thread (post_message is thread-safe): redraw now instead of at the next timer tick."""
 
 
 def skip_while_closing(method: Callable[..., None]) -> Callable[..., None]:
@@ -320,7 +325,8 @@ class MotipApp(App[None]):
         self.selected_run = run
         if self.watch is not None:
             self.watch.stop()
-        self.watch = RunWatch(run.dir, poll_s=self.poll_s, use_watchdog=self.use_watchdog).start()
+        self.watch = RunWatch(run.dir, poll_s=self.poll_s, use_watchdog=self.use_watchdog,
+                              on_change=self.data_arrived).start()
         self._drawn = ()
 
     def highlighted_run(self) -> RunSummary | None:
@@ -331,6 +337,12 @@ class MotipApp(App[None]):
         return self.selected_run
 
     # -- charts ----------------------------------------------------------------------------------------------
+    def data_arrived(self) -> None:
+        self.post_message(DataArrived())
+
+    def on_data_arrived(self, _message: DataArrived) -> None:
+        self.refresh_charts()
+
     @skip_while_closing
     def refresh_charts(self) -> None:
         """Redraw only when the charts view is visible and new data arrived (idle CPU stays near zero)."""
@@ -767,7 +779,8 @@ class MotipApp(App[None]):
             self.say("compare overlay cleared")
         else:
             self.compare_run = run
-            self.compare_watch = RunWatch(run.dir, poll_s=self.poll_s, use_watchdog=self.use_watchdog).start()
+            self.compare_watch = RunWatch(run.dir, poll_s=self.poll_s, use_watchdog=self.use_watchdog,
+                              on_change=self.data_arrived).start()
             self.say(f"comparing with {run.name} (c again on it to clear)")
         self._drawn = ()
         self.refresh_run_table()

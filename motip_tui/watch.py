@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +36,10 @@ def _to_floats(raw: list[str]) -> list[float]:
 class RunWatch:
     """``version`` grows whenever new data arrived; readers compare it with what they drew last."""
 
-    def __init__(self, run_dir: Path, *, poll_s: float = 0.5, use_watchdog: bool = True) -> None:
+    def __init__(self, run_dir: Path, *, poll_s: float = 0.5, use_watchdog: bool = True,
+                 on_change: Callable[[], None] | None = None) -> None:
         self.run_dir = run_dir
+        self.on_change = on_change  # called from the reader thread after new data (must be thread-safe)
         self.path = run_dir / "train.log"
         self.version = 0
         self.lock = threading.Lock()
@@ -120,6 +123,8 @@ class RunWatch:
                 for name in SERIES:
                     self.series[name].extend(columns[name])
             self.version += 1
+        if self.on_change is not None:
+            self.on_change()
 
 
 def _row_float(row: dict, key: str) -> float:
