@@ -177,3 +177,25 @@ def test_duplicate_tracker_id_in_a_frame(tmp_path: Path) -> None:
     split, results = make_case(tmp_path, tracker_text=_row(1, 3, GT1, "0.9,1,-1,-1") + _row(1, 3, GT2, "0.9,1,-1,-1"))
     proc = run_cli("--results", results, "--dataset_root", split, "--output_dir", tmp_path / "out")
     assert proc.returncode == 2 and "seq01.txt:2" in proc.stderr and "appears twice" in proc.stderr
+
+
+def test_orange_lasts_while_the_switched_id_stays_on_the_gt() -> None:
+    matcher = SequenceMatcher()
+    gt = FrameBoxes(np.array([1]), np.array([[0, 0, 100, 100]], float), np.array([1]))
+    none = FrameBoxes.empty()
+
+    def on(tracker_id: int) -> FrameBoxes:
+        return FrameBoxes(np.array([tracker_id]), np.array([[2, 2, 100, 100]], float), np.array([1]))
+
+    categories = []
+    for t, pred in enumerate([on(4), on(6), none, on(6), on(4)], 1):
+        result = matcher.step(t, gt, pred, None)
+        categories.append([(b.category, b.switch_here) for b in result.boxes])
+    assert categories == [
+        [(Category.MATCHED, False)],
+        [(Category.SWITCHED, True)],    # 4 -> 6: the switch frame
+        [(Category.MISSED, False)],     # a missed frame
+        [(Category.SWITCHED, False)],   # 6 is back on the GT: still the switched ID, still orange
+        [(Category.SWITCHED, True)],    # 6 -> 4 is a switch again
+    ]
+    assert matcher.counts.idsw == 2 and matcher.counts.fn == 1

@@ -12,7 +12,8 @@ Rules (as in CLEAR-MOT / TrackEval's CLEAR metric, IoU >= 0.5, per class):
 
 Box categories (and what the video draws):
   MATCHED  green         matched, and the (GT, tracker ID) pair did not start with a switch
-  SWITCHED orange        matched by a pair that started with an ID switch; orange for as long as that pair lasts
+  SWITCHED orange        matched by a tracker ID the GT switched to; orange as long as that ID stays on the GT
+                         (through missed frames too), until the GT switches again
   MISSED   blue dashed   GT no prediction matched
   FP       red           prediction matched to no GT and not on an ignore region
   IGNORED  faint grey    prediction on an ignore region (not counted)
@@ -161,13 +162,15 @@ class SequenceMatcher:
         allowed = (iou >= self.iou_threshold - 1e-9) & same_class
 
         matches: dict[int, int] = {}  # gt row -> pred row
+        taken: set[int] = set()
         pred_row_of_id = {int(t): j for j, t in enumerate(pred.ids)}
         for i, gt_id in enumerate(gt.ids):  # 1. keep last frame's matches that are still valid
-            j = pred_row_of_id.get(self._prev_match.get(int(gt_id), -10**9))
-            if j is not None and allowed[i, j] and j not in matches.values():
+            previous = self._prev_match.get(int(gt_id))
+            j = None if previous is None else pred_row_of_id.get(previous)
+            if j is not None and allowed[i, j] and j not in taken:
                 matches[i] = j
+                taken.add(j)
         free_gt = [i for i in range(len(gt)) if i not in matches]
-        taken = set(matches.values())
         free_pred = [j for j in range(len(pred)) if j not in taken]
         if free_gt and free_pred:  # 2. maximum-IoU assignment of the rest
             sub = np.where(allowed[np.ix_(free_gt, free_pred)], iou[np.ix_(free_gt, free_pred)], 0.0)
@@ -182,7 +185,8 @@ class SequenceMatcher:
             gt_id, tracker_id = int(gt.ids[i]), int(pred.ids[j])
             last = self._last_tracker.get(gt_id)
             switch_here = last is not None and last != tracker_id  # 3. CLEAR-MOT ID switch
-            if switch_here:
+            if switch_here:  # the new ID is orange for as long as it stays on this GT (gaps included)
+                self._switched_pairs.discard((gt_id, last))
                 self._switched_pairs.add((gt_id, tracker_id))
                 result.idsw += 1
             self._last_tracker[gt_id] = tracker_id
@@ -191,10 +195,6 @@ class SequenceMatcher:
             label = f"{tracker_id} (was {last})" if switch_here else f"{tracker_id}"
             result.boxes.append(DrawnBox(_box(pred.boxes[j]), Category.SWITCHED if switched else Category.MATCHED,
                                          label, switch_here))
-        # A pair that ends (GT lost or re-matched elsewhere) is no longer orange if it ever comes back as-is.
-        for gt_id, tracker_id in self._prev_match.items():
-            if new_prev.get(gt_id) != tracker_id:
-                self._switched_pairs.discard((gt_id, tracker_id))
         self._prev_match = new_prev
         result.tp = len(matches)
 
