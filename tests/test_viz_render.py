@@ -4,6 +4,7 @@ rendered for real and checked in the decoded video (box colours at their positio
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -199,3 +200,16 @@ def test_orange_lasts_while_the_switched_id_stays_on_the_gt() -> None:
         [(Category.SWITCHED, True)],    # 6 -> 4 is a switch again
     ]
     assert matcher.counts.idsw == 2 and matcher.counts.fn == 1
+
+
+def test_one_empty_file_among_others_is_rendered_with_a_warning(tmp_path: Path) -> None:
+    split, results = make_case(tmp_path)
+    seq2 = split / "seq02"
+    shutil.copytree(split / "seq01", seq2)
+    (seq2 / "seqinfo.ini").write_text((seq2 / "seqinfo.ini").read_text().replace("name=seq01", "name=seq02"))
+    (results / "seq02.txt").write_text("")
+    proc = run_cli("--results", results, "--dataset_root", split, "--output_dir", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert "seq02.txt is empty" in proc.stderr
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["sequences"]["seq02"]["fn"] == 2 * FRAMES and summary["sequences"]["seq01"]["fn"] == 1

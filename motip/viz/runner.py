@@ -11,6 +11,7 @@ Output folder layout (docs/viz.md)::
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -95,22 +96,30 @@ def tracker_files_from_checkpoint(options: VizOptions, split_dir: Path, names: l
     return Path(track_split(config, options.checkpoint, split_dir, options.output_dir / "tracker", seqs=names))
 
 
-def read_predictions(results_dir: Path, seq: mot_files.Sequence, score_thresh: float | None,
-                     allow_empty: bool = False) -> mot_files.MotBoxes:
-    """A sequence's tracker file. Empty is an error for --results (a failed run's leftovers, most likely) but not
-    for checkpoint mode, where a weak model may simply find nothing: the video then shows every GT as missed."""
+def read_predictions(results_dir: Path, seq: mot_files.Sequence, score_thresh: float | None) -> mot_files.MotBoxes:
+    """A sequence's tracker file (may be empty: see ``check_not_all_empty``)."""
     path = results_dir / f"{seq.name}.txt"
     if not path.is_file():
         raise DataError(f"no tracker file for sequence {seq.name}", path=path,
                         hint="the results folder holds one <sequence>.txt per sequence (MOTChallenge format)")
     pred = mot_files.read_tracker_file(path)
-    if len(pred) == 0 and not allow_empty:
-        raise DataError("tracker file is empty: nothing to compare with the ground truth", path=path,
-                        hint="did tracking fail or use too high a score threshold? check the tracker's output log")
     _check_unique_ids(pred, path)
     if score_thresh is not None:
         pred = pred.select(pred.score >= score_thresh)
     return pred
+
+
+def check_not_all_empty(results_dir: Path, predictions: dict[str, mot_files.MotBoxes]) -> None:
+    """--results whose every file is empty is an error (a failed run's leftovers, most likely), as in `motip eval`.
+    One empty sequence among others is rendered (every GT missed) with a warning. Checkpoint mode skips this check:
+    a weak model may find nothing, and the video then shows it."""
+    empty = [name for name, pred in predictions.items() if len(pred) == 0]
+    if empty and len(empty) == len(predictions):
+        raise DataError(f"tracker file{'s are' if len(empty) > 1 else ' is'} empty: nothing to compare with the "
+                        "ground truth", path=results_dir / f"{empty[0]}.txt",
+                        hint="did tracking fail or use too high a score threshold? check the tracker's output log")
+    for name in empty:
+        print(f"warning: {results_dir / name}.txt is empty: every GT of {name} will show as missed", file=sys.stderr)
 
 
 def _check_unique_ids(pred: mot_files.MotBoxes, path: Path) -> None:
@@ -155,10 +164,13 @@ def run_viz(options: VizOptions) -> dict[str, Any]:
     tracking_s = time.monotonic() - started
 
     # Read and match everything first (cheap): bad input fails before minutes of rendering.
+    predictions = {seq.name: read_predictions(results_dir, seq, options.score_thresh if mode == "results" else None)
+                   for seq in sequences}
+    if mode == "results":
+        check_not_all_empty(results_dir, predictions)
     prepared = []
     for seq in sequences:
-        pred = read_predictions(results_dir, seq, options.score_thresh if mode == "results" else None,
-                                allow_empty=mode == "checkpoint")
+        pred = predictions[seq.name]
         frames, counts = match_sequence(mot_files.read_gt(seq.path), mot_files.read_ignore(seq.path), pred,
                                         seq.length)
         prepared.append((seq, image_paths_of(seq), frames, counts))
