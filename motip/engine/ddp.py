@@ -7,6 +7,7 @@ the others wait at a barrier.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from dataclasses import dataclass
 
 import torch
@@ -41,7 +42,8 @@ def init_distributed(device: torch.device) -> tuple[DistInfo, torch.device]:
     else:
         backend = "gloo"
     if not dist.is_initialized():
-        dist.init_process_group(backend=backend, rank=rank, world_size=world)
+        # Long timeout: the other ranks wait at a barrier while rank 0 validates (minutes on a real val split).
+        dist.init_process_group(backend=backend, rank=rank, world_size=world, timeout=timedelta(hours=2))
     return DistInfo(rank, world, local_rank), device
 
 
