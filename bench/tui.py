@@ -86,12 +86,17 @@ async def in_app(config: Path, lines: int, idle_s: float) -> dict[str, float | l
     async with app.run_test(size=(120, 40)) as pilot:
         await pilot.press("3")
         loss = app.query_one("#chart-loss", Chart)
+        evals = app.query_one("#chart-eval", Chart)
+        first = None
         while not (app.watch is not None and len(app.watch.steps) >= lines - 1 and loss.points > 0
                    and app._drawn and app._drawn[1] == app.watch.version):
             await asyncio.sleep(0.01)
+            if first is None and evals.points > 0 and loss.points > 0:
+                first = time.perf_counter() - start  # a big log: evals + last steps (preview) drawn
             if time.perf_counter() - start > 120:
                 raise SystemExit("the big log never finished loading")
         results["open_s"] = time.perf_counter() - start  # app start to charts drawn with every line
+        results["first_chart_s"] = first if first is not None else results["open_s"]
         results["open_cpu_s"] = time.process_time() - cpu_start  # all threads: the work, whatever the box's load
 
         # Idle: nothing changes; the process should hardly use the CPU.
@@ -138,7 +143,8 @@ def main() -> None:
             results = asyncio.run(in_app(config, lines, args.idle_s))
             lat = results["append_latency_s"]
             assert isinstance(lat, list)
-            print(f"{label}: open to charts drawn {results['open_s']:.2f} s (process CPU {results['open_cpu_s']:.2f} s); idle CPU {results['idle_cpu_percent']:.1f}% "
+            print(f"{label}: app start to first charts with evals {results['first_chart_s']:.2f} s, to every line drawn "
+                  f"{results['open_s']:.2f} s (process CPU {results['open_cpu_s']:.2f} s); idle CPU {results['idle_cpu_percent']:.1f}% "
                   f"over {args.idle_s:.0f} s; append-to-chart latency median {statistics.median(lat) * 1000:.0f} ms, "
                   f"max {max(lat) * 1000:.0f} ms")
 

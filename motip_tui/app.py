@@ -213,7 +213,8 @@ class MotipApp(App[None]):
             if newest is not None:
                 self.call_from_thread(self.select_run, RunSummary(name=newest.name, dir=newest))
         watch = self.watch
-        runs = self.run_index.scan({watch.run_dir: watch.summary} if watch is not None else None)
+        # A watched run that has delivered data is summarized from its watch (a big log is not read twice).
+        runs = self.run_index.scan({watch.run_dir: watch.summary} if watch is not None and watch.version else None)
         jobs = find_jobs(self.root / launch_outputs(), jobs_dir(self.root))
         status = None
         if self.workspace is not None:

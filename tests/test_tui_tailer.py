@@ -138,3 +138,35 @@ def test_run_watch_fast_path_matches_the_core_parser(tmp_path: Path) -> None:
         handle.write("2026-11-24T10:00:00 [train] epoch=2 step=2 total_steps=100 global_step=1201 loss=1.5\n")
     watch.tailer.read_available()
     assert watch.steps[-1] == 1201.0 and watch.series["loss"][-1] == 1.5 and math.isnan(watch.series["lr"][-1])
+
+
+def test_big_log_preview_then_full_history(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    import motip_tui.watch as watch_module
+
+    monkeypatch.setattr(watch_module, "PREVIEW_FROM_BYTES", 10_000)
+    monkeypatch.setattr(watch_module, "PREVIEW_TAIL_BYTES", 2_000)
+    start = '2026-11-24T10:00:00 [start] run="r" config="c.yaml" epochs=3 pid=1\n'
+    lines = [start] + [train_line(i) for i in range(1, 400)]
+    lines.insert(200, eval_line(1, 55.0, 56.0))
+    lines.insert(300, '2026-11-24T10:00:00 [warning] msg="the text [eval] inside a message is no event"\n')
+    (tmp_path / "train.log").write_text("".join(lines), encoding="utf-8")
+    seen: list[tuple[int, int, bool]] = []
+    done = threading.Event()
+    watch = watch_module.RunWatch(tmp_path, use_watchdog=False, poll_s=0.1)
+
+    def changed() -> None:
+        seen.append((len(watch.steps), len(watch.log.eval), watch.loading))
+        if not watch.loading:
+            done.set()
+
+    watch.on_change = changed
+    watch.start()
+    try:
+        assert done.wait(20)
+        preview, full = seen[0], seen[-1]
+        assert preview[2] and 0 < preview[0] < 399 and preview[1] == 1  # evals and the last steps first
+        assert full == (399, 1, False)
+        assert watch.steps == [float(i) for i in range(1, 400)]
+        assert watch.log.status["state"] == "running" and watch.log.status["last_warning"].startswith("the text")
+    finally:
+        watch.stop()
