@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -213,6 +214,9 @@ class MotipApp(App[None]):
             if newest is not None:
                 self.call_from_thread(self.select_run, RunSummary(name=newest.name, dir=newest))
         watch = self.watch
+        deadline = time.monotonic() + 5.0
+        while watch is not None and not watch.version and time.monotonic() < deadline:
+            time.sleep(0.05)  # let the watched run's first data (a big log's preview) go first, uncontended
         # A watched run that has delivered data is summarized from its watch (a big log is not read twice).
         runs = self.run_index.scan({watch.run_dir: watch.summary} if watch is not None and watch.version else None)
         jobs = find_jobs(self.root / launch_outputs(), jobs_dir(self.root))
