@@ -1,6 +1,6 @@
 """Benchmark `motip viz --results`: rendering frames/s at 1920x1080 with 30 objects, encoding included.
 
-    .venv/bin/python bench/viz.py [--frames 300] [--objects 30] [--width 1920] [--height 1080] [--keep DIR]
+    .venv/bin/python bench/viz.py [--frames 300] [--objects 30] [--width 1920] [--height 1080] [--scale 1] [--keep DIR]
 
 Generates a synthetic sequence in a temp dir (textured JPEG frames like natural images, GT of moving boxes, a
 tracker file with misses, false positives and ID switches), runs the real ``run_viz`` and prints frames/s, then
@@ -114,6 +114,7 @@ def main() -> None:
     parser.add_argument("--objects", type=int, default=30)
     parser.add_argument("--width", type=int, default=1920)
     parser.add_argument("--height", type=int, default=1080)
+    parser.add_argument("--scale", type=float, default=1.0, help="motip viz --scale (video size, default 1)")
     parser.add_argument("--keep", type=Path, default=None, help="write the data and video here instead of a temp dir")
     args = parser.parse_args()
     os.environ.setdefault("MOTIP_PROGRESS", "plain")
@@ -126,11 +127,11 @@ def main() -> None:
               f"{args.objects} objects in {time.perf_counter() - t0:.1f}s")
         print(f"load average before: {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores (shared machine)")
         t0, cpu0 = time.perf_counter(), time.process_time()
-        summary = run_viz(VizOptions(dataset_root=split, output_dir=root / "out", results=results))
+        summary = run_viz(VizOptions(dataset_root=split, output_dir=root / "out", results=results, scale=args.scale))
         wall, cpu = time.perf_counter() - t0, time.process_time() - cpu0
         row = summary["sequences"]["bench01"]
         print(f"counts: FN {row['fn']} FP {row['fp']} IDSW {row['idsw']} (codec {row['codec']})")
-        print(f"render (decode + draw + encode, pipelined): {summary['frames_per_second']:.1f} frames/s")
+        print(f"render (decode + draw + encode, pipelined, --scale {args.scale:g}): {summary['frames_per_second']:.1f} frames/s")
         print(f"whole run_viz incl. reading + matching: {args.frames / wall:.1f} frames/s ({wall:.2f}s)")
         # CPU time (all threads) does not depend on how busy the shared machine is: it bounds what 2 idle cores do.
         cpu_ms = 1000 * cpu / args.frames

@@ -213,3 +213,13 @@ def test_one_empty_file_among_others_is_rendered_with_a_warning(tmp_path: Path) 
     assert "seq02.txt is empty" in proc.stderr
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert summary["sequences"]["seq02"]["fn"] == 2 * FRAMES and summary["sequences"]["seq01"]["fn"] == 1
+
+
+def test_scale_shrinks_the_video(tmp_path: Path) -> None:
+    split, results = make_case(tmp_path)
+    proc = run_cli("--results", results, "--dataset_root", split, "--output_dir", tmp_path / "out", "--scale", "0.5")
+    assert proc.returncode == 0, proc.stderr
+    frames = decode(tmp_path / "out" / "seq01.mp4")
+    assert len(frames) == FRAMES and frames[0].shape == (H // 2, W // 2, 3)
+    half = tuple(v // 2 for v in GT1)
+    assert edge_colour(frames[2], half) == "green" and edge_colour(frames[SWITCH_FRAME + 2], half) == "orange"

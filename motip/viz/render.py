@@ -375,14 +375,16 @@ class RenderedSequence:
 
 def render_sequence(name: str, image_paths: list[Path], results: list[FrameResult], video_path: Path,
                     sheet_path: Path, fps: float, on_frame: Callable[[], None] | None = None,
-                    worst_count: int = 6) -> RenderedSequence:
-    """Draw every frame of one sequence into ``video_path`` and its worst frames into ``sheet_path``."""
+                    worst_count: int = 6, scale: float = 1.0) -> RenderedSequence:
+    """Draw every frame of one sequence into ``video_path`` and its worst frames into ``sheet_path``.
+    ``scale`` < 1 shrinks the video after drawing (smaller files and faster encoding; boxes drawn at full size)."""
     first = read_frame(image_paths[0])
     height, width = first.shape[:2]
     drawer = FrameDrawer(width, height, len(results))
     worst = set(pick_worst_frames(results, worst_count))
     tiles: list[np.ndarray] = []
-    sink = VideoSink(video_path, width, height, fps if fps > 0 else 25.0)
+    out_size = (max(2, round(width * scale)), max(2, round(height * scale)))
+    sink = VideoSink(video_path, out_size[0], out_size[1], fps if fps > 0 else 25.0)
     ok = False
     try:
         for result, image in zip(results, prefetch(image_paths)):
@@ -392,6 +394,8 @@ def render_sequence(name: str, image_paths: list[Path], results: list[FrameResul
             if result.frame in worst:
                 tiles.append(captioned(thumbnail(image), f"frame {result.frame}: FN {result.fn}  FP {result.fp}  "
                                                          f"IDSW {result.idsw}"))
+            if out_size != (width, height):
+                image = cv2.resize(image, out_size, interpolation=cv2.INTER_AREA)
             sink.write(image)
             if on_frame is not None:
                 on_frame()

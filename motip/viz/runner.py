@@ -41,6 +41,7 @@ class VizOptions:
     seqs: list[str] | None = None
     overrides: list[str] = field(default_factory=list)
     worst_frames: int = 6
+    scale: float = 1.0                  # video size relative to the frames (drawing is at full size)
 
 
 def resolve_split(dataset_root: Path) -> tuple[Path, list[str] | None]:
@@ -185,7 +186,8 @@ def run_viz(options: VizOptions) -> dict[str, Any]:
             progress.update(progress.done, seq.name)
             rendered = render_sequence(seq.name, paths, frames, options.output_dir / f"{seq.name}.mp4",
                                        options.output_dir / f"{seq.name}_worst.png", seq.frame_rate,
-                                       on_frame=lambda: progress.advance(1), worst_count=options.worst_frames)
+                                       on_frame=lambda: progress.advance(1), worst_count=options.worst_frames,
+                                       scale=options.scale)
             per_sequence[seq.name] = {**counts.to_json(), "video": rendered.video.name,
                                       "contact_sheet": rendered.contact_sheet.name,
                                       "worst_frames": rendered.worst_frames, "codec": rendered.fourcc}
@@ -200,6 +202,7 @@ def run_viz(options: VizOptions) -> dict[str, Any]:
         "config": None if options.config is None else str(options.config),
         "checkpoint": None if options.checkpoint is None else str(options.checkpoint),
         "score_thresh": options.score_thresh,
+        "scale": options.scale,
         "iou_threshold": 0.5,
         "sequences": per_sequence,
         "total": total.to_json(),
