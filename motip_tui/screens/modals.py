@@ -11,22 +11,26 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
 HELP_TEXT = """\
-[b]motip-tui[/b] -- keys (also in the command palette: ctrl+p)
+[b]motip-tui keys[/b] (every action is also in the command palette: ctrl+p)
 
-  1..5 / tab     switch view: Stages, Budgets, Charts, Jobs, Machine
-  up/down        select a stage, a run, a job (the highlighted row is the selection)
-  b              build the selected stage's data (motip build; applies the stage's budgets first, after a yes)
-  t              train the selected stage (motip train <config> --detach)
-  s              stop the selected job (graceful SIGTERM, then SIGKILL after 10 s; asks first)
-  v              export a viz of the selected run (best IDF1 checkpoint, val split, score 0.4; editable)
-  d              export the selected run's dashboard
-  c              overlay the highlighted run on the charts (compare); again to clear
-  o / O          start the overnight queue from the selected stage on / stop the queue
-  e              edit budgets (Budgets view); ctrl+s saves, a applies the selected stage's budgets
-  r              rescan runs and jobs
-  ?              this help      q  quit (jobs keep running; the TUI says which)
+ 1..5, tab  views: Stages, Budgets, Charts, Jobs, Machine
+ up/down    select a stage, a run, a job (the highlighted row)
+ b          build the stage's data (motip build); asks to apply the
+            stage's budgets first when config.toml holds others
+ t          train the stage (motip train <config> --detach)
+ s          stop the highlighted job (asks; SIGTERM, then SIGKILL)
+ v          viz of the highlighted run (best IDF1 checkpoint, val,
+            score 0.4; the command is editable before it runs)
+ d          dashboard of the highlighted run (dashboard.png)
+ c          overlay the highlighted run on the charts; c again clears
+ o / O      overnight queue from the selected stage on / stop it
+ e          edit budgets; ctrl+s saves, a applies the stage's budgets
+ r          rescan runs and jobs now
+ ?          this help         q  quit (jobs keep running)
 
-Jobs are detached: quitting or losing SSH never stops them. Esc also closes dialogs (tmux delays Esc: use q or n).
+Jobs are detached: quitting or losing SSH never stops them; the next
+motip-tui finds them again. Dialogs close with q or n too (tmux delays
+Esc).
 """
 
 
