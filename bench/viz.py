@@ -137,7 +137,7 @@ def main() -> None:
         cpu_ms = 1000 * cpu / args.frames
         print(f"CPU time {cpu_ms:.1f} ms/frame (all threads) -> at most {2000 / cpu_ms:.0f} frames/s on 2 idle cores")
         stages = stage_times(split, results, root / "out")
-        print("stages alone, ms/frame: " + ", ".join(f"{k} {v * 1000:.2f}" for k, v in stages.items()))
+        print("stages alone at full size (wall clock, inflated by load), ms/frame: " + ", ".join(f"{k} {v * 1000:.2f}" for k, v in stages.items()))
         size = (root / "out" / "bench01.mp4").stat().st_size
         print(f"video: {size / 1e6:.1f} MB for {args.frames} frames; cpu count {os.cpu_count()}, "
               f"load avg {os.getloadavg()[0]:.2f}")
