@@ -150,10 +150,10 @@ class MotipApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.query_one("#stage-table", DataTable).add_columns("stage", "budgets, mix", "ep", "built", "runs",
+        self.ui("#stage-table", DataTable).add_columns("stage", "budgets, mix", "ep", "built", "runs",
                                                               "HOTA/IDF1", "estimate")
-        self.query_one("#run-table", DataTable).add_columns("run", "state", "epoch", "HOTA", "IDF1", "s/step", "note")
-        self.query_one("#job-table", DataTable).add_columns("job", "kind", "state", "elapsed", "progress", "exit")
+        self.ui("#run-table", DataTable).add_columns("run", "state", "epoch", "HOTA", "IDF1", "s/step", "note")
+        self.ui("#job-table", DataTable).add_columns("job", "kind", "state", "elapsed", "progress", "exit")
         self.load_workspace()
         self.rescan()
         self.set_interval(self.refresh_s, self.refresh_charts)
@@ -161,7 +161,7 @@ class MotipApp(App[None]):
         self.set_interval(10.0, self.rescan)
         self.set_interval(5.0, self.sample_machine)
         self.sample_machine()
-        self.query_one("#stage-table", DataTable).focus()
+        self.ui("#stage-table", DataTable).focus()
         if logout_kills_processes():
             self.say("warning: systemd KillUserProcesses=yes -- logging out kills even detached jobs", "warning")
 
@@ -170,8 +170,19 @@ class MotipApp(App[None]):
             if watch is not None:
                 watch.stop()
 
+    @property
+    def main_screen(self) -> Screen:
+        """The views live on the first screen; self.query_one would search a dialog on top of it instead."""
+        stack = self.screen_stack
+        return stack[0] if stack else self.screen
+
+    def ui(self, selector: str, expect_type: type[Any] | None = None) -> Any:
+        if expect_type is None:
+            return self.main_screen.query_one(selector)
+        return self.main_screen.query_one(selector, expect_type)
+
     def say(self, text: str, level: str = "info") -> None:
-        message = self.query_one("#message", Static)
+        message = self.ui("#message", Static)
         message.update(text)
         message.set_classes(level)
 
@@ -256,7 +267,7 @@ class MotipApp(App[None]):
         return self.runs_by_stage.get(stage.name, [])
 
     def refresh_stage_table(self) -> None:
-        table = self.query_one("#stage-table", DataTable)
+        table = self.ui("#stage-table", DataTable)
         table.clear()
         for stage in self.stages:
             runs = self.runs_by_stage.get(stage.name, [])
@@ -279,7 +290,7 @@ class MotipApp(App[None]):
         return "yes" if self.workspace and sources_match_stage(self.workspace, stage) else "other"
 
     def refresh_stage_detail(self) -> None:
-        detail = self.query_one("#stage-detail", Static)
+        detail = self.ui("#stage-detail", Static)
         stage = self.stage
         if self.workspace_error and stage is None:
             detail.update(self.workspace_error)
@@ -295,7 +306,7 @@ class MotipApp(App[None]):
                       f"estimate {estimate.hours:.1f} h, ${estimate.cost:.2f} ({estimate.basis})")
 
     def refresh_run_table(self) -> None:
-        table = self.query_one("#run-table", DataTable)
+        table = self.ui("#run-table", DataTable)
         table.clear()
         for run in self.stage_runs():
             note = run.problem or (f"{run.bad_lines} bad lines" if run.bad_lines else "")
@@ -335,7 +346,7 @@ class MotipApp(App[None]):
         self._drawn = ()
 
     def highlighted_run(self) -> RunSummary | None:
-        table = self.query_one("#run-table", DataTable)
+        table = self.ui("#run-table", DataTable)
         runs = self.stage_runs()
         if 0 <= table.cursor_row < len(runs):
             return runs[table.cursor_row]
@@ -352,7 +363,7 @@ class MotipApp(App[None]):
     def refresh_charts(self) -> None:
         """Redraw only when the charts view is visible and new data arrived (idle CPU stays near zero)."""
         watch = self.watch
-        if watch is None or self.query_one("#views", TabbedContent).active != "charts":
+        if watch is None or self.ui("#views", TabbedContent).active != "charts":
             return
         key = (id(watch), watch.version, id(self.compare_watch),
                self.compare_watch.version if self.compare_watch else None, self.size)
@@ -370,7 +381,7 @@ class MotipApp(App[None]):
             status = dict(watch.log.status)
         steps = arrays["steps"]
         series = arrays
-        width = max(10, self.query_one("#chart-loss", Chart).size.width)
+        width = max(10, self.ui("#chart-loss", Chart).size.width)
         eval_series = []
         for metric, color in (("HOTA", "cyan"), ("IDF1", "green")):
             xs, ys = eval_points(evals, metric)
@@ -381,19 +392,19 @@ class MotipApp(App[None]):
             for metric, color in (("HOTA", "magenta"), ("IDF1", "yellow")):
                 xs, ys = eval_points(other, metric)
                 eval_series.append((f"{metric} {self.compare_watch.run_dir.name[:12]}", xs, ys, color))
-        self.query_one("#chart-eval", Chart).draw(eval_series)
+        self.ui("#chart-eval", Chart).draw(eval_series)
         raw_x, raw_y = downsample(steps, series["loss"], width)
         smooth_x, smooth_y = bucket_means(steps, series["loss"], width)
-        self.query_one("#chart-loss", Chart).draw([("raw", raw_x, raw_y, "gray"), ("smoothed", smooth_x, smooth_y, "orange")])
+        self.ui("#chart-loss", Chart).draw([("raw", raw_x, raw_y, "gray"), ("smoothed", smooth_x, smooth_y, "orange")])
         gx, gy = downsample(steps, log10_series(series["grad_norm"]), width)  # log scale by hand (see charts.py)
-        self.query_one("#chart-grad", Chart).draw([("log10 grad", gx, gy, "red")])
+        self.ui("#chart-grad", Chart).draw([("log10 grad", gx, gy, "red")])
         lx, ly = downsample(steps, series["lr"], width)
-        self.query_one("#chart-lr", Chart).draw([("lr", lx, ly, "blue")])
+        self.ui("#chart-lr", Chart).draw([("lr", lx, ly, "blue")])
         title = (f"[b]{watch.run_dir.name}[/b] {status.get('state', 'empty')} epoch {fmt(status.get('epoch'))} "
                  f"step {fmt(status.get('global_step'))}  {len(steps)} steps, {len(evals)} evals")
         if self.compare_watch is not None:
             title += f"  vs {self.compare_watch.run_dir.name}"
-        self.query_one("#chart-title", Static).update(title)
+        self.ui("#chart-title", Static).update(title)
         self.update_alerts()
 
     def update_alerts(self) -> None:
@@ -412,7 +423,7 @@ class MotipApp(App[None]):
             alerts += machine_alerts(sample.disk_free_gb, [g.util for g in sample.gpus], training,
                                      self._idle_gpu_samples)
         self.alerts = alerts
-        widget = self.query_one("#alerts", Static)
+        widget = self.ui("#alerts", Static)
         widget.update("  ".join(f"{'!!' if a.level == 'error' else '!'} {a.text}" for a in alerts[:3]))
         widget.set_classes("error" if any(a.level == "error" for a in alerts) else "warning" if alerts else "")
 
@@ -442,13 +453,13 @@ class MotipApp(App[None]):
                 self.notify(f"{job.name}: {job.state} (exit {job.exit_code}) {result}".strip(),
                             severity="information" if job.exit_code == 0 else "error", timeout=10)
         self.queue_state = read_queue(self.root)
-        if self.query_one("#views", TabbedContent).active == "jobs":
+        if self.ui("#views", TabbedContent).active == "jobs":
             self.refresh_job_table()
-        if self.watch is not None and self.query_one("#views", TabbedContent).active != "charts":
+        if self.watch is not None and self.ui("#views", TabbedContent).active != "charts":
             self.update_alerts()
 
     def refresh_job_table(self) -> None:
-        table = self.query_one("#job-table", DataTable)
+        table = self.ui("#job-table", DataTable)
         row = table.cursor_row
         table.clear()
         for job in self.jobs:
@@ -458,22 +469,23 @@ class MotipApp(App[None]):
         if self.jobs:
             table.move_cursor(row=min(max(row, 0), len(self.jobs) - 1))
         self.refresh_job_tail()
-        queue = self.query_one("#queue-status", Static)
+        queue = self.ui("#queue-status", Static)
         queue.update(queue_text(self.queue_state))
 
     @on(DataTable.RowHighlighted, "#job-table")
+    @skip_while_closing
     def job_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         self.refresh_job_tail()
 
     def selected_job(self) -> JobInfo | None:
-        table = self.query_one("#job-table", DataTable)
+        table = self.ui("#job-table", DataTable)
         if 0 <= table.cursor_row < len(self.jobs):
             return self.jobs[table.cursor_row]
         return None
 
     def refresh_job_tail(self) -> None:
         job = self.selected_job()
-        tail = self.query_one("#job-tail", Static)
+        tail = self.ui("#job-tail", Static)
         if job is None:
             tail.update("No jobs yet: b builds, t trains.")
             return
@@ -506,32 +518,32 @@ class MotipApp(App[None]):
             lines.append("(no GPU found: GPU panel hidden)")
         for usage in sample.jobs:
             lines.append(f"job {usage.name[:30]}: CPU {usage.cpu:.0f}%  RSS {usage.rss_gb:.2f} GB")
-        self.query_one("#machine-text", Static).update("\n".join(lines))
+        self.ui("#machine-text", Static).update("\n".join(lines))
 
     # -- budget editor ---------------------------------------------------------------------------------------
     def fill_editor(self) -> None:
         ws = self.workspace
-        status = self.query_one("#budget-status", Static)
-        for widget in self.query("#budgets Input, #budgets Checkbox"):
+        status = self.ui("#budget-status", Static)
+        for widget in self.main_screen.query("#budgets Input, #budgets Checkbox"):
             widget.disabled = ws is None
         if ws is None:
             status.update(self.workspace_error or "no workspace")
             return
         for source in SOURCES:
-            box = self.query_one(f"#enabled-{source}", Checkbox)
+            box = self.ui(f"#enabled-{source}", Checkbox)
             box.value = ws.sources[source].enabled
             box.label = f"{SOURCE_LABELS[source]} {'on' if box.value else 'off'}"
-            self.query_one(f"#budget-{source}", Input).value = str(ws.sources[source].frame_budget)
-        self.query_one("#seed", Input).value = str(ws.builder.seed)
+            self.ui(f"#budget-{source}", Input).value = str(ws.sources[source].frame_budget)
+        self.ui("#seed", Input).value = str(ws.builder.seed)
         stage = self.stage
         for source in SOURCES:
-            field = self.query_one(f"#stage-budget-{source}", Input)
+            field = self.ui(f"#stage-budget-{source}", Input)
             field.value = str(stage.budgets.get(source, 0)) if stage else ""
             field.disabled = stage is None
         for field_id, value in (("stage-epochs", stage.epochs if stage else ""),
                                 ("stage-hours", stage.hours_per_epoch if stage else ""),
                                 ("stage-cost", stage.cost_per_hour if stage else "")):
-            widget = self.query_one(f"#{field_id}", Input)
+            widget = self.ui(f"#{field_id}", Input)
             widget.value = str(value)
             widget.disabled = stage is None
         status.update(f"{rel(ws.path, self.root)}  stage: {stage.name if stage else '-'}   "
@@ -547,7 +559,7 @@ class MotipApp(App[None]):
         problems: list[str] = []
 
         def number(field_id: str, cast: type, label: str) -> Any:
-            widget = self.query_one(f"#{field_id}", Input)
+            widget = self.ui(f"#{field_id}", Input)
             result = widget.validate(widget.value)
             if result is not None and not result.is_valid:
                 problems.append(f"{label}: {'; '.join(result.failure_descriptions)}")
@@ -559,7 +571,7 @@ class MotipApp(App[None]):
                 return None
 
         for source in SOURCES:
-            enabled = self.query_one(f"#enabled-{source}", Checkbox).value
+            enabled = self.ui(f"#enabled-{source}", Checkbox).value
             if enabled != ws.sources[source].enabled:
                 changes[f"{source}.enabled"] = enabled
             budget = number(f"budget-{source}", int, f"{source}.frame_budget")
@@ -593,7 +605,7 @@ class MotipApp(App[None]):
             text.append("[b red]invalid, not saved:[/] " + "; ".join(problems))
         if changes:
             text.append("unsaved: " + ", ".join(f"{k} = {v}" for k, v in changes.items()))
-        self.query_one("#budget-diff", Static).update("\n".join(text) or "no unsaved changes")
+        self.ui("#budget-diff", Static).update("\n".join(text) or "no unsaved changes")
 
     @on(Checkbox.Changed, "#budgets Checkbox")
     def checkbox_changed(self, event: Checkbox.Changed) -> None:
@@ -604,7 +616,7 @@ class MotipApp(App[None]):
 
     @on(Input.Changed, "#budgets Input")
     def editor_changed(self) -> None:
-        if self.workspace is not None and self.screen is self.screen_stack[0]:
+        if self.workspace is not None:
             try:
                 self.show_pending()
             except NoMatches:  # events that arrive while the app shuts down
@@ -646,10 +658,10 @@ class MotipApp(App[None]):
 
     # -- actions ---------------------------------------------------------------------------------------------
     def action_view(self, name: str) -> None:
-        self.query_one("#views", TabbedContent).active = name
+        self.ui("#views", TabbedContent).active = name
         # Focus must move into the shown view: a focused widget in a hidden pane pulls its pane back to the front.
         focus = {"stages": "#stage-table", "jobs": "#job-table", "budgets": "#budget-dancetrack"}.get(name)
-        self.query_one(focus or "#views Tabs").focus()
+        self.ui(focus or "#views Tabs").focus()
         if name == "jobs":
             self.refresh_job_table()
         elif name == "charts":
@@ -659,7 +671,7 @@ class MotipApp(App[None]):
         self.action_view("budgets")
         self.fill_editor()
         if not self.readonly:
-            self.query_one("#budget-dancetrack", Input).focus()
+            self.ui("#budget-dancetrack", Input).focus()
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
@@ -713,7 +725,7 @@ class MotipApp(App[None]):
             self.call_from_thread(self.rescan)
 
     def action_stop(self) -> None:
-        job = self.selected_job() if self.query_one("#views", TabbedContent).active == "jobs" else None
+        job = self.selected_job() if self.ui("#views", TabbedContent).active == "jobs" else None
         if job is None and self.selected_run is not None:
             job = next((j for j in self.jobs if j.dir == self.selected_run.dir), None)
         if job is None or job.state != "running":
