@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult, ScreenStackError, SystemCommand
 from textual.binding import Binding
 from textual.css.query import NoMatches
 from textual.containers import Grid, Horizontal, VerticalScroll
@@ -49,7 +49,7 @@ def skip_while_closing(method: Callable[..., None]) -> Callable[..., None]:
     def wrapper(self: MotipApp, *args: Any, **kwargs: Any) -> None:
         try:
             method(self, *args, **kwargs)
-        except NoMatches:  # the widgets always exist while the app runs: this is the teardown
+        except (NoMatches, ScreenStackError):  # the widgets always exist while the app runs: this is the teardown
             pass
     return wrapper
 

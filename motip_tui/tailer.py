@@ -43,8 +43,11 @@ class FileTailer:
 
     # -- lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> FileTailer:
-        self._thread = threading.Thread(target=self._run, name=f"tail:{self.path.name}", daemon=True)
-        self._thread.start()
+        if self._stop.is_set():  # stopped before it started (a watch dropped while loading)
+            return self
+        thread = threading.Thread(target=self._run, name=f"tail:{self.path.name}", daemon=True)
+        thread.start()
+        self._thread = thread
         if self.use_watchdog:
             self._start_watchdog()
         return self
