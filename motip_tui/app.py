@@ -219,6 +219,7 @@ class MotipApp(App[None]):
     # -- scanning runs and jobs (thread: big logs must not block the UI) -----------------------------------
     @work(thread=True, exclusive=True, group="scan")
     def rescan(self) -> None:
+        import numpy  # noqa: F401 -- warm it here, off the UI thread: the first chart draw needs it
         if self.selected_run is None:
             # Start tailing the newest run at once; summaries of every run (big logs) come after.
             newest = self.run_index.newest()
