@@ -81,3 +81,34 @@ def test_detach_prints_run_dir_and_pid(workspace: Path) -> None:
     assert job["exit_code"] == 0, (run_dir / "output.log").read_text()[-2000:]
     assert "[end] status=finished" in (run_dir / "train.log").read_text()
     assert (run_dir / "checkpoint_last.pth").is_file()
+
+
+def test_changed_val_set_is_warned(tmp_path: Path) -> None:
+    workspace = make_workspace(tmp_path / "ws", videos=4, frames=12)
+    gt = next((workspace / "datasets" / "DanceTrack" / "val").glob("*/gt/gt.txt"))
+    gt.write_text(gt.read_text() + "1,999,1,1,10,10,1,1,1\n")  # the locked val set no longer matches its build
+    run_dir = workspace / "run"
+    result = motip("train", str(TINY), "--EPOCHS", "1", "--MAX_STEPS_PER_EPOCH", "1", "--OUTPUT_DIR", str(run_dir),
+                   cwd=workspace)
+    assert result.returncode == 0, result.stderr[-2000:]
+    warnings = [line for line in (run_dir / "train.log").read_text().splitlines() if "[warning]" in line]
+    assert any("changed since it was built" in line for line in warnings)
+
+
+def test_sigterm_ends_with_stopped(workspace: Path) -> None:
+    from motip.jobs import read_job, stop_job
+
+    result = motip("train", str(TINY), "--detach", "--EPOCHS", "50", "--VAL_EVERY_EPOCHS", "0", cwd=workspace)
+    assert result.returncode == 0, result.stderr
+    run_dir = Path(re.fullmatch(r"run_dir=(\S+) pid=(\d+)\n", result.stdout)[1])
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and "[train]" not in _text(run_dir / "train.log"):
+        time.sleep(0.2)
+    stop_job(read_job(run_dir), grace_s=60)
+    lines = _text(run_dir / "train.log").splitlines()
+    assert "[end] status=stopped" in lines[-1]
+    assert json.loads((run_dir / "run.json").read_text())["status"] == "stopped"
+
+
+def _text(path: Path) -> str:
+    return path.read_text() if path.is_file() else ""

@@ -479,6 +479,13 @@ class Trainer:
             self.writer.warning("val set fingerprint changed since the run started (the dataset was rebuilt?): "
                                 "metrics of different epochs may not be comparable", epoch=number)
             self.val_fingerprint = now
+        try:  # the eval engineer's check: the split against its build report (the manifest-locked val set)
+            from motip.eval.fingerprint import check_val_fingerprint
+            changed = check_val_fingerprint(gt_folder)
+        except ImportError:
+            changed = None
+        if changed:
+            self.writer.warning(changed, epoch=number)
         started = time.monotonic()
         report = validate(model, self.config, out_dir)
         top, per_class = metric_row(report)
