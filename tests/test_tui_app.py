@@ -186,3 +186,21 @@ async def test_demo_workspace_opens_with_its_stages(tmp_path: Path) -> None:
         assert "HelpScreen" in type(app.screen).__name__
         await pilot.press("q")  # closes help, not the app
         assert app.is_running
+
+
+async def test_edit_stage_epochs_and_budget(tmp_path: Path) -> None:
+    config = make_workspace(tmp_path / "ws")
+    app = app_for(config)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("down", "e")  # Refinement, then the editor
+        epochs = app.query_one("#stage-epochs", Input)
+        epochs.value = "8"
+        app.query_one("#stage-budget-visdrone", Input).value = "500"
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert app.stages[1].epochs == 8 and app.stages[1].budgets["visdrone"] == 500
+        est = app.query_one("#stage-table", DataTable).get_row_at(1)[6]
+        assert est == f"{8 * 6.5:.1f}h ${8 * 6.5 * 1.212:.0f}"
+    text = config.read_text()
+    assert "epochs = 8" in text and "visdrone = 500" in text and "# cars" in text
+    assert text.count("epochs = 10") == 1  # Foundation untouched
