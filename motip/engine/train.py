@@ -114,8 +114,8 @@ def _detr_forward(model: torch.nn.Module, frames: torch.Tensor, masks: torch.Ten
                   checkpointed: bool) -> dict[str, Any]:
     from motip.data.augment import NestedFrames
 
-    if chunk <= 0 or chunk >= len(frames):
-        return model(frames=NestedFrames(frames, masks), part="detr", use_checkpoint=checkpointed and chunk > 0)
+    if chunk <= 0 or chunk >= len(frames):  # one pass, no activation checkpointing (official)
+        return model(frames=NestedFrames(frames, masks), part="detr")
     result = None
     for start in range(0, len(frames), chunk):
         part = NestedFrames(frames[start:start + chunk], masks[start:start + chunk])
