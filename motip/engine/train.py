@@ -170,6 +170,7 @@ class Trainer:
         self.writer: TrainLogWriter | None = None
         self.states: dict[str, Any] = {"epoch": 0, "global_step": 0, "best_hota": None, "best_idf1": None}
         self.val_fingerprint: str | None = None
+        self.last_norms = {"grad_norm": float("nan"), "grad_norm_detr": float("nan"), "grad_norm_id": float("nan")}
 
     # -- setup
     def _setup_device(self) -> torch.device:
@@ -347,7 +348,8 @@ class Trainer:
         std = torch.tensor(STD, device=device).view(1, 1, 3, 1, 1)
         model.train()
         optimizer.zero_grad(set_to_none=True)
-        norms = {"grad_norm": float("nan"), "grad_norm_detr": float("nan"), "grad_norm_id": float("nan")}
+        # Norms of the most recent optimiser step (kept across epochs; nan only before the run's first step).
+        norms = self.last_norms
         window_start, window_steps = time.monotonic(), 0
         progress_stream = None if self.dist.is_main else open("/dev/null", "w")  # noqa: SIM115
         with Progress(f"train epoch {epoch + 1}", total, stream=progress_stream) as progress:
@@ -373,7 +375,7 @@ class Trainer:
                 scaler.scale(loss / accumulate).backward()
                 if (step + 1) % accumulate == 0 or step + 1 == total:
                     scaler.unscale_(optimizer)
-                    norms = self._clip(detr_params, other_params, clip, separate)
+                    norms = self.last_norms = self._clip(detr_params, other_params, clip, separate)
                     if not math.isfinite(norms["grad_norm"]) and not use_scaler:
                         msg = (f"non-finite gradient norm at epoch {epoch + 1} step {step + 1}; stopped without "
                                "saving, the last good checkpoint is kept")
