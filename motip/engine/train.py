@@ -198,6 +198,7 @@ class Trainer:
                 from motip.atomic import atomic_write_text
                 atomic_write_text(self.run_dir / "config.yaml", dump_config(standalone_config(config)))
             runs.run_started(self.run_dir, self.config_path, self.resume)
+            print(f"run_dir={self.run_dir}", flush=True)
         self.writer = TrainLogWriter(self.run_dir / "train.log", enabled=main)
         # SIGTERM (motip.jobs.stop_job, kill) ends the run like Ctrl-C: an [end] status=stopped line, no traceback.
         if threading.current_thread() is threading.main_thread():
