@@ -116,3 +116,21 @@ def test_amp_training_steps(dtype: str, tmp_path_factory: pytest.TempPathFactory
     text = (run_dir / "train.log").read_text()
     assert text.count("[train]") == 2 and "[end] status=finished" in text
     assert Path(run_dir / "checkpoint_last.pth").is_file()
+
+
+def test_built_dataset_reads_classes_and_paints_ignore_regions(tmp_path: Path) -> None:
+    from motip.data.dataset import BuiltDataset
+
+    workspace = make_workspace(tmp_path / "ws", videos=4, frames=10)
+    root = workspace / "datasets"
+    dataset = BuiltDataset(root, ["DanceTrack"], ["train"], num_classes=2)
+    categories = torch.cat([a["category"] for frames in dataset.annotations.values() for a in frames])
+    assert set(categories.tolist()) == {0, 1}  # person and vehicle both train with NUM_CLASSES 2
+    person_only = BuiltDataset(root, ["DanceTrack"], ["train"], num_classes=1)
+    assert set(torch.cat([a["category"] for f in person_only.annotations.values() for a in f]).tolist()) == {0}
+    key, regions = next((k, r) for k, r in dataset.ignores.items() if r)
+    frame, boxes = next(iter(regions.items()))
+    x, y, w, h = (int(v) for v in boxes[0])
+    image = dataset.load_clip_images(key, [frame - 1])[0]
+    inside = image[:, max(y, 0) + 1:y + h - 1, max(x, 0) + 1:x + w - 1]
+    assert inside.numel() > 0 and (inside == 128).all()  # painted mid-grey: never trained as object or background
