@@ -26,7 +26,9 @@ ONE_SEQMAP = "val_one_seqmap.txt"
 
 
 def motip(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, MOTIP_PROGRESS="plain")
+    # One OpenMP thread: on a shared 2-core CPU it is several times faster per step than spin-waiting threads
+    # (docs/training.md). The queue's worker and its trainings inherit it.
+    env = dict(os.environ, MOTIP_PROGRESS="plain", OMP_NUM_THREADS="1")
     out = subprocess.run([sys.executable, "-m", "motip", *args], cwd=cwd, capture_output=True, text=True,
                          timeout=timeout, env=env)
     assert out.returncode == 0, f"motip {' '.join(args)} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"

@@ -85,3 +85,53 @@ def test_a_failed_build_pauses_the_queue_with_the_reason(demo: Path) -> None:
     queue = wait_for_state(demo, {"paused"})
     assert "`motip build` failed" in queue["paused_reason"]
     assert queue["stages"][0]["state"] == "failed" and queue["stages"][0]["build_exit"] not in (0, None)
+
+
+@pytest.mark.slow
+def test_stop_during_training_stops_the_run_and_resume_starts_the_stage_again(demo: Path) -> None:
+    """`motip queue stop` while a stage trains: the worker and the detached training both end; `resume` with no
+    checkpoint_last.pth yet retries the stage (a new build and run)."""
+    import os
+
+    from motip.jobs import read_job
+    from motip.queue import run_state
+
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    out = subprocess.run([sys.executable, "-m", "motip", "queue", "start", "--stages", "1", "--poll", "0.5",
+                          "--override", "MAX_STEPS_PER_EPOCH=500", "--override", "LOG_EVERY_STEPS=1"],
+                         cwd=demo, capture_output=True, text=True, env=env)
+    assert out.returncode == 0, out.stderr
+
+    def training_started() -> str | None:
+        queue = read_queue(demo)
+        run_dir = queue["stages"][0].get("run_dir")
+        if run_dir and (Path(run_dir) / "train.log").is_file() and "[train]" in (Path(run_dir) / "train.log").read_text():
+            return run_dir
+        return None
+
+    deadline = time.monotonic() + 300
+    run_dir = None
+    while run_dir is None and time.monotonic() < deadline:
+        run_dir = training_started()
+        time.sleep(0.5)
+    assert run_dir, read_queue(demo)
+
+    out = motip(demo, "queue", "stop")
+    assert out.returncode == 0, out.stderr
+    queue = read_queue(demo)
+    assert queue["state"] == "stopped" and queue["stages"][0]["state"] == "stopped"
+    assert read_job(queue["job_dir"]).state != "running"
+    assert run_state(run_dir)[0] == "stopped"
+    assert read_job(run_dir).process() is None  # the training process tree is gone
+
+    resume_queue(demo)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        queue = read_queue(demo)
+        new_run = queue["stages"][0].get("run_dir")
+        if new_run and new_run != run_dir:
+            break
+        time.sleep(0.5)
+    assert new_run and new_run != run_dir, queue.get("history")  # no checkpoint_last.pth: the stage starts over
+    stop_queue(demo)
+    assert run_state(new_run)[0] in ("stopped", "failed")

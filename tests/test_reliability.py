@@ -25,6 +25,7 @@ from motip.trainlog import parse_log
 pytestmark = pytest.mark.slow
 
 # Short epochs, a step logged each time, no validation (this drill is about processes and files, not metrics).
+ENV = dict(os.environ, OMP_NUM_THREADS="1")  # faster on a shared CPU (docs/training.md)
 OVERRIDES = ["--EPOCHS", "2", "--MAX_STEPS_PER_EPOCH", "12", "--LOG_EVERY_STEPS", "1", "--VAL_EVERY_EPOCHS", "0"]
 
 
@@ -66,7 +67,7 @@ def test_sighup_to_the_launcher_then_kill9_and_resume(workspace: Path) -> None:
         "time.sleep(600)\n"
     )
     launcher = subprocess.Popen([sys.executable, "-c", launcher_code], cwd=workspace, stdin=subprocess.DEVNULL,
-                                start_new_session=True)
+                                start_new_session=True, env=ENV)
     report = workspace / "launcher.out"
     try:
         wait_for(lambda: report.is_file() and "DONE" in report.read_text(), 120, "motip train --detach to return")
@@ -109,7 +110,7 @@ def test_sighup_to_the_launcher_then_kill9_and_resume(workspace: Path) -> None:
 
     # 3. resume in the foreground: the same run folder and log go on.
     out = subprocess.run([sys.executable, "-m", "motip", "train", "--resume", str(run_dir)], cwd=workspace,
-                         capture_output=True, text=True, timeout=600)
+                         capture_output=True, text=True, timeout=600, env=ENV)
     assert out.returncode == 0, out.stderr[-3000:]
     log = parse_log(run_dir / "train.log")
     assert log.status["state"] == "finished", log.status
