@@ -1,22 +1,19 @@
 """A watched run: its train.log tailed in a thread, parsed incrementally, step series kept ready for the charts.
 
-Speed matters (a 500,000-line train.log must open in under 2 s): the core's parser is exact but costs ~20 us a
-line, so step lines take a fast path: their chart values (global_step, loss, grad_norm, lr) are pulled out of a
-whole chunk at once with one regex per key, and only the last ``PARSED_TRAIN_TAIL`` step lines of a chunk go
-through the full parser (for status and alerts). Every other event (start, eval, end, ...) is parsed in full.
-A chunk where a key is missing on some step line falls back to the full parser for all its lines.
+Speed matters (a 500,000-line train.log must open in under 2 s): lines go through the core parser's charting
+fast path (``motip.trainlog.feed_charting``: step-line chart columns in one pass, the exact parser for events and
+the last ``PARSED_TRAIN_TAIL`` steps). Big logs open with ``motip.trainlog.preview_lines`` first.
 """
 
 from __future__ import annotations
 
-import re
 import threading
 from dataclasses import dataclass, field
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from motip.trainlog import TrainLog, TrainLogParser, parse_value
+from motip.trainlog import TrainLog, TrainLogParser, feed_charting, preview_lines
 from motip_tui.runs import RunSummary, summarize_run
 from motip_tui.tailer import FileTailer
 
@@ -24,16 +21,6 @@ SERIES = ("loss", "grad_norm", "lr")
 PREVIEW_FROM_BYTES = 16 << 20  # ~80,000 lines
 PREVIEW_TAIL_BYTES = 4 << 20
 PARSED_TRAIN_TAIL = 300  # alerts look at the last 200 steps
-KEYS = ("global_step", *SERIES)
-_KEYS_RE = re.compile(r" (global_step|loss|grad_norm|lr)=([^ \n]*)")
-
-
-def _to_floats(raw: list[str]) -> list[float]:
-    try:
-        return list(map(float, raw))  # accepts nan/inf
-    except ValueError:
-        values = [parse_value(v) for v in raw]
-        return [float(v) if isinstance(v, (int, float)) and not isinstance(v, bool) else float("nan") for v in values]
 
 
 @dataclass
@@ -98,7 +85,7 @@ class RunWatch:
             self.loading = True
             try:
                 preview = _State()
-                _ingest(preview, _preview_lines(self.path, size))
+                _ingest(preview, preview_lines(self.path, size, PREVIEW_TAIL_BYTES))
                 with self.lock:
                     self._live = preview
                     self.version += 1
@@ -154,63 +141,8 @@ class RunWatch:
         return cache
 
 
-def _extract(train_lines: list[str]) -> dict[str, list[float]] | None:
-    """Chart values of step lines, one regex pass; None when some line lacks a key or has them out of order."""
-    found = _KEYS_RE.findall("\n".join(train_lines))
-    count = len(train_lines)
-    if len(found) != len(KEYS) * count:
-        return None
-    keys = [key for key, _ in found]
-    values = [value for _, value in found]
-    columns = {}
-    for offset, key in enumerate(KEYS):
-        # The writer's order is fixed (global_step, loss, ..., grad_norm, lr): check it, else the slow path.
-        if keys[offset::len(KEYS)].count(key) != count:
-            return None
-        columns[key] = _to_floats(values[offset::len(KEYS)])
-    return columns
-
-
 def _ingest(state: _State, lines: list[str]) -> None:
-    train_lines: list[str] = []
-    others: list[str] = []
-    for line in lines:
-        (train_lines if " [train] " in line[:40] else others).append(line)
-    columns = _extract(train_lines) if train_lines else {}
-    if columns is None:  # unusual lines: the exact parser for everything
-        before = len(state.parser.log.train)
-        state.parser.feed(lines)
-        rows = state.parser.log.train[before:]
-        columns = {key: [_row_float(row, key) for row in rows] for key in KEYS}
-    else:
-        state.parser.feed(others)
-        state.parser.feed(train_lines[-PARSED_TRAIN_TAIL:])
-    if columns:
-        state.steps.extend(columns["global_step"])
-        for name in SERIES:
-            state.series[name].extend(columns[name])
-
-
-def _preview_lines(path: Path, size: int) -> list[str]:
-    """Every line before the tail that is not a step (found by byte search, no parsing), then the tail's lines."""
-    with open(path, "rb") as handle:
-        data = handle.read(size)
-    tail_start = data.find(b"\n", max(0, len(data) - PREVIEW_TAIL_BYTES)) + 1
-    found: dict[int, bytes] = {}
-    for tag in (b" [start] ", b" [resume] ", b" [eval] ", b" [end] ", b" [error] ", b" [warning] "):
-        position = data.find(tag, 0, tail_start)
-        while position >= 0:
-            begin = data.rfind(b"\n", 0, position) + 1
-            finish = data.find(b"\n", position)
-            finish = len(data) if finish < 0 else finish
-            if position - begin < 40:  # the tag is the event, not text inside a message
-                found[begin] = data[begin:finish]
-            position = data.find(tag, finish, tail_start)
-    head = [found[begin].decode("utf-8", errors="replace") for begin in sorted(found)]
-    tail = data[tail_start:data.rfind(b"\n") + 1].decode("utf-8", errors="replace").split("\n")[:-1]
-    return head + tail
-
-
-def _row_float(row: dict, key: str) -> float:
-    value = row.get(key)
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float("nan")
+    columns = feed_charting(state.parser, lines, PARSED_TRAIN_TAIL)
+    state.steps.extend(columns["global_step"])
+    for name in SERIES:
+        state.series[name].extend(columns[name])
