@@ -395,6 +395,10 @@ def _collect_results(queue: dict[str, Any], stage: dict[str, Any]) -> None:
     stage["_train"] = log.train  # for the non-finite rule; dropped before writing
 
 
+def _num(value: Any) -> str:
+    return f"{value:.2f}" if isinstance(value, (int, float)) else str(value)
+
+
 def _previous_done(queue: dict[str, Any], index: int) -> dict[str, Any] | None:
     for stage in reversed(queue["stages"][:index]):
         if stage["state"] == "done" and stage.get("best_checkpoint"):
@@ -442,7 +446,7 @@ def _run_stage(root: Path, queue: dict[str, Any], index: int) -> None:
                           floor=float(options["floor"]), margin=float(options["margin"]))
     stage["alerts"] = [a.to_dict() for a in alerts]
     metrics = stage["metrics"]
-    _note(queue, f"{stage['name']}: finished, best HOTA {metrics['HOTA']} IDF1 {metrics['IDF1']} "
+    _note(queue, f"{stage['name']}: finished, best HOTA {_num(metrics['HOTA'])} IDF1 {_num(metrics['IDF1'])} "
                  f"(epoch {metrics['epoch']}), checkpoint {stage['best_checkpoint']}")
     if alerts:
         stage["state"] = "alert"

@@ -83,7 +83,7 @@ def print_status(queue: dict[str, Any]) -> None:
         marker = ">" if index == queue.get("current") and queue["state"] != "finished" else str(index + 1)
         per_class = [_fmt((metrics.get("per_class", {}).get(c) or {}).get("HOTA")) for c in classes]
         table.add_row(marker, stage["name"], stage["state"], _fmt(metrics.get("HOTA")), _fmt(metrics.get("IDF1")),
-                      *per_class, stage.get("run_dir") or "-")
+                      *per_class, Path(stage["run_dir"]).name if stage.get("run_dir") else "-")
     console.print(table)
     run = queue.get("run")
     if run:
