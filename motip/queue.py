@@ -482,6 +482,15 @@ def run_queue(config_path: str | os.PathLike[str]) -> int:
             _note(queue, f"paused: {queue['paused_reason']}")
             write_queue(root, queue)
             return 0
+        except Exception as err:  # a bug: still leave a reason behind rather than a silently dead worker
+            queue["stages"][index].pop("_train", None)
+            queue["stages"][index]["state"] = "failed"
+            queue["state"] = "paused"
+            queue["paused_reason"] = (f"{queue['stages'][index]['name']}: queue worker error "
+                                      f"{type(err).__name__}: {err} (see {queue.get('job_dir')}/output.log)")
+            _note(queue, f"paused: {queue['paused_reason']}")
+            write_queue(root, queue)
+            raise
         queue["current"] = index + 1
         write_queue(root, queue)
     queue["state"] = "finished"
