@@ -76,6 +76,16 @@ def test_tracker_ids_and_memory(tiny_model: torch.nn.Module) -> None:
     assert min(seen) >= 1
 
 
+def test_history_never_exceeds_rel_pe_length(tiny_model: torch.nn.Module) -> None:
+    # MISS_TOLERANCE 30 with the tiny model's REL_PE_LENGTH 10: the window is capped so the ID decoder's relative
+    # position table is never indexed past its end (this crashed at frame 10 before the cap).
+    tracker = _tracker(tiny_model, det_thresh=0.0, newborn_thresh=0.0, miss_tolerance=30)
+    frame = preprocess(np.full((96, 160, 3), 90, np.uint8), max_longer=160)
+    for _ in range(tiny_model.id_decoder.rel_pe_length + 3):
+        tracker.update(frame)
+        assert tracker.features.shape[0] <= tiny_model.id_decoder.rel_pe_length - 1
+
+
 def _write_sequence(folder: Path, frames: int = 6) -> None:
     (folder / "img1").mkdir(parents=True)
     for i in range(1, frames + 1):

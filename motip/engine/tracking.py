@@ -40,6 +40,10 @@ class RuntimeTracker:
         if self.protocol not in ("object-max", "hungarian", "id-max"):
             raise MotipError(f"ASSIGNMENT_PROTOCOL {assignment_protocol!r} is not object-max, hungarian or id-max")
         self.miss_tolerance = miss_tolerance
+        # The ID decoder encodes relative time only up to REL_PE_LENGTH frames: never keep a longer history
+        # (MISS_TOLERANCE > REL_PE_LENGTH would index past its position table).
+        rel_pe_length = getattr(getattr(model, "id_decoder", None), "rel_pe_length", miss_tolerance)
+        self.history_frames = max(min(miss_tolerance, rel_pe_length) - 2, 0)
         self.det_thresh, self.newborn_thresh, self.id_thresh = det_thresh, newborn_thresh, id_thresh
         self.area_thresh = area_thresh
         self.only_detr = only_detr or getattr(model, "only_detr", False)
@@ -192,7 +196,7 @@ class RuntimeTracker:
 
     def _remember(self, boxes: torch.Tensor, embeds: torch.Tensor, words: torch.Tensor) -> None:
         # Keep the last MISS_TOLERANCE - 1 frames of history (plus this one), as the official tracker.
-        keep_t = max(self.miss_tolerance - 2, 0)
+        keep_t = self.history_frames
         if self.features.shape[0] > keep_t:
             start = self.features.shape[0] - keep_t
             self.features, self.boxes = self.features[start:], self.boxes[start:]
