@@ -21,7 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from motip.eval import mot_files  # noqa: E402
+from motip.data import mot_files  # noqa: E402
 from motip.viz.matching import match_sequence  # noqa: E402
 from motip.viz.render import FrameDrawer, VideoSink, read_frame  # noqa: E402
 from motip.viz.runner import VizOptions, run_viz  # noqa: E402

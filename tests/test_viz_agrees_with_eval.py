@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from motip.eval import mot_files
+from motip.data import mot_files
 from motip.eval.metrics import evaluate
 from motip.viz.matching import match_sequence
 

@@ -26,6 +26,7 @@ from typing import Any, TextIO
 
 from motip.data import report as report_mod
 from motip.data.manifest import Manifest, empty_manifest, load_manifest
+from motip.data.mot_files import default_seqmap
 from motip.data.mot_format import SequenceStats, fingerprint_split, write_seqmap, write_sequence
 from motip.data.readers import SOURCES, reader_for, require_dir
 from motip.data.selection import Clip, Selection, select, training_pool
@@ -225,7 +226,7 @@ def _write_all(plan: BuildPlan, temp_dir: Path, stream: TextIO | None) -> tuple[
             stats.append(write_sequence(temp_dir / split, clip, annotations))
             progress.advance(len(clip.frames), clip.sequence_name)
     for split in report_mod.SPLITS:
-        write_seqmap(temp_dir / f"{split}_seqmap.txt", [s.name for s in stats if s.split == split])
+        write_seqmap(default_seqmap(temp_dir / split), [s.name for s in stats if s.split == split])
     return stats, skipped
 
 

@@ -1,9 +1,10 @@
 """Training clips from the BUILT dataset: ``<DATA_ROOT>/<DATASETS[i]>/<DATASET_SPLITS[i]>/<seq>/``.
 
 Each sequence folder holds ``img1/%08d.jpg``, ``gt/gt.txt`` (``frame,id,x,y,w,h,1,class,visibility``; class 1 person,
-2 vehicle), ``gt/ignore.txt`` (regions never to train on) and ``seqinfo.ini``. Like the official ``JointDataset``,
-annotations are read once into memory; ``__getitem__`` takes ``{"dataset", "split", "sequence", "frame_idxs"}`` (the
-sampler's items) and returns ``(images, annotations, metas)`` after the clip transforms.
+2 vehicle), ``gt/ignore.txt`` (regions never to train on) and ``seqinfo.ini``, all read with ``motip.data.mot_files``
+(the format's one home). Like the official ``JointDataset``, annotations are read once into memory; ``__getitem__``
+takes ``{"dataset", "split", "sequence", "frame_idxs"}`` (the sampler's items) and returns
+``(images, annotations, metas)`` after the clip transforms.
 
 Ignore regions: their pixels are filled with mid-grey in every frame of a clip before augmentation, so the
 detector is neither taught that they are background nor asked to find them (the official code has no ignore
@@ -12,7 +13,6 @@ regions; this is our handling, see docs/training.md).
 
 from __future__ import annotations
 
-import configparser
 import copy
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -24,6 +24,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from motip.data import mot_files
 from motip.errors import DataError
 
 MAX_OBJECTS_PER_FRAME = 300  # official legality rule: a frame with more objects than DETR queries is skipped
@@ -41,43 +42,10 @@ class SequenceInfo:
     image_paths: list[Path] = field(default_factory=list)
 
 
-def read_seqinfo(seq_dir: Path) -> tuple[int, int, int]:
-    """(width, height, length) from ``seqinfo.ini``; counts img1/ when the ini lacks a length."""
-    ini_path = seq_dir / "seqinfo.ini"
-    parser = configparser.ConfigParser()
-    try:
-        parser.read_string(ini_path.read_text(encoding="utf-8"))
-        section = parser["Sequence"]
-        return int(section["imWidth"]), int(section["imHeight"]), int(section["seqLength"])
-    except FileNotFoundError:
-        raise DataError("sequence has no seqinfo.ini", path=ini_path,
-                        hint="rebuild the dataset with `motip build`") from None
-    except (KeyError, ValueError, configparser.Error) as err:
-        raise DataError(f"bad seqinfo.ini ({err})", path=ini_path, hint="it needs [Sequence] imWidth, imHeight, seqLength") from None
-
-
-def read_boxes_file(path: Path, num_fields: int) -> np.ndarray:
-    """A MOT text file as a float array [rows, num_fields] (empty when the file is empty or absent)."""
-    if not path.is_file() or path.stat().st_size == 0:
-        return np.zeros((0, num_fields), dtype=np.float64)
-    rows = []
-    for line_no, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.replace(" ", "").split(",")
-        try:
-            values = [float(v) for v in parts[:num_fields]]
-        except ValueError:
-            raise DataError(f"not a number in {line!r}", path=path, line=line_no,
-                            hint="MOT rows are comma-separated numbers: frame,id,x,y,w,h,...") from None
-        if len(values) < num_fields:
-            values += [-1.0] * (num_fields - len(values))
-        rows.append(values)
-    return np.asarray(rows, dtype=np.float64).reshape(-1, num_fields)
-
-
 def list_sequences(split_dir: Path) -> list[Path]:
-    return sorted(p for p in split_dir.iterdir() if p.is_dir() and (p / "img1").is_dir())
+    """The sequence folders of a built split, sorted by name (``motip.data.mot_files.list_sequences``: the seqmap's
+    names, or every folder holding a seqinfo.ini)."""
+    return [split_dir / name for name in sorted(mot_files.list_sequences(split_dir))]
 
 
 class BuiltDataset(Dataset):
@@ -104,28 +72,30 @@ class BuiltDataset(Dataset):
                             hint="build the dataset with `motip build` and check DATA_ROOT / DATASETS")
 
     def _load_sequence(self, dataset: str, split: str, seq_dir: Path) -> None:
-        width, height, length = read_seqinfo(seq_dir)
+        seq = mot_files.read_sequence(seq_dir)
+        if seq.width < 1 or seq.height < 1:
+            raise DataError("seqinfo.ini lacks imWidth/imHeight", path=seq_dir / mot_files.SEQINFO_FILE,
+                            hint="it needs [Sequence] imWidth, imHeight, seqLength; rebuild with `motip build`")
         key = (dataset, split, seq_dir.name)
-        info = SequenceInfo(dataset, split, seq_dir.name, seq_dir, width, height, length,
-                            [seq_dir / "img1" / f"{i + 1:08d}.jpg" for i in range(length)])
-        gt = read_boxes_file(seq_dir / "gt" / "gt.txt", 9)
-        if not (seq_dir / "gt" / "gt.txt").is_file():
+        info = SequenceInfo(dataset, split, seq_dir.name, seq_dir, seq.width, seq.height, seq.length,
+                            [seq.frame_path(t) for t in range(1, seq.length + 1)])
+        if not seq.has_gt:
             raise DataError("training sequence has no gt/gt.txt", path=seq_dir,
                             hint="only splits with ground truth can be trained on")
+        by_frame = mot_files.read_gt(seq_dir).boxes_by_frame(seq.length)
         frames: list[dict[str, torch.Tensor]] = []
-        for frame in range(1, length + 1):
-            rows = gt[gt[:, 0] == frame]
-            classes = rows[:, 7].astype(np.int64)
+        for frame in range(1, seq.length + 1):
+            rows = by_frame[frame]
             # class 1 person, 2 vehicle; a class above NUM_CLASSES is not trained (NUM_CLASSES 1 = person only)
-            keep = (classes >= 1) & (classes <= self.num_classes) & (rows[:, 4] > 0) & (rows[:, 5] > 0)
-            rows, classes = rows[keep], classes[keep]
-            ann = {"id": torch.as_tensor(rows[:, 1], dtype=torch.int64),
-                   "category": torch.as_tensor(classes - 1, dtype=torch.int64),
-                   "bbox": torch.as_tensor(rows[:, 2:6], dtype=torch.float32).reshape(-1, 4),
-                   "visibility": torch.as_tensor(rows[:, 8], dtype=torch.float32)}
+            keep = (rows.cls >= 1) & (rows.cls <= self.num_classes) & (rows.xywh[:, 2] > 0) & (rows.xywh[:, 3] > 0)
+            rows = rows.select(keep)
+            ann = {"id": torch.as_tensor(rows.id, dtype=torch.int64),
+                   "category": torch.as_tensor(rows.cls - 1, dtype=torch.int64),
+                   "bbox": torch.as_tensor(rows.xywh, dtype=torch.float32).reshape(-1, 4),
+                   "visibility": torch.as_tensor(rows.visibility, dtype=torch.float32)}
             frames.append(ann)
-        ignore = read_boxes_file(seq_dir / "gt" / "ignore.txt", 6)
-        self.ignores[key] = {int(f): ignore[ignore[:, 0] == f, 2:6] for f in np.unique(ignore[:, 0])}
+        ignore = mot_files.read_ignore(seq_dir)
+        self.ignores[key] = {frame: rows.xywh for frame, rows in ignore.boxes_by_frame().items()}
         self.sequences[key] = info
         self.annotations[key] = frames
         self.is_legal[key] = torch.tensor([frame_is_legal(a) for a in frames], dtype=torch.bool)
@@ -179,5 +149,5 @@ def check_split_dir(split_dir: Path) -> None:
                         hint="build the dataset with `motip build` (or fix DATA_ROOT / DATASETS / DATASET_SPLITS; "
                              "relative paths start at root_path or the working directory)")
     if not list_sequences(split_dir):
-        raise DataError("dataset split folder holds no sequences (<seq>/img1/)", path=split_dir,
+        raise DataError("dataset split folder holds no sequences (<seq>/seqinfo.ini)", path=split_dir,
                         hint="build the dataset with `motip build`")

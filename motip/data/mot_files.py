@@ -1,10 +1,14 @@
-"""Reading and writing MOTChallenge files: GT sequence folders, ignore sidecars, tracker files, seqmaps.
+"""THE home of the built dataset's MOTChallenge file format: GT sequence folders, ignore sidecars, tracker files,
+seqmaps. Everything that reads these files reads them here: training clips (``motip.data.dataset``), evaluation
+(``motip.eval.metrics``), videos (``motip.viz``); the builder (``motip.data.mot_format``) writes them with this
+module's file names and number formatting.
 
 Formats (one box per line, comma separated; see docs/eval.md):
 
 ``<seq>/gt/gt.txt``      ``frame,id,x,y,w,h,conf,class,visibility``  (class 1 person, 2 vehicle)
 ``<seq>/gt/ignore.txt``  ``frame,-1,x,y,w,h,0,-1,-1``  ignore regions / ignored objects (file may be absent)
-``<seq>/seqinfo.ini``    MOTChallenge ``[Sequence]`` section (name, imDir, frameRate, seqLength, imWidth, imHeight)
+``<seq>/seqinfo.ini``    MOTChallenge ``[Sequence]`` section (name, imDir, frameRate, seqLength, imWidth, imHeight,
+                         imExt); frames are ``<imDir>/%08d<imExt>``, numbered from 1
 ``<tracker>/<seq>.txt``  ``frame,id,x,y,w,h,score,class,-1,-1``; class -1 (other tools' MOT files) means class 1
 ``<split>_seqmap.txt``   first line ``name``, then one sequence name per line
 
@@ -46,6 +50,10 @@ class Sequence:
     @property
     def has_gt(self) -> bool:
         return (self.path / GT_FILE).is_file()
+
+    def frame_path(self, frame: int) -> Path:
+        """The image of frame ``frame`` (1-based): ``<imDir>/%08d<imExt>``."""
+        return self.img_dir / f"{frame:08d}{self.img_ext}"
 
 
 @dataclass(frozen=True)
@@ -171,8 +179,8 @@ def read_tracker_file(path: str | Path) -> MotBoxes:
     return MotBoxes(boxes.frame, boxes.id, boxes.xywh, boxes.score, cls, np.ones(len(boxes)), boxes.line, path)
 
 
-def _num(value: float) -> str:
-    """Compact number text: 12.0 -> "12", 12.5 -> "12.5", 1/3 -> "0.33"."""
+def format_number(value: float) -> str:
+    """Compact, deterministic number text of every written MOT file: 12.0 -> "12", 12.5 -> "12.5", 1/3 -> "0.33"."""
     text = f"{value:.2f}".rstrip("0").rstrip(".")
     return "0" if text == "-0" else text
 
@@ -182,8 +190,8 @@ def format_tracker_lines(boxes: MotBoxes) -> str:
     order = np.lexsort((boxes.id, boxes.frame))
     out = []
     for i in order:
-        x, y, w, h = boxes.xywh[i]
-        out.append(f"{boxes.frame[i]},{boxes.id[i]},{_num(x)},{_num(y)},{_num(w)},{_num(h)},"
+        x, y, w, h = (format_number(v) for v in boxes.xywh[i])
+        out.append(f"{boxes.frame[i]},{boxes.id[i]},{x},{y},{w},{h},"
                    f"{boxes.score[i]:.4f},{boxes.cls[i]},-1,-1\n")
     return "".join(out)
 

@@ -5,6 +5,8 @@
 ``<split>/<seq>/gt/ignore.txt``  ``frame,-1,x,y,w,h,0,-1,-1`` ignore regions / ignored objects (may be empty)
 ``<split>/<seq>/seqinfo.ini``    MOTChallenge [Sequence] plus ``source=``
 ``<split>_seqmap.txt``           ``name`` then one sequence per line
+
+The format itself (file names, the readers, number formatting) lives in ``motip.data.mot_files``.
 """
 
 from __future__ import annotations
@@ -16,16 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from motip.data.categories import CLASS_NAMES
+from motip.data.mot_files import GT_FILE, IGNORE_FILE, SEQINFO_FILE, default_seqmap
+from motip.data.mot_files import format_number as _num
 from motip.data.selection import Clip
 from motip.data.video import VideoAnnotations
-
-
-def _num(value: float) -> str:
-    """Compact, deterministic number text: 12 -> "12", 12.5 -> "12.5", 1/3 -> "0.33"."""
-    if value == int(value):
-        return str(int(value))
-    text = f"{value:.2f}".rstrip("0").rstrip(".")
-    return "0" if text == "-0" else text
 
 
 @dataclass
@@ -77,12 +73,12 @@ def write_sequence(split_dir: Path, clip: Clip, annotations: VideoAnnotations) -
         ignore_rows = sorted(((new_index[g.frame], g) for g in annotations.ignores if g.frame in new_index),
                              key=lambda r: r[0])
         ignore_lines = [f"{f},-1,{_num(g.x)},{_num(g.y)},{_num(g.w)},{_num(g.h)},0,-1,-1\n" for f, g in ignore_rows]
-        (seq_dir / "gt").mkdir()
-        (seq_dir / "gt" / "gt.txt").write_text("".join(gt_lines), encoding="utf-8")
-        (seq_dir / "gt" / "ignore.txt").write_text("".join(ignore_lines), encoding="utf-8")
+        (seq_dir / GT_FILE).parent.mkdir()
+        (seq_dir / GT_FILE).write_text("".join(gt_lines), encoding="utf-8")
+        (seq_dir / IGNORE_FILE).write_text("".join(ignore_lines), encoding="utf-8")
         stats.tracks = len(track_ids)
         stats.ignored = len(ignore_lines)
-    (seq_dir / "seqinfo.ini").write_text(seqinfo_text(clip, annotations), encoding="utf-8")
+    (seq_dir / SEQINFO_FILE).write_text(seqinfo_text(clip, annotations), encoding="utf-8")
     return stats
 
 
@@ -107,13 +103,13 @@ def fingerprint_split(build_dir: Path, split: str) -> str:
     """sha256 over a split as written: its seqmap, every seqinfo.ini/gt.txt/ignore.txt byte, and for each image link
     its name, the linked file's name and size. Independent of where the source roots live and of build time."""
     digest = hashlib.sha256()
-    seqmap = build_dir / f"{split}_seqmap.txt"
-    digest.update(b"seqmap\0" + (seqmap.read_bytes() if seqmap.exists() else b""))
     split_dir = build_dir / split
+    seqmap = default_seqmap(split_dir)
+    digest.update(b"seqmap\0" + (seqmap.read_bytes() if seqmap.exists() else b""))
     if not split_dir.is_dir():
         return digest.hexdigest()
     for seq_dir in sorted(p for p in split_dir.iterdir() if p.is_dir()):
-        for rel in ("seqinfo.ini", "gt/gt.txt", "gt/ignore.txt"):
+        for rel in (SEQINFO_FILE, GT_FILE, IGNORE_FILE):
             path = seq_dir / rel
             if path.exists():
                 digest.update(f"\0{seq_dir.name}/{rel}\0".encode() + path.read_bytes())

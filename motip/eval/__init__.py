@@ -1,1 +1,2 @@
-"""Evaluation: MOTChallenge files (mot_files), TrackEval metrics per class (metrics), val-set fingerprint check."""
+"""Evaluation: TrackEval metrics per class (metrics), val-set fingerprint check. The MOTChallenge files are read and
+written by ``motip.data.mot_files`` (the data layer owns the dataset format)."""

@@ -1,8 +1,8 @@
 """HOTA / CLEAR (MOTA) / Identity (IDF1) per class with TrackEval's metric classes, on data we prepare ourselves.
 
 Why not TrackEval's MotChallenge2DBox dataset: it treats class 2 as a "person on vehicle" distractor and silently
-deletes tracker boxes matched to it, so vehicles could never be scored. We read the files (``mot_files``), build
-TrackEval's per-sequence data dicts per class, and call the ``HOTA``, ``CLEAR`` and ``Identity`` metric classes.
+deletes tracker boxes matched to it, so vehicles could never be scored. We read the files (``motip.data.mot_files``),
+build TrackEval's per-sequence data dicts per class, and call the ``HOTA``, ``CLEAR`` and ``Identity`` metric classes.
 
 Per class ``c``, per frame (the MOTChallenge preprocessing, with ignore boxes in the role of distractors):
 
@@ -37,8 +37,8 @@ from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 from motip.atomic import atomic_write_json
+from motip.data.mot_files import MotBoxes, Sequence, read_gt, read_ignore, read_split, read_tracker_file
 from motip.errors import DataError, MotipError
-from motip.eval.mot_files import MotBoxes, Sequence, read_gt, read_ignore, read_split, read_tracker_file
 
 METRICS_FORMAT = 1
 METRICS_FILE = "metrics.json"

@@ -29,7 +29,7 @@ from enum import IntEnum
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from motip.eval.mot_files import MotBoxes
+from motip.data.mot_files import MotBoxes
 
 IOU_THRESHOLD = 0.5
 IGNORE_IOA_THRESHOLD = 0.5
@@ -225,7 +225,7 @@ def _box(row: Iterable[float]) -> tuple[float, float, float, float]:
 
 
 def frame_boxes(rows: MotBoxes) -> FrameBoxes:
-    """A frame's rows of a ``motip.eval.mot_files.MotBoxes`` table as ``FrameBoxes``."""
+    """A frame's rows of a ``motip.data.mot_files.MotBoxes`` table as ``FrameBoxes``."""
     return FrameBoxes(rows.id, rows.xywh, rows.cls)
 
 

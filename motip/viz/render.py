@@ -181,10 +181,6 @@ def _blend_rect(image: np.ndarray, x0: int, y0: int, x1: int, y1: int, colour: t
 
 # ------------------------------------------------------------------------------------------------- reading frames
 
-def frame_path(img_dir: Path, frame: int, ext: str) -> Path:
-    return img_dir / f"{frame:08d}{ext}"
-
-
 def read_frame(path: Path) -> np.ndarray:
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:

@@ -21,11 +21,11 @@ from typing import Any
 import numpy as np
 
 from motip.atomic import atomic_write_json
+from motip.data import mot_files
 from motip.errors import DataError, MotipError
-from motip.eval import mot_files
 from motip.progress import Progress
 from motip.viz.matching import SequenceCounts, match_sequence
-from motip.viz.render import frame_path, render_sequence
+from motip.viz.render import render_sequence
 
 SUMMARY_FILE = "summary.json"
 
@@ -137,7 +137,7 @@ def _check_unique_ids(pred: mot_files.MotBoxes, path: Path) -> None:
 
 
 def image_paths_of(seq: mot_files.Sequence) -> list[Path]:
-    paths = [frame_path(seq.img_dir, t, seq.img_ext) for t in range(1, seq.length + 1)]
+    paths = [seq.frame_path(t) for t in range(1, seq.length + 1)]
     missing = [p for p in paths if not p.is_file()]
     if missing:
         raise DataError(f"{len(missing)} of {len(paths)} frame images missing (first: {missing[0].name})",
