@@ -4,11 +4,14 @@ A workspace is the folder holding config.toml; relative paths in it are relative
 ``[dancetrack]``, ``[bdd]``, ``[visdrone]`` (enabled, root, frame_budget, splits, frame_stride), ``[builder]``
 (output, manifest, seed) and ``[[stages]]`` (name, config, budgets, epochs, hours_per_epoch, cost_per_hour).
 Writes are atomic and happen only after the whole new document validates: an invalid value never touches the file.
+Validation errors name the file and the line of the offending key (``key_line``), or of its table when the key is
+absent; the dataset builder (``motip.data.settings``) takes its settings from ``load_workspace`` and does not re-check.
 """
 
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -82,16 +85,85 @@ class Workspace:
         return self.path.parent
 
 
-def _type_error(path: Path, where: str, expected: str, value: Any) -> ConfigError:
-    return ConfigError(f"{where}: expected {expected}, got {value!r}", path=path,
-                       hint="fix the value (the file was not changed)")
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
+_KEY = re.compile(r"^\s*([A-Za-z0-9_.\-\"' ]+?)\s*=")
+
+
+def _canonical(dotted: str) -> str:
+    """``stages.1.epochs`` / ``stages[1].epochs`` / ``"bdd".root`` -> ``stages[1].epochs`` / ``bdd.root``."""
+    parts: list[str] = []
+    for part in re.sub(r"\[(\d+)\]", r".\1", dotted).split("."):
+        part = part.strip().strip("\"'")
+        if part.isdigit() and parts:
+            parts[-1] += f"[{part}]"
+        elif part:
+            parts.append(part)
+    return ".".join(parts)
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """Every table header and key of a TOML text -> its 1-based line: ``bdd``, ``bdd.frame_budget``, ``stages[0]``
+    (the first ``[[stages]]`` entry; ``stages`` too), ``stages[0].budgets``. A line scan (tomlkit keeps no line
+    numbers): good for config.toml's flat layout, not for keys inside multi-line values."""
+    lines: dict[str, int] = {}
+    counts: dict[str, int] = {}
+    table = ""
+    for number, raw in enumerate(text.splitlines(), 1):
+        if raw.lstrip().startswith("#"):
+            continue
+        header = _HEADER.match(raw)
+        if header:
+            name = _canonical(header.group(2))
+            if header.group(1) == "[[":                  # "stages" is the first [[stages]] entry
+                lines.setdefault(name, number)
+                counts[name] = counts.get(name, -1) + 1
+                name = f"{name}[{counts[name]}]"
+            table = name
+            lines.setdefault(table, number)
+            continue
+        key = _KEY.match(raw)
+        if key:
+            dotted = _canonical(key.group(1))
+            lines.setdefault(f"{table}.{dotted}" if table else dotted, number)
+    return lines
+
+
+def key_line(path: str | os.PathLike[str] | None, dotted_key: str) -> int | None:
+    """Line of ``dotted_key`` (``bdd.frame_budget``, ``builder.seed``, ``stages.1.epochs`` or ``stages[1].epochs``,
+    ``[bdd]``, ``[[stages]]``) in the TOML file ``path``; when the key is not written there, the line of the nearest
+    enclosing table that is. None when neither is (or the file cannot be read). For error messages."""
+    if path is None:
+        return None
+    try:
+        lines = key_lines(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError):
+        return None
+    key = dotted_key.strip()
+    key = _canonical(key.strip("[]") if key.startswith("[") else key)   # "[bdd]" / "[[stages]]" name their table
+    while key:
+        if key in lines:
+            return lines[key]
+        if key.endswith("]"):                       # stages[1] -> stages
+            key = key[:key.rindex("[")]
+        else:                                       # bdd.frame_budget -> bdd; stages[1].epochs -> stages[1]
+            key = key.rsplit(".", 1)[0] if "." in key else ""
+    return None
+
+
+def _error(path: Path, where: str, message: str, hint: str | None = None) -> ConfigError:
+    """An error about the key ``where`` (dotted, as ``key_line`` takes it), naming its line in the file."""
+    return ConfigError(f"{where}: {message}", path=path, line=key_line(path, where), hint=hint)
+
+
+def _type_error(path: Path, where: str, expected: str, value: Any, hint: str = "fix the value") -> ConfigError:
+    return _error(path, where, f"expected {expected}, got {value!r}", hint=f"{hint} (the file was not changed)")
 
 
 def _int(path: Path, where: str, value: Any, minimum: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
-        raise _type_error(path, where, "an integer", value)
+        raise _type_error(path, where, "an integer", value, hint=f"write a whole number >= {minimum}")
     if value < minimum:
-        raise ConfigError(f"{where}: must be >= {minimum}, got {value}", path=path)
+        raise _error(path, where, f"must be >= {minimum}, got {value}")
     return int(value)
 
 
@@ -99,7 +171,7 @@ def _float(path: Path, where: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _type_error(path, where, "a number", value)
     if value < 0:
-        raise ConfigError(f"{where}: must be >= 0, got {value}", path=path)
+        raise _error(path, where, f"must be >= 0, got {value}")
     return float(value)
 
 
@@ -127,7 +199,7 @@ def _unknown(path: Path, where: str, table: dict[str, Any], known: set[str]) -> 
         if key not in known:
             close = difflib.get_close_matches(key, sorted(known), n=1)
             hint = f"did you mean {close[0]}?" if close else f"known keys: {', '.join(sorted(known))}"
-            raise ConfigError(f"{where}{key}: unknown key; {hint}", path=path)
+            raise _error(path, f"{where}{key}", f"unknown key; {hint}")
 
 
 def validate(doc: dict[str, Any], path: Path) -> Workspace:
@@ -145,7 +217,8 @@ def validate(doc: dict[str, Any], path: Path) -> Workspace:
             raise _type_error(path, f"{name}.enabled", "true or false", enabled)
         splits = table.get("splits", ["train"])
         if not isinstance(splits, list) or not all(s in SOURCE_SPLITS[name] for s in splits) or not splits:
-            raise ConfigError(f"{name}.splits: expected a non-empty list of {', '.join(SOURCE_SPLITS[name])}, got {splits!r}", path=path)
+            raise _error(path, f"{name}.splits",
+                         f"expected a non-empty list of {', '.join(SOURCE_SPLITS[name])}, got {splits!r}")
         sources[name] = SourceSettings(
             name=name, enabled=enabled,
             root=_resolve(root, _str(path, f"{name}.root", table.get("root", f"data/{name}"))),
@@ -177,7 +250,7 @@ def validate(doc: dict[str, Any], path: Path) -> Workspace:
             raise _type_error(path, f"{where}budgets", "an inline table source -> frames", budgets)
         for source, frames in budgets.items():
             if source not in SOURCES:
-                raise ConfigError(f"{where}budgets.{source}: unknown source (known: {', '.join(SOURCES)})", path=path)
+                raise _error(path, f"{where}budgets.{source}", f"unknown source (known: {', '.join(SOURCES)})")
             _int(path, f"{where}budgets.{source}", frames)
         stages.append(Stage(
             name=_str(path, f"{where}name", table.get("name")),
@@ -189,7 +262,8 @@ def validate(doc: dict[str, Any], path: Path) -> Workspace:
         ))
     names = [s.name for s in stages]
     if len(set(names)) != len(names):
-        raise ConfigError("stages: two stages share a name", path=path)
+        twice = next(i for i, name in enumerate(names) if name in names[:i])
+        raise ConfigError("stages: two stages share a name", path=path, line=key_line(path, f"stages[{twice}].name"))
     return Workspace(path=path, sources=sources, builder=builder, stages=stages)
 
 
@@ -200,6 +274,9 @@ def read_document(path: str | os.PathLike[str]) -> tomlkit.TOMLDocument:
     except FileNotFoundError:
         raise ConfigError("workspace config not found", path=path,
                           hint="run from the project folder, pass --config, or create one with `motip demo DIR`") from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise ConfigError(f"cannot read the workspace config: {getattr(err, 'strerror', None) or err}", path=path,
+                          hint="pass --config PATH to a readable config.toml") from None
     try:
         return tomlkit.parse(text)
     except ParseError as err:

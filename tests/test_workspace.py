@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from motip.errors import ConfigError
-from motip.workspace import apply_stage, load_workspace, update_workspace
+from motip.workspace import apply_stage, key_line, load_workspace, update_workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,6 +71,40 @@ def test_invalid_value_refused_file_untouched(config_toml: Path, changes: dict, 
         update_workspace(config_toml, changes)
     assert config_toml.read_bytes() == before
     assert not [p for p in config_toml.parent.iterdir() if p.name.endswith(".tmp")]
+
+
+def _line_of(path: Path, text: str, occurrence: int = 1) -> int:
+    return [i for i, line in enumerate(path.read_text().splitlines(), 1) if line.startswith(text)][occurrence - 1]
+
+
+@pytest.mark.parametrize("old, new, key, occurrence", [
+    ("frame_budget = 5000  ", 'frame_budget = "5k"  ', "frame_budget = ", 1),     # [bdd], the first section
+    ("seed = 42", "seed = -1", "seed = ", 1),                                    # [builder]
+    ("epochs = 10\nhours_per_epoch = 6.5", "epochs = 0\nhours_per_epoch = 6.5", "epochs = ", 2),  # 2nd [[stages]]
+    ("budgets = { bdd = 15000", "budgets = { bddx = 15000", "budgets = ", 2),
+    ("[visdrone]\nenabled = false", "[visdrone]\nenabld = false", "enabld = ", 1),
+])
+def test_validation_errors_name_the_key_line(config_toml: Path, old: str, new: str, key: str,
+                                             occurrence: int) -> None:
+    text = config_toml.read_text()
+    assert text.count(old) == 1
+    config_toml.write_text(text.replace(old, new))
+    with pytest.raises(ConfigError) as err:
+        load_workspace(config_toml)
+    assert err.value.line == _line_of(config_toml, key, occurrence)
+    assert f"{config_toml}:{err.value.line}:" in err.value.render()
+
+
+def test_key_line_finds_keys_tables_and_stage_entries(config_toml: Path) -> None:
+    assert key_line(config_toml, "bdd.frame_budget") == _line_of(config_toml, "frame_budget = ", 1)
+    assert key_line(config_toml, "[bdd]") == key_line(config_toml, "bdd") == _line_of(config_toml, "[bdd]")
+    first_stage = _line_of(config_toml, "[[stages]]")
+    assert key_line(config_toml, "[[stages]]") == key_line(config_toml, "stages[0]") == first_stage
+    assert key_line(config_toml, "stages.2.name") == key_line(config_toml, "stages[2].name") == \
+        _line_of(config_toml, "name = ", 3)
+    assert key_line(config_toml, "stages[1].budgets.bdd") == _line_of(config_toml, "budgets = ", 2)
+    assert key_line(config_toml, "builder.not_written") == _line_of(config_toml, "[builder]")   # the key's table
+    assert key_line(config_toml, "nowhere") is None and key_line(config_toml.parent / "missing.toml", "bdd") is None
 
 
 def test_syntax_error_names_file(tmp_path: Path) -> None:

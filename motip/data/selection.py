@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from motip.data.settings import SourceSettings
 from motip.data.video import VideoRef
 from motip.errors import ConfigError
+from motip.workspace import key_line
 
 
 @dataclass(frozen=True)
@@ -72,13 +73,11 @@ def select(pool: list[VideoRef], settings: SourceSettings, seed: int, config_pat
     pool_frames = sum(strided_length(v.num_frames, stride) for v in pool)
     budget = settings.frame_budget
     if budget > pool_frames:
-        from motip.data.settings import key_line
-
         raise ConfigError(
             f"[{settings.name}] frame_budget: {budget} frames asked but the pool holds only {pool_frames} "
             f"({len(pool)} videos with ground truth in splits {list(settings.splits)}, manifest-locked videos "
             f"excluded{f', frame_stride {stride}' if stride > 1 else ''})",
-            path=config_path, line=key_line(config_path, settings.name, "frame_budget") if config_path else None,
+            path=config_path, line=key_line(config_path, f"{settings.name}.frame_budget") if config_path else None,
             hint=f"lower frame_budget to at most {pool_frames}, or add splits to [{settings.name}] splits")
     rng = random.Random(f"{seed}:{settings.name}")   # one stream per source: enabling another source changes nothing
     order = list(pool)
