@@ -19,7 +19,7 @@ State lives in ``<workspace>/.motip/queue.json`` (written atomically; schema in 
 
     {"version": 1, "config": "/abs/config.toml", "state": "running|paused|stopped|finished",
      "paused_reason": str|null, "current": int, "job_dir": str|null, "overrides": ["KEY=VALUE"],
-     "options": {"min_free_gb", "floor", "margin", "pretrain", "poll_s"},
+     "options": {"min_free_gb", "floor", "margin", "forgetting_margin", "pretrain", "poll_s"},
      "stages": [{"name", "config", "state": "pending|building|training|done|alert|failed|stopped", "run_dir",
                  "build_exit", "pretrain", "best_checkpoint", "metrics": {"HOTA", "IDF1", "epoch", "per_class"},
                  "alerts": [...], "started_at", "ended_at"}],
@@ -148,10 +148,10 @@ def _launch_worker(root: Path, queue: dict[str, Any]) -> dict[str, Any]:
 
 def start_queue(config_path: str | os.PathLike[str], stages: list[str] | None = None, *,
                 overrides: list[str] | None = None, min_free_gb: float = DEFAULT_MIN_FREE_GB,
-                floor: float | None = None, margin: float | None = None, pretrain: str | None = None,
-                poll_s: float = DEFAULT_POLL_S) -> dict[str, Any]:
+                floor: float | None = None, margin: float | None = None, forgetting_margin: float | None = None,
+                pretrain: str | None = None, poll_s: float = DEFAULT_POLL_S) -> dict[str, Any]:
     """Write a new queue.json and start the detached worker; refuses while another queue worker is alive."""
-    from motip.alerts import REGRESSION_FLOOR, REGRESSION_MARGIN
+    from motip.alerts import FORGETTING_MARGIN, REGRESSION_FLOOR, REGRESSION_MARGIN
     from motip.workspace import load_workspace
 
     config_path = Path(config_path).absolute()
@@ -169,6 +169,7 @@ def start_queue(config_path: str | os.PathLike[str], stages: list[str] | None = 
         "job_dir": None, "overrides": list(overrides or []),
         "options": {"min_free_gb": min_free_gb, "floor": REGRESSION_FLOOR if floor is None else floor,
                     "margin": REGRESSION_MARGIN if margin is None else margin,
+                    "forgetting_margin": FORGETTING_MARGIN if forgetting_margin is None else forgetting_margin,
                     "pretrain": None if pretrain is None else str(Path(pretrain).absolute()), "poll_s": poll_s},
         "stages": [{"name": s.name, "config": str(s.config), "state": "pending", "run_dir": None, "build_exit": None,
                     "pretrain": None, "best_checkpoint": None, "metrics": None, "alerts": [], "started_at": None,
@@ -407,7 +408,7 @@ def _previous_done(queue: dict[str, Any], index: int) -> dict[str, Any] | None:
 
 
 def _run_stage(root: Path, queue: dict[str, Any], index: int) -> None:
-    from motip.alerts import stage_alerts
+    from motip.alerts import FORGETTING_MARGIN, stage_alerts
 
     stage = queue["stages"][index]
     options = queue["options"]
@@ -443,7 +444,8 @@ def _run_stage(root: Path, queue: dict[str, Any], index: int) -> None:
     train_rows = stage.pop("_train")
     stage["ended_at"] = _now()
     alerts = stage_alerts(stage["metrics"], previous["metrics"] if previous else None, train_rows,
-                          floor=float(options["floor"]), margin=float(options["margin"]))
+                          floor=float(options["floor"]), margin=float(options["margin"]),
+                          forgetting_margin=float(options.get("forgetting_margin", FORGETTING_MARGIN)))
     stage["alerts"] = [a.to_dict() for a in alerts]
     metrics = stage["metrics"]
     _note(queue, f"{stage['name']}: finished, best HOTA {_num(metrics['HOTA'])} IDF1 {_num(metrics['IDF1'])} "

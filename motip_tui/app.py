@@ -24,12 +24,13 @@ from textual.screen import Screen
 from textual.validation import Integer, Number
 from textual.widgets import Checkbox, DataTable, Footer, Input, Label, Static, TabbedContent, TabPane
 
+from motip.alerts import Alert, gpu_idle, machine_alerts, run_alerts
 from motip.errors import MotipError
 from motip.jobs import JobInfo, find_jobs, jobs_dir, logout_kills_processes, stop_job
 from motip.progress import parse_progress_line
 from motip.workspace import SOURCE_LABELS, SOURCES, Stage, Workspace, apply_stage, load_workspace, update_workspace
 from motip_tui import launch
-from motip_tui.alerts import Alert, machine_alerts, run_alerts
+from motip_tui.alerts import banner_class, banner_text
 from motip_tui.machine import Machine, MachineSample
 from motip_tui.runs import RunIndex, RunSummary, budget_mix, estimate_stage, sources_match_stage, stage_of_run
 from motip_tui.screens.modals import CommandScreen, ConfirmScreen, HelpScreen
@@ -425,8 +426,8 @@ class MotipApp(App[None]):
                                      self._idle_gpu_samples)
         self.alerts = alerts
         widget = self.ui("#alerts", Static)
-        widget.update("  ".join(f"{'!!' if a.level == 'error' else '!'} {a.text}" for a in alerts[:3]))
-        widget.set_classes("error" if any(a.level == "error" for a in alerts) else "warning" if alerts else "")
+        widget.update(banner_text(alerts))
+        widget.set_classes(banner_class(alerts))
 
     def previous_stage_best(self) -> dict[str, float]:
         """Best per-class HOTA over the runs of the stage before the selected run's stage (for forgetting)."""
@@ -506,7 +507,7 @@ class MotipApp(App[None]):
         sample = self.machine.sample(self.jobs)
         self.machine_sample = sample
         training = any(j.kind == "train" and j.state == "running" for j in self.jobs)
-        if training and sample.gpus and all(g.util < 5 for g in sample.gpus):
+        if training and gpu_idle([g.util for g in sample.gpus]):
             self._idle_gpu_samples += 1
         else:
             self._idle_gpu_samples = 0

@@ -37,7 +37,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
     start.add_argument("--floor", type=float, default=None,
                        help="HOTA/IDF1 level whose crossing downwards is a regression (default 50: 'the 40s')")
     start.add_argument("--margin", type=float, default=None,
-                       help="points below the previous stage's best (overall or per class) that pause (default 2)")
+                       help="HOTA/IDF1 points below the previous stage's best that pause (default 2)")
+    start.add_argument("--forgetting-margin", type=float, default=None,
+                       help="per-class HOTA points below the previous stage's best that pause (default 1, what the "
+                            "TUI shows as forgetting)")
     start.add_argument("--poll", type=float, default=2.0, help="seconds between checks of the running job (default 2)")
 
     status = actions.add_parser("status", help="show the queue: stages, states, metrics, pause reason")
@@ -100,7 +103,8 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "start":
         stages = [s for token in args.stages for s in token.split(",") if s.strip()] if args.stages else None
         state = q.start_queue(args.config, stages, overrides=args.override, min_free_gb=args.min_free_gb,
-                              floor=args.floor, margin=args.margin, pretrain=args.pretrain, poll_s=args.poll)
+                              floor=args.floor, margin=args.margin,
+                              forgetting_margin=args.forgetting_margin, pretrain=args.pretrain, poll_s=args.poll)
         print(f"queue started: {' -> '.join(s['name'] for s in state['stages'])}")
         print(f"job_dir={state['job_dir']}")
         print("watch it with `motip queue status` (it keeps running after you log out)")

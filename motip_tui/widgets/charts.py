@@ -12,7 +12,7 @@ from typing import Any
 
 from textual_plotext import PlotextPlot
 
-from motip_tui.alerts import TARGET
+from motip.alerts import TARGET
 
 
 def _finite_arrays(xs: Sequence[float], ys: Sequence[float]):  # noqa: ANN202
