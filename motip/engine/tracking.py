@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from motip.data.mot_files import read_seqmap
 from motip.errors import DataError, MotipError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -328,18 +329,14 @@ def track_sequence(model: torch.nn.Module, config: Mapping[str, Any], source: Pa
     return out_file
 
 
-def read_seqmap(path: Path) -> list[str]:
-    lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [name for name in lines if name.lower() != "name"]
-
-
 def split_sequences(dataset_root: Path, seqmap: Path | None = None, seqs: list[str] | None = None) -> list[Path]:
-    """Sequence folders of a split: ``seqs`` or the seqmap's names, else every folder holding img1/."""
+    """Sequence folders of a split: ``seqs`` or the seqmap's names, else every folder holding img1/ (``motip track``
+    also takes plain image folders without seqinfo.ini)."""
     dataset_root = Path(dataset_root)
     if not dataset_root.is_dir():
         raise DataError("split folder not found", path=dataset_root, hint="build the dataset or fix GT_FOLDER")
     if seqs is None and seqmap is not None:
-        if not seqmap.is_file():
+        if not Path(seqmap).is_file():
             raise DataError("seqmap file not found", path=seqmap,
                             hint="rebuild the dataset (it writes <split>_seqmap.txt) or set SEQMAP_FILE to null")
         seqs = read_seqmap(seqmap)
@@ -393,4 +390,4 @@ def load_model_for_inference(config: Mapping[str, Any], checkpoint_or_model: Any
 
 
 __all__ = ["RuntimeTracker", "track_split", "track_sequence", "track_frames", "split_sequences", "preprocess",
-           "load_model_for_inference", "pick_device", "read_seqmap"]
+           "load_model_for_inference", "pick_device"]
