@@ -14,7 +14,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog="motip-tui",
         description="Control center for MOTIP training: stages and frame budgets, build, train, live HOTA/IDF1 "
-                    "charts, jobs that survive SSH logout, viz/dashboard export. Keys: 1-5 views, b build, "
+                    "charts, jobs that survive SSH logout, viz/dashboard export. Keys: 1-5 (or F1-F5) views, b build, "
                     "t train, s stop, v viz, d dashboard, e edit budgets, o queue, ? help, q quit.")
     parser.add_argument("--config", type=Path, default=Path(CONFIG_FILE),
                         help="the workspace's config.toml (default: ./config.toml)")

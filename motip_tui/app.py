@@ -60,6 +60,12 @@ class MotipApp(App[None]):
     TITLE = "motip control center"
     BINDINGS = [
         *[Binding(str(i + 1), f"view('{name}')", name.title(), show=False) for i, name in enumerate(VIEWS)],
+        # Inside the budget editor digits and letters are typed into the fields: F1-F5 and ctrl+q work everywhere,
+        # so Esc (delayed 500 ms by tmux) is never the only way out of an input.
+        *[Binding(f"f{i + 1}", f"view('{name}')", name.title(), show=False, priority=True)
+          for i, name in enumerate(VIEWS)],
+        Binding("ctrl+q", "quit_app", "Quit", show=False, priority=True),
+        Binding("escape", "leave_editor", "Leave editor", show=False),
         Binding("b", "build", "Build"),
         Binding("t", "train", "Train"),
         Binding("s", "stop", "Stop"),
@@ -674,6 +680,11 @@ class MotipApp(App[None]):
         self.fill_editor()
         if not self.readonly:
             self.ui("#budget-dancetrack", Input).focus()
+
+    def action_leave_editor(self) -> None:
+        """Esc in the budget editor: back to the stage list (unsaved edits stay in the fields)."""
+        if self.ui("#views", TabbedContent).active == "budgets":
+            self.action_view("stages")
 
     def action_help(self) -> None:
         self.push_screen(HelpScreen())

@@ -40,6 +40,23 @@ async def test_edit_and_save_budget_changes_only_that_line(tmp_path: Path) -> No
     assert changed == ["-frame_budget = 25   # cars", "+frame_budget = 150   # cars"]
 
 
+async def test_views_reachable_from_inside_an_input(tmp_path: Path) -> None:
+    # Digits go into the focused field; F1-F5 switch views from anywhere and Esc leaves the editor.
+    app = app_for(make_workspace(tmp_path / "ws"))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("e")
+        assert isinstance(app.focused, Input)
+        await pilot.press("f4")
+        assert app.query_one("#views").active == "jobs"
+        await pilot.press("e")
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.query_one("#views").active == "stages" and not isinstance(app.focused, Input)
+        await pilot.press("e", "ctrl+q")
+        await pilot.pause()
+    assert app.return_code == 0 and "no jobs running" in (app.quit_message or "")
+
+
 async def test_invalid_budget_is_refused_and_nothing_written(tmp_path: Path) -> None:
     config = make_workspace(tmp_path / "ws")
     before = config.read_text()

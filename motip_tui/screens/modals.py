@@ -14,6 +14,9 @@ HELP_TEXT = """\
 [b]motip-tui keys[/b] (every action is also in the command palette: ctrl+p)
 
  1..5, tab  views: Stages, Budgets, Charts, Jobs, Machine
+ F1..F5     the same from anywhere, also inside an input field
+ esc        leave the budget editor (back to Stages)
+ ctrl+q     quit, from anywhere
  up/down    select a stage, a run, a job (the highlighted row)
  b          build the stage's data (motip build); asks to apply the
             stage's budgets first when config.toml holds others
