@@ -187,3 +187,13 @@ def test_cli_config_show_and_errors() -> None:
     bad = subprocess.run([sys.executable, "-m", "motip", "config", "show", "configs/stage1_universal_foundation.yaml",
                           "--LR_DORP", "3"], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 2 and "did you mean LR_DROP?" in bad.stderr
+
+
+def test_backbone_lr_prefers_train_md_absolute_value() -> None:
+    from motip.config import backbone_lr
+
+    stage1 = load_config(CONFIGS / "stage1_universal_foundation.yaml")
+    assert backbone_lr(stage1) == 2.0e-6  # LR_BACKBONE wins over LR * LR_BACKBONE_SCALE
+    assert backbone_lr(load_config(BASE)) == pytest.approx(1.0e-5)
+    assert backbone_lr(load_config(CONFIGS / "tiny_cpu.yaml")) == 0.0  # frozen
+    assert backbone_lr(load_config(CONFIGS / "tiny_cpu.yaml", ["--LR_BACKBONE", "1e-4"])) == 1e-4

@@ -147,3 +147,14 @@ def test_bad_config_is_a_clear_error():
     del cfg["NUM_CLASSES"]
     with pytest.raises(ConfigError, match="NUM_CLASSES"):
         build_model(cfg)
+
+
+def test_backbone_trainability_follows_the_optimiser_rule():
+    # LR_BACKBONE (absolute, TRAIN.md) decides, as in the optimiser's backbone group: 0 freezes, > 0 trains.
+    def trainable(**overrides) -> int:
+        model = build_model({**tiny_config(), **overrides})
+        return sum(p.requires_grad for n, p in model.named_parameters() if "backbone.0" in n)
+
+    assert trainable(LR_BACKBONE=0.0, LR_BACKBONE_SCALE=0.1) == 0
+    assert trainable(LR_BACKBONE=1e-4, LR_BACKBONE_SCALE=0.0) > 0
+    assert trainable(LR_BACKBONE=None, LR_BACKBONE_SCALE=0.1) > 0

@@ -1,10 +1,10 @@
 """YAML experiment configs (the official MOTIP keys plus TRAIN.md's): loading, inheritance, overrides, schema."""
 
-from motip.config.loader import (OVERRIDE, SCHEMA_DEFAULT, ResolvedConfig, dump_config, load_config,
+from motip.config.loader import (OVERRIDE, SCHEMA_DEFAULT, ResolvedConfig, backbone_lr, dump_config, load_config,
                                  parse_overrides)
 from motip.config.schema import SCHEMA, VAL_CONFIG_SCHEMA, Key, default_config
 
-__all__ = ["OVERRIDE", "SCHEMA", "SCHEMA_DEFAULT", "VAL_CONFIG_SCHEMA", "Key", "ResolvedConfig", "default_config",
+__all__ = ["OVERRIDE", "SCHEMA", "SCHEMA_DEFAULT", "VAL_CONFIG_SCHEMA", "Key", "ResolvedConfig", "backbone_lr", "default_config",
            "dump_config", "load_config", "parse_overrides", "bundled_config_dir"]
 
 

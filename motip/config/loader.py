@@ -9,6 +9,7 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -266,6 +267,15 @@ def load_config(path: str | os.PathLike[str], overrides: list[str] | dict[str, A
         sources[f"val_config.{sub_name}"] = origin
     sources["val_config"] = "merged"
     return ResolvedConfig(values, sources, path, [p for p, _ in reversed(chain)])
+
+
+def backbone_lr(config: Mapping[str, Any]) -> float:
+    """The backbone's learning rate: LR_BACKBONE (TRAIN.md's absolute value) when set, else LR * LR_BACKBONE_SCALE.
+    0 freezes the backbone (the model then builds it without gradients)."""
+    if config.get("LR_BACKBONE") is not None:
+        return float(config["LR_BACKBONE"])
+    return float(config.get("LR", SCHEMA["LR"].default)) * float(
+        config.get("LR_BACKBONE_SCALE", SCHEMA["LR_BACKBONE_SCALE"].default))
 
 
 def dump_config(config: dict[str, Any]) -> str:

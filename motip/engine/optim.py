@@ -20,6 +20,8 @@ from torch import nn
 from torch.optim import AdamW
 from torch.optim.lr_scheduler import MultiStepLR
 
+from motip.config import backbone_lr
+
 
 def _matches(name: str, parts: list[str]) -> bool:
     return any(part in name for part in parts)
@@ -27,8 +29,7 @@ def _matches(name: str, parts: list[str]) -> bool:
 
 def param_groups(model: nn.Module, config: Mapping[str, Any]) -> list[dict[str, Any]]:
     lr = float(config["LR"])
-    backbone_lr = config.get("LR_BACKBONE")
-    backbone_scale = (float(backbone_lr) / lr) if backbone_lr is not None else float(config["LR_BACKBONE_SCALE"])
+    backbone_scale = backbone_lr(config) / lr
     backbone, linear_proj, dictionary = (list(config[k]) for k in
                                          ("LR_BACKBONE_NAMES", "LR_LINEAR_PROJ_NAMES", "LR_DICTIONARY_NAMES"))
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]

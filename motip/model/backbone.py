@@ -16,6 +16,7 @@ import torchvision
 from torch import nn
 from torchvision.models._utils import IntermediateLayerGetter
 
+from motip.config import backbone_lr
 from motip.errors import MotipError
 
 # Output channels of layer2/3/4 (the three levels Deformable DETR takes from the ResNet).
@@ -140,7 +141,7 @@ def build_backbone(config) -> Joiner:
     if config.get("DETR_POSITION_EMBEDDING", "sine") not in ("sine", "v2"):
         raise MotipError(f"DETR_POSITION_EMBEDDING {config['DETR_POSITION_EMBEDDING']!r} is not supported",
                          hint="use 'sine' (the official setting)")
-    train_backbone = float(config.get("LR", 1e-4)) * float(config.get("LR_BACKBONE_SCALE", 0.1)) > 0
+    train_backbone = backbone_lr(config) > 0  # the same rule as the optimiser's backbone group
     return_interm = bool(config.get("DETR_MASKS", False)) or int(config["DETR_NUM_FEATURE_LEVELS"]) > 1
     num_levels = int(config["DETR_NUM_FEATURE_LEVELS"])
     body = Backbone(str(config["BACKBONE"]), train_backbone, return_interm, bool(config.get("DILATION", False)),
