@@ -190,7 +190,7 @@ def run_viz(options: VizOptions) -> dict[str, Any]:
                                        scale=options.scale)
             per_sequence[seq.name] = {**counts.to_json(), "video": rendered.video.name,
                                       "contact_sheet": rendered.contact_sheet.name,
-                                      "worst_frames": rendered.worst_frames, "codec": rendered.fourcc}
+                                      "worst_frames": rendered.worst_frames, "codec": rendered.codec}
             for name in ("frames", "gt", "predictions", "tp", "fn", "fp", "idsw", "ignored"):
                 setattr(total, name, getattr(total, name) + getattr(counts, name))
     render_s = time.monotonic() - render_start
