@@ -379,6 +379,7 @@ class MotipApp(App[None]):
             return
         self._drawn = key
         self.draw_charts()
+        watch.drawn.set()
 
     def draw_charts(self) -> None:
         watch = self.watch
