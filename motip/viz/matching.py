@@ -30,6 +30,7 @@ import numpy as np
 from scipy.optimize import linear_sum_assignment
 
 from motip.data.mot_files import MotBoxes
+from motip.eval.metrics import box_ious
 
 IOU_THRESHOLD = 0.5
 IGNORE_IOA_THRESHOLD = 0.5
@@ -116,33 +117,6 @@ class SequenceCounts:
                 "mota": None if mota is None else round(mota, 3)}
 
 
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU between every box of ``a`` (N, 4) and ``b`` (M, 4), both x, y, w, h."""
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    inter = _intersection(a, b)
-    area_a = a[:, 2] * a[:, 3]
-    area_b = b[:, 2] * b[:, 3]
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.where(union > 0, inter / np.maximum(union, 1e-12), 0.0)
-
-
-def ioa_matrix(a: np.ndarray, regions: np.ndarray) -> np.ndarray:
-    """Intersection over the area of each box of ``a``, against every region."""
-    if len(a) == 0 or len(regions) == 0:
-        return np.zeros((len(a), len(regions)))
-    area_a = (a[:, 2] * a[:, 3])[:, None]
-    return np.where(area_a > 0, _intersection(a, regions) / np.maximum(area_a, 1e-12), 0.0)
-
-
-def _intersection(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    x1 = np.maximum(a[:, None, 0], b[None, :, 0])
-    y1 = np.maximum(a[:, None, 1], b[None, :, 1])
-    x2 = np.minimum(a[:, None, 0] + a[:, None, 2], b[None, :, 0] + b[None, :, 2])
-    y2 = np.minimum(a[:, None, 1] + a[:, None, 3], b[None, :, 1] + b[None, :, 3])
-    return np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-
-
 @dataclass
 class SequenceMatcher:
     """Feed frames in order with ``step``; keeps the CLEAR-MOT state between frames."""
@@ -156,7 +130,7 @@ class SequenceMatcher:
     def step(self, frame: int, gt: FrameBoxes, pred: FrameBoxes,
              ignore_regions: np.ndarray | None = None) -> FrameResult:
         regions = np.zeros((0, 4)) if ignore_regions is None else ignore_regions
-        iou = iou_matrix(gt.boxes, pred.boxes)
+        iou = box_ious(gt.boxes, pred.boxes)  # evaluation's IoU: the drawn counts equal motip eval's
         # A pair can match only with IoU >= threshold and compatible classes (unknown prediction class: any).
         same_class = (gt.classes[:, None] == pred.classes[None, :]) | (pred.classes[None, :] < 1)
         allowed = (iou >= self.iou_threshold - 1e-9) & same_class
@@ -207,7 +181,7 @@ class SequenceMatcher:
         unmatched = [j for j in range(len(pred)) if j not in matched_pred]
         on_ignore = np.zeros(len(unmatched), bool)
         if unmatched and len(regions):  # 4. predictions on ignore regions are not false positives
-            on_ignore = (ioa_matrix(pred.boxes[unmatched], regions) >= IGNORE_IOA_THRESHOLD).any(axis=1)
+            on_ignore = (box_ious(pred.boxes[unmatched], regions, ioa=True) >= IGNORE_IOA_THRESHOLD).any(axis=1)
         for j, ignored in zip(unmatched, on_ignore):
             category = Category.IGNORED if ignored else Category.FP
             result.boxes.append(DrawnBox(_box(pred.boxes[j]), category, f"{int(pred.ids[j])}"))
