@@ -34,7 +34,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any
 
-from motip.trainlog import TrainLog
+from motip.trainlog import TrainLog, finite_value
 
 # One set of thresholds (docs/demo.md and docs/tui.md explain them).
 TARGET = 54.0             # TRAIN.md: HOTA/IDF1 "should be > 54.0"
@@ -75,13 +75,6 @@ class Alert:
         return asdict(self)
 
 
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    value = float(value)
-    return value if math.isfinite(value) else None
-
-
 def _at_epoch(epoch: Any) -> str:
     return f" at epoch {epoch}" if epoch is not None else ""
 
@@ -96,10 +89,10 @@ def regression_alerts(current: Mapping[str, Any], previous_best: Mapping[str, An
     or for the TUI's in-run check the run's own earlier peak with ``margin=None``: only the floor applies)."""
     alerts: list[Alert] = []
     for metric in metrics:
-        value = _finite(current.get(metric))
+        value = finite_value(current.get(metric))
         if value is None:
             continue
-        reference = _finite(previous_best.get(metric)) if previous_best else None
+        reference = finite_value(previous_best.get(metric)) if previous_best else None
         if reference is None:
             continue  # nothing to regress from
         if value < floor <= reference:
@@ -121,7 +114,7 @@ def target_alerts(current: Mapping[str, Any], *, target: float = TARGET, grace_e
         return []
     alerts: list[Alert] = []
     for metric in metrics:
-        value = _finite(current.get(metric))
+        value = finite_value(current.get(metric))
         if value is not None and value < target:
             alerts.append(Alert("below-target", WARNING, metric, value, target,
                                 f"{metric} {value:.1f} < {target} at epoch {epoch}"))
@@ -138,8 +131,8 @@ def forgetting_alerts(current: Mapping[str, Any], previous_best: Mapping[str, An
     now = current.get("per_class") or {}
     alerts: list[Alert] = []
     for cls in (list(classes) if classes is not None else list(before)):
-        reference = _finite((before.get(cls) or {}).get(metric))
-        value = _finite((now.get(cls) or {}).get(metric))
+        reference = finite_value((before.get(cls) or {}).get(metric))
+        value = finite_value((now.get(cls) or {}).get(metric))
         if reference is None or value is None:
             continue
         if value < reference - margin:
@@ -224,7 +217,7 @@ def status_alerts(log: TrainLog, *, now: float | None = None, log_mtime: float |
     if log.status.get("state") == "running":
         now = time.time() if now is None else now
         last_seen = log_mtime if log_mtime is not None else _timestamp(log.status.get("last_time"))
-        s_per_step = _finite(log.train[-1].get("s_per_step")) if log.train else None
+        s_per_step = finite_value(log.train[-1].get("s_per_step")) if log.train else None
         limit = max(stall_min_s, 20 * s_per_step if s_per_step is not None else 0)
         if last_seen is not None and now - last_seen > limit:
             alerts.append(Alert("stalled", WARNING, "log", now - last_seen, limit,
@@ -254,7 +247,7 @@ def run_alerts(log: TrainLog, *, previous_best_class_hota: Mapping[str, float] |
         latest = log.eval[-1]
         epoch = latest.get("epoch") or len(log.eval)
         for metric in WATCHED_METRICS:
-            peak = max((v for v in (_finite(r.get(metric)) for r in log.eval[:-1]) if v is not None), default=None)
+            peak = max((v for v in (finite_value(r.get(metric)) for r in log.eval[:-1]) if v is not None), default=None)
             regression = regression_alerts(latest, {metric: peak}, margin=None, metrics=(metric,),
                                            reference_name="best", epoch=epoch)
             alerts += regression or target_alerts(latest, epoch=epoch, metrics=(metric,))

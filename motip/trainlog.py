@@ -356,6 +356,14 @@ def parse_log(path: str | os.PathLike[str]) -> TrainLog:
     return log
 
 
+def finite_value(value: Any) -> float | None:
+    """A parsed train.log value as a float when it is a finite number (not a bool, text, nan or inf), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    value = float(value)
+    return value if math.isfinite(value) else None
+
+
 def best_eval(log: TrainLog, metric: str = "HOTA", cls: str | None = None) -> dict[str, Any] | None:
     """The eval row with the highest finite ``metric`` (per class when ``cls`` is given)."""
     best: dict[str, Any] | None = None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from motip.trainlog import TrainLog, TrainLogParser, parse_lines
+from motip.trainlog import TrainLog, TrainLogParser, finite_value, parse_lines
 from motip_tui.tailer import FileTailer
 from motip.workspace import SOURCES, Stage, Workspace
 
@@ -43,23 +43,19 @@ class RunSummary:
         return self.dir / TRAIN_LOG
 
 
-def _finite(value: Any) -> float | None:
-    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
-
-
 def summarize_log(log: TrainLog) -> dict[str, Any]:
     """Best HOTA/IDF1 (overall and per class) and the measured seconds per step of a parsed log."""
     best: dict[str, Any] = {"best_hota": None, "best_idf1": None, "best_class_hota": {}}
     for row in log.eval:
         for key, name in (("HOTA", "best_hota"), ("IDF1", "best_idf1")):
-            value = _finite(row.get(key))
+            value = finite_value(row.get(key))
             if value is not None and (best[name] is None or value > best[name]):
                 best[name] = value
         for cls_name, metrics in row.get("per_class", {}).items():
-            value = _finite(metrics.get("HOTA"))
+            value = finite_value(metrics.get("HOTA"))
             if value is not None and value > best["best_class_hota"].get(cls_name, -math.inf):
                 best["best_class_hota"][cls_name] = value
-    steps = [_finite(row.get("s_per_step")) for row in log.train[-_LAST_TRAIN_LINES:]]
+    steps = [finite_value(row.get("s_per_step")) for row in log.train[-_LAST_TRAIN_LINES:]]
     steps = [s for s in steps if s is not None and s > 0]
     best["s_per_step"] = statistics.median(steps) if steps else None
     best["total_steps"] = log.train[-1].get("total_steps") if log.train else None
