@@ -6,6 +6,7 @@ import math
 import os
 import threading
 import time
+from datetime import datetime
 from pathlib import Path
 
 from motip.alerts import machine_alerts, run_alerts
@@ -96,7 +97,11 @@ def test_downsample_keeps_spikes_and_drops_nan() -> None:
 
 
 def test_alert_rules() -> None:
+    # The lines are dated 2026-11-24T10:00:00; "now" is fixed a minute later, so no rule reads the wall clock.
+    log_time = datetime(2026, 11, 24, 10, 0, 0).timestamp()
+
     def texts(lines: list[str], **kw) -> list[str]:  # noqa: ANN003
+        kw.setdefault("now", log_time + 60)
         return [a.text for a in run_alerts(parse_lines(lines), **kw)]
 
     assert texts([eval_line(1, 50.0, 51.0)]) == []  # first epochs may be low
@@ -111,9 +116,11 @@ def test_alert_rules() -> None:
     forgetting = texts([eval_line(1, 57.0, 59.0, pedestrian=50.0)], previous_best_class_hota={"pedestrian": 56.0})
     assert forgetting == ["forgetting: pedestrian HOTA 50.0 < previous stage best 56.0"]
     start = '2026-11-24T10:00:00 [start] run="r" config="c.yaml" epochs=1 pid=1'
-    stalled = texts([start, train_line(1)], now=time.time(), log_mtime=time.time() - 3600)
+    stalled = texts([start, train_line(1)], now=log_time + 3600, log_mtime=log_time)
     assert stalled == ["no log line for 60 min: stalled or dead?"]
-    assert texts([start, train_line(1)], now=time.time(), log_mtime=time.time() - 5) == []
+    assert texts([start, train_line(1)], now=log_time + 5, log_mtime=log_time) == []
+    # Without a file mtime the last line's own time counts: an hour later it is stalled, whatever today's date is.
+    assert texts([start, train_line(1)], now=log_time + 3600) == ["no log line for 60 min: stalled or dead?"]
     assert [a.text for a in machine_alerts(3.0, [], False, 0)] == ["low disk: 3.0 GB free"]
     assert len(machine_alerts(100.0, [0.0], True, 3)) == 1 and machine_alerts(100.0, [], True, 9) == []
 
