@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
 
-SPEC_DIR = Path("/work/shared/spec")
+DATA_DIR = Path(__file__).resolve().parent / "data"
+SPEC_DIR = DATA_DIR / "spec"  # copies of the official state-dict manifests (tests/data/README.md)
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -34,16 +34,8 @@ def tiny_config(**overrides: Any) -> dict[str, Any]:
 
 
 def official_config(**overrides: Any) -> dict[str, Any]:
-    """The official DanceTrack config (from the mirror when present, else the spec's key facts)."""
-    try:
-        text = subprocess.check_output(
-            ["git", "-C", "/work/.mirror/MCG-NJU+MOTIP/repo", "show",
-             "HEAD:configs/r50_deformable_detr_motip_dancetrack.yaml"], stderr=subprocess.DEVNULL)
-        cfg = yaml.safe_load(text)
-    except (OSError, subprocess.CalledProcessError):
-        cfg = tiny_config(BACKBONE="resnet50", DETR_NUM_QUERIES=300, DETR_HIDDEN_DIM=256, DETR_ENC_LAYERS=6,
-                          DETR_DEC_LAYERS=6, DETR_DIM_FEEDFORWARD=1024, NUM_ID_VOCABULARY=50, FEATURE_DIM=256,
-                          ID_DIM=256, NUM_ID_DECODER_LAYERS=6, REL_PE_LENGTH=30)
+    """The official DanceTrack config (a copy of MCG-NJU/MOTIP's file, tests/data/README.md)."""
+    cfg = yaml.safe_load((DATA_DIR / "official_r50_deformable_detr_motip_dancetrack.yaml").read_text())
     cfg.update(overrides)
     return cfg
 
