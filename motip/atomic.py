@@ -1,6 +1,9 @@
 """Atomic file writes: write a temp file beside the target, fsync, then rename over it.
 
 A crash mid-write leaves the old file intact, never a half-written one (configs, manifests, checkpoints, JSON).
+The new file gets the mode a plain ``open(path, "w")`` would give: the replaced file's mode, or ``0666 & ~umask`` for
+a new one (``mkstemp``'s 0600 would make a TUI-saved config.toml or a dashboard.png private). A symlinked ``path``
+is written through: its target is replaced and the link stays a link.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +22,14 @@ from typing import IO, Any
 def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO[Any]]:
     """Open a temp file next to ``path``; on clean exit it replaces ``path`` atomically, on error it is removed."""
     path = Path(path)
+    if path.is_symlink():
+        # Write the link's target (beside it, so the rename stays on one filesystem); the link stays a link.
+        path = Path(os.path.realpath(path))
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     binary = "b" in mode
     try:
+        os.fchmod(fd, _plain_write_mode(path))
         with os.fdopen(fd, mode, encoding=None if binary else encoding) as handle:
             yield handle
             handle.flush()
@@ -31,6 +39,28 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
         raise
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux says it (/proc), else by the set-and-restore dance."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _plain_write_mode(path: Path) -> int:
+    """The permission bits ``open(path, "w")`` would leave: the existing file's, else 0666 & ~umask."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
 
 
 def atomic_write_text(path: str | Path, text: str) -> None:

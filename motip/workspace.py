@@ -6,10 +6,16 @@ A workspace is the folder holding config.toml; relative paths in it are relative
 Writes are atomic and happen only after the whole new document validates: an invalid value never touches the file.
 Validation errors name the file and the line of the offending key (``key_line``), or of its table when the key is
 absent; the dataset builder (``motip.data.settings``) takes its settings from ``load_workspace`` and does not re-check.
+
+Input that cannot be meant is refused with the file and line, never guessed at: a key written twice, bytes that are
+not UTF-8, an empty or section-less file (a truncated save must not build an empty dataset), non-finite numbers.
+A UTF-8 byte-order mark (some Windows editors add one) is accepted and dropped on the next save. A symlinked
+config.toml is saved through the link with its mode kept (``motip.atomic``).
 """
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -17,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import tomlkit
-from tomlkit.exceptions import ParseError
+from tomlkit.exceptions import ParseError, TOMLKitError
 
 from motip.atomic import atomic_write_text
 from motip.errors import ConfigError
@@ -135,7 +141,7 @@ def key_line(path: str | os.PathLike[str] | None, dotted_key: str) -> int | None
     if path is None:
         return None
     try:
-        lines = key_lines(Path(path).read_text(encoding="utf-8"))
+        lines = key_lines(Path(path).read_text(encoding="utf-8-sig"))
     except (OSError, UnicodeDecodeError):
         return None
     key = dotted_key.strip()
@@ -170,6 +176,8 @@ def _int(path: Path, where: str, value: Any, minimum: int = 0) -> int:
 def _float(path: Path, where: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise _type_error(path, where, "a number", value)
+    if not math.isfinite(value):   # nan/inf parse as TOML floats; nan < 0 is False, so say it outright
+        raise _error(path, where, f"must be a finite number, got {value}", hint="write a number such as 1.5")
     if value < 0:
         raise _error(path, where, f"must be >= 0, got {value}")
     return float(value)
@@ -205,6 +213,12 @@ def _unknown(path: Path, where: str, table: dict[str, Any], known: set[str]) -> 
 def validate(doc: dict[str, Any], path: Path) -> Workspace:
     """Check a parsed config.toml and return typed settings; raise ConfigError naming the key otherwise."""
     root = path.parent
+    if not any(key in doc for key in _TOP_KEYS):
+        # Every default would apply: no source enabled, the default output. Building that would replace a good
+        # dataset with an empty one, so an empty (0-byte, truncated) or section-less file is an error.
+        raise ConfigError("the workspace config has no sections (empty or truncated?)", path=path,
+                          hint="it needs [dancetrack]/[bdd]/[visdrone] and [builder] sections: restore it "
+                               "(e.g. from a backup or `motip demo DIR` for an example); nothing was built or written")
     _unknown(path, "", doc, _TOP_KEYS)
     sources: dict[str, SourceSettings] = {}
     for name in SOURCES:
@@ -267,21 +281,73 @@ def validate(doc: dict[str, Any], path: Path) -> Workspace:
     return Workspace(path=path, sources=sources, builder=builder, stages=stages)
 
 
+def decode_text(raw: bytes, path: Path, what: str) -> str:
+    """UTF-8 text of a config file, a leading byte-order mark dropped; ConfigError naming the line of the first
+    byte that is not UTF-8 otherwise (shared by config.toml and the YAML experiment configs)."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = raw[:err.start].count(b"\n") + 1
+        raise ConfigError(f"{what} is not UTF-8 text (byte 0x{raw[err.start]:02x} at offset {err.start})",
+                          path=path, line=line,
+                          hint="save the file as UTF-8 (e.g. in your editor: save with encoding UTF-8)") from None
+
+
+def _duplicate_key(text: str) -> tuple[str, int] | None:
+    """The first key (or table) written twice in a TOML text and the line of its second occurrence."""
+    seen: set[str] = set()
+    counts: dict[str, int] = {}
+    table = ""
+    for number, raw in enumerate(text.splitlines(), 1):
+        if raw.lstrip().startswith("#"):
+            continue
+        header = _HEADER.match(raw)
+        if header:
+            name = _canonical(header.group(2))
+            if header.group(1) == "[[":
+                counts[name] = counts.get(name, -1) + 1
+                name = f"{name}[{counts[name]}]"
+            elif name in seen:
+                return name, number
+            table = name
+            seen.add(table)
+            continue
+        key = _KEY.match(raw)
+        if key:
+            dotted = _canonical(key.group(1))
+            full = f"{table}.{dotted}" if table else dotted
+            if full in seen:
+                return full, number
+            seen.add(full)
+    return None
+
+
 def read_document(path: str | os.PathLike[str]) -> tomlkit.TOMLDocument:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError("workspace config not found", path=path,
                           hint="run from the project folder, pass --config, or create one with `motip demo DIR`") from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise ConfigError(f"cannot read the workspace config: {getattr(err, 'strerror', None) or err}", path=path,
+    except OSError as err:
+        raise ConfigError(f"cannot read the workspace config: {err.strerror or err}", path=path,
                           hint="pass --config PATH to a readable config.toml") from None
+    text = decode_text(raw, path, "the workspace config")
     try:
         return tomlkit.parse(text)
     except ParseError as err:
         raise ConfigError(f"TOML syntax error: {err}", path=path, line=getattr(err, "line", None),
                           hint="fix the syntax; nothing was written") from None
+    except TOMLKitError as err:
+        # tomlkit reports a key written twice in one table (KeyAlreadyPresent) without a line: find it.
+        duplicate = _duplicate_key(text)
+        if duplicate is not None:
+            raise ConfigError(f"{duplicate[0]}: written twice (TOML allows a key once per table)", path=path,
+                              line=duplicate[1], hint="delete one of the two lines; nothing was written") from None
+        raise ConfigError(f"TOML error: {err}", path=path, hint="fix the file; nothing was written") from None
+    except RecursionError:
+        raise ConfigError("the workspace config is nested too deeply to be a config.toml", path=path,
+                          hint="restore the file; nothing was written") from None
 
 
 def load_workspace(path: str | os.PathLike[str] = CONFIG_FILE) -> Workspace:

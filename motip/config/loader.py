@@ -2,6 +2,11 @@
 
 Resolution order (later wins): schema defaults < the root ancestor < ... < the file given < command-line overrides.
 ``val_config`` merges key by key; every other key is replaced whole. Each resolved value remembers where it came from.
+
+Every file and override is checked against the schema's types and value rules (``Key.problem``: finite floats,
+minimums such as ``EPOCHS >= 1``, non-empty ``SAMPLE_LENGTHS``); errors name the file and the key's line. A key
+written twice in one YAML mapping is an error (PyYAML would silently keep the last); a UTF-8 byte-order mark is
+accepted; bytes that are not UTF-8 are an error naming their line.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import yaml
 
 from motip.config.schema import SCHEMA, VAL_CONFIG_SCHEMA, Key, default_config
 from motip.errors import ConfigError
+from motip.workspace import decode_text
 
 SCHEMA_DEFAULT = "schema default"
 OVERRIDE = "command line"
@@ -55,37 +61,87 @@ def _did_you_mean(name: str, known: list[str]) -> str:
     return f"did you mean {by_upper[match[0]]}?" if match else "see `motip config keys` for every known key"
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+class _DuplicateKey(yaml.constructor.ConstructorError):
+    pass
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key written twice in one mapping (PyYAML keeps the last one without a word)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)):
+                continue  # unhashable keys get the constructor's own error
+            if key in seen:
+                raise _DuplicateKey(None, None, f"{key}: written twice", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def _key_lines(node: yaml.Node | None) -> dict[str, int]:
+    """1-based lines of the top-level keys (``LR``) and of val_config's (``val_config.GT_FOLDER``)."""
+    lines: dict[str, int] = {}
+    if not isinstance(node, yaml.MappingNode):
+        return lines
+    for key_node, value_node in node.value:
+        if isinstance(key_node, yaml.ScalarNode):
+            lines.setdefault(key_node.value, key_node.start_mark.line + 1)
+            if key_node.value == "val_config" and isinstance(value_node, yaml.MappingNode):
+                for sub_key, _ in value_node.value:
+                    if isinstance(sub_key, yaml.ScalarNode):
+                        lines.setdefault(f"val_config.{sub_key.value}", sub_key.start_mark.line + 1)
+    return lines
+
+
+def _read_yaml_lines(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
+    """A YAML config's mapping and the lines of its keys; ConfigError (file, line, hint) for anything unusable."""
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError("config file not found", path=path, hint="check the path (relative paths start at the working directory)") from None
     except OSError as err:
         raise ConfigError(f"cannot read config file: {err.strerror}", path=path) from None
+    text = decode_text(raw, path, "the config file")
+    loader = _StrictLoader(text)
     try:
-        data = yaml.safe_load(text)
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except _DuplicateKey as err:
+        mark = err.problem_mark
+        raise ConfigError(f"{err.problem} (a key may appear once per mapping)", path=path,
+                          line=None if mark is None else mark.line + 1,
+                          hint="delete one of the two lines") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(err, "problem", None) or str(err)
         raise ConfigError(f"YAML syntax error: {problem}", path=path, line=line, hint="fix the YAML syntax at that line") from None
+    except RecursionError:
+        raise ConfigError("the config file is nested too deeply to be a config", path=path,
+                          hint="restore the file from a known-good copy") from None
+    finally:
+        loader.dispose()
     if data is None:
-        return {}
+        return {}, {}
     if not isinstance(data, dict):
         raise ConfigError(f"a config must be a mapping of KEY: value, got {type(data).__name__}", path=path)
-    return data
+    return data, _key_lines(node)
 
 
-def _coerce(key: Key, value: Any, where: str, path: str) -> Any:
-    """Check ``value`` against ``key``'s type; return it (ints widened to float where a float is expected)."""
+def _coerce(key: Key, value: Any, where: str, path: str, line: int | None = None, prefix: str = "") -> Any:
+    """Check ``value`` against ``key``'s type and value rules; return it (ints widened to float where a float is
+    expected). ``line``: the key's line in ``path``; ``prefix``: ``val_config.`` for its sub-keys."""
+    name = f"{prefix}{key.name}"
     if value is None:
         if key.nullable:
             return None
-        raise ConfigError(f"{key.name}: must not be null (expected {key.type}: {key.meaning})", path=path)
+        raise ConfigError(f"{name}: must not be null (expected {key.type}: {key.meaning})", path=path, line=line)
 
     def bad(expected: str) -> ConfigError:
-        return ConfigError(f"{key.name}: expected {expected}, got {value!r} ({type(value).__name__}){where}",
-                           path=path, hint=f"{key.name}: {key.meaning}")
+        return ConfigError(f"{name}: expected {expected}, got {value!r} ({type(value).__name__}){where}",
+                           path=path, line=line, hint=f"{key.name}: {key.meaning}")
 
     kind = key.type
     if kind == "bool":
@@ -124,31 +180,41 @@ def _coerce(key: Key, value: Any, where: str, path: str) -> Any:
         if not isinstance(value, dict):
             raise bad("a mapping")
     if key.choices is not None and value not in key.choices:
-        raise ConfigError(f"{key.name}: {value!r} is not one of {', '.join(map(str, key.choices))}", path=path,
+        raise ConfigError(f"{name}: {value!r} is not one of {', '.join(map(str, key.choices))}", path=path, line=line,
                           hint=f"{key.name}: {key.meaning}")
+    problem = key.problem(value)
+    if problem is not None:
+        raise ConfigError(f"{name}: {problem}{where}", path=path, line=line,
+                          hint=f"{key.name}: {key.meaning} (nothing was started)")
     return value
 
 
-def _check_layer(layer: dict[str, Any], path: str, where: str = "") -> dict[str, Any]:
-    """Validate one file's (or the overrides') keys; return the layer with coerced values."""
+def _check_layer(layer: dict[str, Any], path: str, where: str = "", lines: dict[str, int] | None = None) -> dict[str, Any]:
+    """Validate one file's (or the overrides') keys; return the layer with coerced values. ``lines``: key -> line
+    in ``path`` (see ``_key_lines``), for the error messages."""
+    lines = lines or {}
     checked: dict[str, Any] = {}
     for name, value in layer.items():
         if not isinstance(name, str):
             raise ConfigError(f"keys must be strings, got {name!r}", path=path)
+        line = lines.get(name)
         if name not in SCHEMA:
-            raise ConfigError(f"{name}: unknown key; {_did_you_mean(name, list(SCHEMA))}", path=path)
-        value = _coerce(SCHEMA[name], value, where, path)
+            raise ConfigError(f"{name}: unknown key; {_did_you_mean(name, list(SCHEMA))}", path=path, line=line)
+        value = _coerce(SCHEMA[name], value, where, path, line)
         if name == "val_config" and value is not None:
             sub: dict[str, Any] = {}
             for sub_name, sub_value in value.items():
+                sub_line = lines.get(f"val_config.{sub_name}", line)
                 if sub_name not in VAL_CONFIG_SCHEMA:
                     raise ConfigError(f"val_config.{sub_name}: unknown key; "
-                                      f"{_did_you_mean(str(sub_name), list(VAL_CONFIG_SCHEMA))}", path=path)
-                sub[sub_name] = _coerce(VAL_CONFIG_SCHEMA[sub_name], sub_value, where, path)
+                                      f"{_did_you_mean(str(sub_name), list(VAL_CONFIG_SCHEMA))}", path=path,
+                                      line=sub_line)
+                sub[sub_name] = _coerce(VAL_CONFIG_SCHEMA[sub_name], sub_value, where, path, sub_line, "val_config.")
             class_map = sub.get("CLASS_NAME_TO_ID") or {}
             for cls_name, cls_id in class_map.items():
                 if not isinstance(cls_id, int) or isinstance(cls_id, bool) or cls_id < 1:
-                    raise ConfigError(f"val_config.CLASS_NAME_TO_ID.{cls_name}: expected a positive class id, got {cls_id!r}", path=path)
+                    raise ConfigError(f"val_config.CLASS_NAME_TO_ID.{cls_name}: expected a positive class id, got {cls_id!r}",
+                                      path=path, line=lines.get("val_config.CLASS_NAME_TO_ID", line))
             value = sub
         checked[name] = value
     return checked
@@ -180,7 +246,8 @@ def _load_chain(path: Path) -> list[tuple[Path, dict[str, Any]]]:
             cycle = " -> ".join(str(p) for p in [*seen, resolved])
             raise ConfigError(f"SUPER_CONFIG_PATH cycle: {cycle}", path=current, hint="remove SUPER_CONFIG_PATH from one of these files")
         seen.append(resolved)
-        layer = _check_layer(_read_yaml(current), str(current))
+        data, lines = _read_yaml_lines(current)
+        layer = _check_layer(data, str(current), lines=lines)
         chain.append((current, layer))
         super_path = layer.get("SUPER_CONFIG_PATH")
         if not super_path:

@@ -7,10 +7,17 @@ the two in agreement.
 
 Types: ``int``, ``float`` (an int is accepted), ``bool``, ``str``, ``list[int]``, ``list[float]``, ``list[str]``,
 ``dict`` (val_config only, with its own sub-schema). ``nullable`` keys may be ``null``.
+
+Value rules (``Key.problem``, checked by the loader for every file and override, so ``motip train`` refuses a value
+that cannot work before it creates a run folder): a float must be finite (``nan``/``inf`` never train), and the keys
+in ``_VALUE_RULES`` have a minimum (``EPOCHS >= 1``, ``NUM_WORKERS >= 0``, ...) and lists a minimum length
+(``SAMPLE_LENGTHS`` not empty).
 """
 
 from __future__ import annotations
 
+import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +30,25 @@ class Key:
     meaning: str
     nullable: bool = False
     choices: tuple[Any, ...] | None = None
+    minimum: float | None = None      # for numbers, and for each item of a list of numbers
+    min_items: int | None = None      # for lists
+
+    def problem(self, value: Any) -> str | None:
+        """Why an already type-checked ``value`` cannot work for this key (None when it can)."""
+        if value is None:
+            return None
+        items = value if isinstance(value, list) else [value]
+        if self.min_items is not None and isinstance(value, list) and len(value) < self.min_items:
+            return f"needs at least {self.min_items} item{'s' if self.min_items > 1 else ''}, got {value!r}"
+        for item in items:
+            if isinstance(item, bool) or not isinstance(item, (int, float)):
+                continue
+            if isinstance(item, float) and not math.isfinite(item):
+                return f"must be a finite number, got {item}"
+            if self.minimum is not None and item < self.minimum:
+                which = "every item " if isinstance(value, list) else ""
+                return f"{which}must be >= {self.minimum:g}, got {item:g}"
+        return None
 
 
 def _k(name: str, type_: str, default: Any, meaning: str, nullable: bool = False,
@@ -170,6 +196,20 @@ _KEYS: list[Key] = [
     # --- validation
     _k("val_config", "dict", None, "TrackEval settings for validation (merged key by key with the parent's)"),
 ]
+
+# Values that cannot work: key -> (minimum, min_items). A typo like EPOCHS 0 or SAMPLE_LENGTHS [] would otherwise
+# be found hours into a paid run, or silently train nothing.
+_VALUE_RULES: dict[str, tuple[float | None, int | None]] = {
+    "NUM_WORKERS": (0, None), "PREFETCH_FACTOR": (1, None),
+    "SAMPLE_STEPS": (0, 1), "SAMPLE_LENGTHS": (1, 1), "SAMPLE_INTERVALS": (1, 1),
+    "EPOCHS": (1, None), "BATCH_SIZE": (1, None), "ACCUMULATE_STEPS": (1, None), "MAX_STEPS_PER_EPOCH": (1, None),
+    "LOG_EVERY_STEPS": (1, None), "VAL_EVERY_EPOCHS": (0, None), "LR_WARMUP_EPOCHS": (0, None),
+    "SAVE_CHECKPOINT_PER_EPOCH": (1, None), "MULTI_LAST_CHECKPOINTS": (0, None),
+    "LR": (0, None), "LR_BACKBONE": (0, None), "LR_BACKBONE_SCALE": (0, None), "WEIGHT_DECAY": (0, None),
+    "MAX_CLIP_NORM": (0, None), "NUM_CLASSES": (1, None), "NUM_ID_VOCABULARY": (1, None),
+}
+_KEYS = [dataclasses.replace(key, minimum=_VALUE_RULES[key.name][0], min_items=_VALUE_RULES[key.name][1])
+         if key.name in _VALUE_RULES else key for key in _KEYS]
 
 SCHEMA: dict[str, Key] = {key.name: key for key in _KEYS}
 
