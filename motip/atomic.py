@@ -9,13 +9,17 @@ is written through: its target is replaced and the link stays a link.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import stat
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
+
+from motip.errors import MotipError
 
 
 @contextlib.contextmanager
@@ -35,10 +39,41 @@ def atomic_open(path: str | Path, mode: str = "w", encoding: str | None = "utf-8
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp_name, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp_name)
+        if disk_full(exc):  # the old file is intact (never renamed over); say which file and what to free
+            raise DiskFullError.for_path(path) from exc
         raise
+
+
+class DiskFullError(MotipError):
+    """ENOSPC/EDQUOT while writing ``path``: the previous file (if any) is kept, nothing half-written is left."""
+
+    @classmethod
+    def for_path(cls, path: str | Path) -> DiskFullError:
+        path = Path(path)
+        try:
+            free = f"{shutil.disk_usage(path.parent).free / 2 ** 20:.1f} MiB free"
+        except OSError:
+            free = "free space unknown"
+        return cls(f"disk full while writing this file ({free} on its filesystem); the previous version is kept",
+                   path=path,
+                   hint="free space, e.g. delete old checkpoint_epoch_*.pth of finished runs or old dataset builds "
+                        "(`motip build --prune`), then `motip train --resume RUN_DIR` continues from the last "
+                        "complete checkpoint")
+
+
+def disk_full(exc: BaseException) -> bool:
+    """True when ``exc`` or an exception it wraps (torch.save turns an OSError into a RuntimeError) is ENOSPC."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        current = current.__cause__ or current.__context__
+    return False
 
 
 def _umask() -> int:
