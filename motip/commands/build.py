@@ -21,7 +21,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--list", action="store_true", help="list the builds of the output and exit")
     action.add_argument("--prune", type=int, metavar="KEEP",
-                        help="delete all but the newest KEEP builds (the current one is always kept) and exit")
+                        help="delete this output's builds except the newest KEEP; the current build of every output "
+                             "link and builds in use by a live training are always kept; says what it kept and why")
     action.add_argument("--dry-run", action="store_true",
                         help="show which videos and frames would be used, write nothing")
     parser.add_argument("--json", action="store_true", help="print the report (or the list) as JSON on stdout")
@@ -44,10 +45,16 @@ def run(args: argparse.Namespace) -> int:
             _print_list(console, settings.output, rows)
         return 0
     if args.prune is not None:
-        removed = prune_builds(settings, args.prune)
-        for path in removed:
-            console.print(f"removed {path}")
-        console.print(f"{len(removed)} build(s) removed")
+        result = prune_builds(settings, args.prune)
+        if args.json:
+            print(json.dumps({"removed": [str(p) for p in result.removed],
+                              "kept": [{"path": str(p), "why": why} for p, why in result.kept]}, indent=2))
+            return 0
+        for path in result.removed:     # plain prints: one line per build, never wrapped (scripts read them)
+            print(f"removed {path}")
+        for path, why in result.kept:
+            print(f"kept {path}: {'; '.join(why)}")
+        print(f"{len(result.removed)} build(s) removed, {len(result.kept)} kept")
         return 0
     result = build(settings, dry_run=args.dry_run, progress_stream=sys.stderr)
     if args.json:
@@ -62,11 +69,12 @@ def run(args: argparse.Namespace) -> int:
 def _print_list(console, output: Path, rows: list[dict]) -> None:  # noqa: ANN001
     from rich.table import Table
 
-    table = Table(title=f"builds of {output}")
+    table = Table(title=f"builds of {output}", caption="*: current build, p: pinned by a live training")
     for column in ("", "name", "created", "seed", "train", "val", "test", "val fingerprint"):
         table.add_column(column, no_wrap=column in ("name", "created"))
     for row in rows:
         frames = row["frames"]
-        table.add_row("*" if row["current"] else "", row["name"], row["created"] or "?", str(row["seed"]),
+        mark = ("*" if row["current"] else "") + ("p" if row.get("in_use") else "")   # p: pinned by a training
+        table.add_row(mark, row["name"], row["created"] or "?", str(row["seed"]),
                       *(str(frames.get(s)) for s in ("train", "val", "test")), (row["val_fingerprint"] or "")[:16])
     console.print(table if rows else f"no builds yet under {output.parent / 'builds'}")

@@ -4,7 +4,15 @@ Flow: take the output lock -> refuse a real directory at the output path -> list
 check the manifest against the listings -> draw the training clips per budget -> write into
 ``<dirname(output)>/builds/.tmp-<name>`` -> fingerprint val/test, write build_report.json -> rename to
 ``builds/<basename(output)>-<YYYYmmdd_HHMMSS>-<seed>`` -> switch the output symlink atomically (symlink to a temp
-name + os.replace). Any error before the switch leaves the previous dataset untouched.
+name + os.replace). Any error before the switch leaves the previous dataset untouched; so does a degenerate plan
+(0 train frames, no val videos), refused before anything is written.
+
+Ownership: a folder under ``builds/`` belongs to an output only when its name is exactly
+``<name>-<8 digits>_<6 digits>-<seed>[-<n>]`` (temps ``.tmp-`` + that) and, for a finished build, its
+build_report.json records that output. ``datasets/DanceTrack`` therefore never lists, prunes or cleans the builds of
+``datasets/DanceTrack-v2``; a folder whose owner cannot be established is never deleted. A prune keeps the newest KEEP,
+the current target of every output link next to ``builds/`` and every build pinned by a live training
+(``motip.data.pins``), and says why it kept each one.
 
 Torch-free: the TUI and the queue call ``build_status`` and ``list_builds``.
 """
@@ -15,6 +23,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import shutil
 import time
 from collections import Counter
@@ -24,18 +33,22 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+from motip.data import pins
 from motip.data import report as report_mod
 from motip.data.manifest import Manifest, empty_manifest, load_manifest
 from motip.data.mot_files import default_seqmap
 from motip.data.mot_format import SequenceStats, fingerprint_split, write_seqmap, write_sequence
-from motip.data.readers import SOURCES, reader_for, require_dir
+from motip.data.readers import SOURCES, read_video, reader_for, require_dir
+from motip.data.readers.checks import check_video
 from motip.data.selection import Clip, Selection, select, training_pool
 from motip.data.settings import BuildSettings, load_build_settings
 from motip.data.video import VideoRef
-from motip.errors import DataError
+from motip.errors import ConfigError, DataError
 from motip.progress import Progress
+from motip.workspace import key_line
 
 TMP_PREFIX = ".tmp-"
+TRASH_PREFIX = ".del-"   # a build being deleted by a prune: renamed first, so nothing can pin it half-deleted
 
 
 @dataclass
@@ -109,6 +122,8 @@ def plan_build(settings: BuildSettings) -> BuildPlan:
             continue
         videos = _list_source(settings, source)
         by_id = {v.video_id: v for v in videos}
+        warnings += [f"{source} video {v.video_id!r} has no images: left out of the training pool" for v in videos
+                     if v.num_frames == 0 and v.video_id not in manifest.locked(source)]
         for split in ("val", "test"):
             for video_id in manifest.ids(split, source):
                 video = by_id.get(video_id)
@@ -120,11 +135,32 @@ def plan_build(settings: BuildSettings) -> BuildPlan:
                     raise DataError(f"val {source} video {video_id!r} has no ground truth in the release",
                                     path=manifest.path, line=manifest.line_of(video_id),
                                     hint="validation needs ground truth: pick a video with annotations")
+                check_video(video, locked=True)      # images 1..N without a gap, frames > 0: or refused now
                 locked_clips[split].append(Clip(video))
         if src.enabled:
             pool = training_pool(videos, src, manifest.locked(source))
             selections[source] = select(pool, src, settings.seed, settings.config_path)
-    return BuildPlan(manifest, selections, locked_clips["val"], locked_clips["test"], warnings)
+    plan = BuildPlan(manifest, selections, locked_clips["val"], locked_clips["test"], warnings)
+    check_plan(settings, plan)
+    return plan
+
+
+def check_plan(settings: BuildSettings, plan: BuildPlan) -> None:
+    """Refuse a degenerate build before anything is written: it would replace a good dataset with a useless one."""
+    if sum(selection.used for selection in plan.selections.values()) == 0:
+        enabled = [s for s in SOURCES if settings.sources[s].enabled]
+        why = ("every source is disabled" if not enabled else
+               f"the frame_budget of every enabled source ({', '.join(enabled)}) is 0")
+        key = f"{enabled[0]}.frame_budget" if enabled else f"{SOURCES[0]}.enabled"
+        raise ConfigError(f"the build would have 0 train frames: {why}", path=settings.config_path,
+                          line=key_line(settings.config_path, key),
+                          hint="enable a source and give it a frame_budget > 0 in config.toml "
+                               "([dancetrack], [bdd] or [visdrone]); the current dataset is left as it is")
+    if plan.manifest.path is not None and not plan.val:
+        raise DataError("the build would have no val videos: none of the manifest's val videos can be read "
+                        "(their sources are disabled and their roots missing)", path=plan.manifest.path,
+                        hint="set the root of the sources the manifest's val videos come from (a disabled source "
+                             "still supplies val/test); the current dataset is left as it is")
 
 
 # ---------------------------------------------------------------- locking and the output switch
@@ -174,10 +210,34 @@ def _new_build_dir(settings: BuildSettings, created: datetime) -> Path:
     return candidate
 
 
+def build_name_pattern(output_name: str) -> re.Pattern[str]:
+    """The exact folder name of a build of output ``output_name``: ``<name>-<YYYYmmdd_HHMMSS>-<seed>[-<n>]``.
+
+    Strict on purpose: ``DanceTrack-*`` would also match ``DanceTrack-v2-...``, another output's builds."""
+    return re.compile(rf"{re.escape(output_name)}-\d{{8}}_\d{{6}}--?\d+(?:-\d+)?")
+
+
+def build_owner_known(settings: BuildSettings, path: Path, report: dict[str, Any] | None) -> bool | None:
+    """Does the folder ``path`` (under builds/) belong to ``settings.output``? True: its name fits exactly and its
+    report records this output; False: it is not ours (name or recorded output differ); None: the name fits but
+    there is no readable report to confirm it (never deleted)."""
+    if not build_name_pattern(settings.output.name).fullmatch(path.name):
+        return False
+    recorded = report.get("output") if isinstance(report, dict) else None
+    if not isinstance(recorded, str):
+        return None
+    return Path(recorded).name == settings.output.name     # same builds/ folder, so same parent: the name decides
+
+
 def _remove_stale_temps(settings: BuildSettings) -> None:
-    """Leftovers of a killed build (we hold the lock, so nobody is writing them)."""
-    for path in settings.builds_dir.glob(f"{TMP_PREFIX}{settings.output.name}-*"):
-        shutil.rmtree(path, ignore_errors=True)
+    """Leftovers of a killed build or prune of THIS output (we hold its lock, so nobody is writing them); another
+    output's temps (``.tmp-DanceTrack-v2-...`` for ``DanceTrack``) may be a build in progress and are left alone."""
+    pattern = build_name_pattern(settings.output.name)
+    for path in settings.builds_dir.iterdir():
+        for prefix in (TMP_PREFIX, TRASH_PREFIX):
+            if path.name.startswith(prefix) and pattern.fullmatch(path.name[len(prefix):]) and path.is_dir() \
+                    and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- the build
@@ -221,7 +281,13 @@ def _write_all(plan: BuildPlan, temp_dir: Path, stream: TextIO | None) -> tuple[
         (temp_dir / split).mkdir(parents=True)
     with Progress("build", plan.total_frames, stream=stream) as progress:
         for split, clip in plan.clips():
-            annotations = reader_for(clip.video.source).read_annotations(clip.video)
+            # read_video: every source's checks (motip.data.readers.checks); val/test videos are manifest-locked
+            annotations, unusable = read_video(clip.video, locked=split != "train")
+            if unusable is not None:           # a training video without ground truth: left out, said in the report
+                plan.warnings.append(f"{clip.video.source} video {clip.video.video_id!r}: {unusable}; left out of "
+                                     f"train ({len(clip.frames)} frames fewer than the budget)")
+                progress.advance(len(clip.frames), clip.sequence_name)
+                continue
             skipped.update(annotations.skipped)
             stats.append(write_sequence(temp_dir / split, clip, annotations))
             progress.advance(len(clip.frames), clip.sequence_name)
@@ -282,16 +348,23 @@ def current_build(output: Path) -> Path | None:
 
 
 def list_builds(settings: BuildSettings) -> list[dict[str, Any]]:
-    """Finished builds of this output, oldest first: name, path, created, current, frames per split, val fp."""
+    """Builds of this output (exact ownership, see ``build_owner_known``), oldest first: name, path, created,
+    current, frames per split, seed, val fp, ``owner_known`` (False: the name fits but no readable report confirms
+    it; a prune never deletes it) and ``in_use`` (pinned by a live training)."""
     if not settings.builds_dir.is_dir():
         return []
     current = current_build(settings.output)
     rows = []
-    for path in settings.builds_dir.glob(f"{settings.output.name}-*"):
-        if not path.is_dir():
+    for path in settings.builds_dir.iterdir():
+        if not path.is_dir() or path.is_symlink():
             continue
-        report = _read_report(path) or {}
+        raw = _read_report(path)
+        owner = build_owner_known(settings, path, raw)
+        if owner is False:
+            continue
+        report = raw if isinstance(raw, dict) else {}
         splits = report.get("splits", {})
+        splits = splits if isinstance(splits, dict) else {}
         try:    # the report is the last file a build writes: its mtime orders builds made in the same second
             finished = (path / report_mod.REPORT_NAME).stat().st_mtime_ns
         except OSError:
@@ -299,26 +372,76 @@ def list_builds(settings: BuildSettings) -> list[dict[str, Any]]:
         rows.append({"finished_ns": finished,
             "name": path.name, "path": str(path), "created": report.get("created"),
             "current": current is not None and path.resolve() == current,
-            "frames": {s: splits.get(s, {}).get("frames") for s in report_mod.SPLITS},
+            "frames": {s: (splits.get(s) if isinstance(splits.get(s), dict) else {}).get("frames")
+                       for s in report_mod.SPLITS},
             "seed": report.get("seed"), "val_fingerprint": report.get("val_fingerprint"),
+            "owner_known": owner is True, "in_use": pins.build_in_use(path),
         })
     return sorted(rows, key=lambda r: (r["finished_ns"], r["name"]))
 
 
-def prune_builds(settings: BuildSettings, keep: int) -> list[Path]:
-    """Delete all but the newest ``keep`` builds; the current one is always kept. Returns the removed folders."""
+def linked_builds(builds_dir: Path) -> dict[Path, list[Path]]:
+    """The build folders that a symlink next to ``builds/`` points into (each output's current build, whichever
+    output), mapped to those links. A prune of any output keeps them all."""
+    linked: dict[Path, list[Path]] = {}
+    parent = builds_dir.parent
+    if not parent.is_dir():
+        return linked
+    real_builds = Path(os.path.realpath(builds_dir))
+    for entry in sorted(parent.iterdir()):
+        if not entry.is_symlink():
+            continue
+        try:
+            relative = Path(os.path.realpath(entry)).relative_to(real_builds)
+        except ValueError:
+            continue
+        if relative.parts:
+            linked.setdefault(builds_dir / relative.parts[0], []).append(entry)
+    return linked
+
+
+@dataclass
+class PruneResult:
+    removed: list[Path] = field(default_factory=list)
+    kept: list[tuple[Path, list[str]]] = field(default_factory=list)   # build -> why it was kept
+
+
+def prune_builds(settings: BuildSettings, keep: int) -> PruneResult:
+    """Delete this output's builds except the newest ``keep``, the current target of ANY output link next to
+    ``builds/``, builds pinned by a live training and folders whose owner cannot be established. Says why each kept
+    build was kept. Another output's builds are never listed, let alone deleted."""
     if keep < 0:
-        raise DataError(f"--prune KEEP must be >= 0, got {keep}")
+        raise DataError(f"--prune KEEP must be >= 0, got {keep}", hint="KEEP is how many recent builds to keep")
+    result = PruneResult()
     with output_lock(settings):
+        _remove_stale_temps(settings)
         builds = list_builds(settings)
-        keep_names = {r["name"] for r in builds[len(builds) - keep:]} if keep else set()
-        removed = []
+        linked = linked_builds(settings.builds_dir)
+        known = [r for r in builds if r["owner_known"]]
+        newest = {r["name"] for r in known[len(known) - keep:]} if keep else set()
         for row in builds:
-            if row["current"] or row["name"] in keep_names:
+            path = Path(row["path"])
+            reasons = []
+            if row["name"] in newest:
+                reasons.append(f"newest {keep}")
+            reasons += [f"current build of {link}" for link in linked.get(path, [])]
+            if not row["owner_known"]:
+                reasons.append(f"owner unknown (no readable {report_mod.REPORT_NAME})")
+            if reasons:
+                result.kept.append((path, reasons))
                 continue
-            shutil.rmtree(row["path"])     # links and small text files; never follows the image symlinks
-            removed.append(Path(row["path"]))
-        return removed
+            # Exclusive pin lock while deleting: a live training's shared pin makes this yield False; a training
+            # starting now cannot pin it (the rename below makes its path vanish first).
+            with pins.exclusive(path) as free:
+                if not free:
+                    result.kept.append((path, ["in use by a live training"]))
+                    continue
+                trash = path.with_name(TRASH_PREFIX + path.name)
+                shutil.rmtree(trash, ignore_errors=True)
+                os.rename(path, trash)
+                shutil.rmtree(trash)   # links and small text files; never follows the image symlinks
+            result.removed.append(path)
+    return result
 
 
 def build_status(workspace: Any) -> dict[str, Any]:

@@ -5,8 +5,9 @@ Format (``[builder] manifest`` in config.toml; example in ``assets/manifest.exam
     {"val":  {"dancetrack": ["dancetrack0004", ...], "bdd": ["b1c66a42-6f7d68ca", ...], "visdrone": [...]},
      "test": {"dancetrack": [...], "bdd": [...], "visdrone": [...]}}
 
-Ids are the source's own video names. Locked videos never enter the training pool (nor any clip of them); they are
-written whole as the val/test splits, so a budget or seed change leaves val/test byte-identical.
+Ids are the source's own video names; at least one val id is required (a build without val would replace a good
+dataset with one that no training can validate on). Locked videos never enter the training pool (nor any clip of
+them); they are written whole as the val/test splits, so a budget or seed change leaves val/test byte-identical.
 """
 
 from __future__ import annotations
@@ -92,4 +93,11 @@ def load_manifest(path: Path) -> Manifest:
                     raise DataError(f"{source} video {video_id!r} is listed twice (in '{other}' and '{split}')",
                                     path=path, line=manifest.line_of(video_id))
             splits[split][source] = tuple(ids)
+    if not any(splits["val"].values()):
+        # A build without val replaces a good dataset with one no training can validate on: refuse it.
+        line = Manifest(path, splits).line_of("val")
+        raise DataError("the manifest lists no val videos" + (" (it is empty)" if not raw else ""), path=path,
+                        line=line or 1,
+                        hint='list the val videos under "val": {"<source>": ["<video id>", ...]} (see '
+                             "assets/manifest.example.json); the current dataset is left as it is")
     return Manifest(path, splits, fingerprint_of(splits))

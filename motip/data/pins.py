@@ -65,7 +65,11 @@ def pin_path(path: str | os.PathLike[str], timeout_s: float = 10.0) -> Pin:
         return Pin(given, real, None)
     deadline = time.monotonic() + timeout_s
     while True:
-        handle = open(build / PIN_FILE, "a")  # noqa: SIM115 - held for the life of the pin
+        try:
+            handle = open(build / PIN_FILE, "a")  # noqa: SIM115 - held for the life of the pin
+        except FileNotFoundError:  # a prune renamed the build away (it deletes it next)
+            raise DataError("the build was deleted while it was being pinned", path=build,
+                            hint="rebuild with `motip build`, then start the training again") from None
         try:
             fcntl.flock(handle, fcntl.LOCK_SH | fcntl.LOCK_NB)
         except BlockingIOError:  # a prune holds it exclusively right now
