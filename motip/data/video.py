@@ -44,6 +44,9 @@ class Box:
     h: float
     cls: int              # categories.PERSON or categories.VEHICLE
     visibility: float
+    # Where the row came from, for error messages; not part of the box (two rows with equal boxes are equal).
+    line: int | None = field(default=None, compare=False)     # 1-based line of a text annotation file
+    where: str = field(default="", compare=False)             # e.g. "frame object #3" of a JSON file
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class IgnoreBox:
     y: float
     w: float
     h: float
+    line: int | None = field(default=None, compare=False)
+    where: str = field(default="", compare=False)
 
 
 @dataclass

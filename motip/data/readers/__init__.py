@@ -4,7 +4,9 @@
 - ``list_videos(root, splits) -> list[VideoRef]``: folder listing only (cheap, run over the whole release);
 - ``read_annotations(ref) -> VideoAnnotations``: parse one video's ground truth (run only for chosen videos).
 
-Bad input raises ``DataError`` naming the file (and line).
+Bad input raises ``DataError`` naming the file (and line). The builder reads every video through ``read_video``,
+which adds the checks every source shares (``motip.data.readers.checks``): frame numbering, finite numbers, one row
+per (frame, id), boxes clipped to the image, videos without frames or ground truth.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import os
 from pathlib import Path
 from types import ModuleType
 
+from motip.data.video import VideoAnnotations, VideoRef
 from motip.errors import DataError
 
 SOURCES = ("dancetrack", "bdd", "visdrone")
@@ -26,6 +29,20 @@ def reader_for(source: str) -> ModuleType:
         return readers[source]
     except KeyError:
         raise DataError(f"unknown source {source!r}", hint=f"use one of {', '.join(SOURCES)}") from None
+
+
+def read_video(ref: VideoRef, *, locked: bool = False) -> tuple[VideoAnnotations, str | None]:
+    """A video's annotations, checked and cleaned for a build (see ``motip.data.readers.checks``).
+
+    ``locked``: the manifest puts the video in val/test, so a video without images or ground truth is refused;
+    otherwise the second value says why the video should be left out (None: usable)."""
+    from motip.data.readers.checks import check_annotations, check_video
+
+    empty = check_video(ref, locked=locked)
+    if empty is not None:
+        return VideoAnnotations(0, 0), empty
+    annotations = reader_for(ref.source).read_annotations(ref)
+    return annotations, check_annotations(ref, annotations, locked=locked)
 
 
 def list_images(folder: Path, suffix: str = ".jpg") -> tuple[str, ...]:

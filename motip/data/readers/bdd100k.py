@@ -8,7 +8,10 @@ too). Each JSON file is a list of frames ``{name, videoName, frameIndex, labels:
 Quirks handled: ``frameIndex`` is 0-based while image names count from 1 (we go by ``name`` when it names an image);
 the challenge kit spells it ``index`` and capitalises attribute keys (``Crowd``); frames without objects have no
 ``labels`` key (or null); some labels carry no ``box2d``; ids are strings; "other person", "other vehicle" and
-"trailer" are distractors and crowd boxes are ignore regions (both go to the ignore sidecar). Frame rate: 5 fps.
+"trailer" are distractors and crowd boxes are ignore regions (both go to the ignore sidecar). Older label files use
+the toolkit's legacy names (``person``, ``bike``, ``motor``, ``van``, ``caravan``): mapped as the toolkit maps them
+(``categories.BDD_ALIASES``). An unknown category becomes an ignore region and is counted in the build report.
+JSON's NaN/Infinity literals (Python's json accepts them) are refused with their line. Frame rate: 5 fps.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ import re
 from pathlib import Path
 from typing import Any
 
-from motip.data.categories import BDD_CATEGORIES, IGNORE
+from motip.data.categories import IGNORE, bdd_category
 from motip.data.readers import image_size, list_images, require_dir
+from motip.data.readers.checks import require_finite
 from motip.data.video import Box, IgnoreBox, VideoAnnotations, VideoRef
 from motip.errors import DataError
 
@@ -30,6 +34,8 @@ LABEL_DIRS = ("labels/box_track_20", "labels-20/box-track")
 LAYOUT_HINT = ("expected the BDD100K MOT layout <root>/images/track/<split>/<video>/<video>-%07d.jpg and "
                "<root>/labels/box_track_20/<split>/<video>.json")
 _FRAME_NUMBER = re.compile(r"-(\d+)\.jpg$", re.IGNORECASE)
+# A JSON string, or one of the non-finite literals Python's json accepts outside strings.
+_NON_FINITE = re.compile(r'"(?:[^"\\]|\\.)*"|(-?Infinity|NaN)')
 
 
 def split_dir(root: Path, split: str) -> Path:
@@ -59,10 +65,22 @@ def list_videos(root: Path, splits: tuple[str, ...] = SPLITS) -> list[VideoRef]:
     return videos
 
 
+class _NonFinite(Exception):
+    pass
+
+
+def _refuse_constant(name: str) -> float:
+    raise _NonFinite(name)
+
+
 def _load_frames(path: Path) -> list[Any]:
     try:
-        with path.open("rb") as handle:
-            frames = json.load(handle)
+        text = path.read_text(encoding="utf-8")
+        frames = json.loads(text, parse_constant=_refuse_constant)
+    except _NonFinite as err:
+        line = next((text.count("\n", 0, m.start()) + 1 for m in _NON_FINITE.finditer(text) if m.group(1)), None)
+        raise DataError(f"{err} in a label file: not a finite number", path=path, line=line,
+                        hint="a NaN or infinite box cannot be trained or scored; fix or delete this label") from None
     except json.JSONDecodeError as err:
         raise DataError(f"malformed JSON: {err.msg} (column {err.colno})", path=path, line=err.lineno) from None
     except (OSError, UnicodeDecodeError) as err:
@@ -115,6 +133,9 @@ def read_annotations(ref: VideoRef) -> VideoAnnotations:
             if not isinstance(box, dict):
                 annotations.skipped["bdd label without box2d"] += 1
                 continue
+            where = f"frame object #{index}, label {label.get('id')!r}"
+            coords = [box.get(k) for k in ("x1", "y1", "x2", "y2")]
+            require_finite(coords, ("x1", "y1", "x2", "y2"), path=path, line=None, where=where)
             try:
                 x1, y1, x2, y2 = (float(box[k]) for k in ("x1", "y1", "x2", "y2"))
             except (KeyError, TypeError, ValueError):
@@ -125,15 +146,15 @@ def read_annotations(ref: VideoRef) -> VideoAnnotations:
                 annotations.skipped["bdd box with zero size"] += 1
                 continue
             category = str(label.get("category", ""))
-            cls = BDD_CATEGORIES.get(category)
-            if cls is None:
-                annotations.skipped[f"bdd unknown category {category!r} (ignored)"] += 1
+            cls = bdd_category(category)
+            if cls is None:      # kept as an ignore region (never a miss nor a false positive) and counted
+                annotations.skipped[f"bdd unknown category {category!r} (written as an ignore region)"] += 1
                 cls = IGNORE
             if cls == IGNORE or _attribute(label.get("attributes"), "crowd"):
-                annotations.ignores.append(IgnoreBox(frame, x1, y1, w, h))
+                annotations.ignores.append(IgnoreBox(frame, x1, y1, w, h, where=where))
                 continue
             if label.get("id") is None:
                 raise DataError(f"label without id in frame object #{index}", path=path)
             visibility = 0.5 if _attribute(label.get("attributes"), "occluded") else 1.0
-            annotations.boxes.append(Box(frame, str(label["id"]), x1, y1, w, h, cls, visibility))
+            annotations.boxes.append(Box(frame, str(label["id"]), x1, y1, w, h, cls, visibility, where=where))
     return annotations

@@ -2,21 +2,26 @@
 
 gt.txt is MOTChallenge style, ``frame,id,x,y,w,h,conf,class,visibility`` with 1-based frames; every box is a dancer
 (person). Rows with conf 0 are MOTChallenge's "ignore" flag and go to the ignore sidecar. The test split has no gt.
+seqinfo.ini must make sense: frameRate > 0, imWidth/imHeight > 0 and equal to the first image's size.
 """
 
 from __future__ import annotations
 
 import configparser
+import math
+import re
 from pathlib import Path
 
 from motip.data.categories import PERSON
 from motip.data.readers import image_size, list_images, require_dir
+from motip.data.readers.checks import require_finite
 from motip.data.video import Box, IgnoreBox, VideoAnnotations, VideoRef
 from motip.errors import DataError
 
 SOURCE = "dancetrack"
 SPLITS = ("train", "val", "test")
 LAYOUT_HINT = "expected the DanceTrack release layout <root>/{train,val,test}/<seq>/img1/%08d.jpg"
+GT_COLUMNS = ("frame", "id", "x", "y", "w", "h", "conf", "class", "visibility")
 
 
 def read_seqinfo(path: Path) -> dict[str, str]:
@@ -33,6 +38,45 @@ def read_seqinfo(path: Path) -> dict[str, str]:
     return dict(parser["Sequence"])
 
 
+def seqinfo_line(path: Path, key: str) -> int | None:
+    """The line of ``key=`` in a seqinfo.ini (configparser keeps no line numbers), for error messages."""
+    pattern = re.compile(rf"\s*{re.escape(key)}\s*[=:]", re.IGNORECASE)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    return next((n for n, text in enumerate(lines, 1) if pattern.match(text)), None)
+
+
+def _frame_rate(info: dict[str, str], path: Path) -> float:
+    text = info.get("framerate")
+    if text is None:
+        return 20.0                    # DanceTrack's rate, for a seqinfo.ini without the key
+    try:
+        rate = float(text)
+    except ValueError:
+        rate = math.nan
+    if not (math.isfinite(rate) and rate > 0):
+        raise DataError(f"frameRate={text} must be a number > 0", path=path, line=seqinfo_line(path, "frameRate"),
+                        hint="DanceTrack videos are 20 fps: frameRate=20")
+    return rate
+
+
+def _image_size(info: dict[str, str], path: Path) -> tuple[int, int]:
+    size = []
+    for key in ("imWidth", "imHeight"):
+        text = info.get(key.lower())
+        try:
+            value = int(text) if text is not None else None
+        except ValueError:
+            value = None
+        if value is None or value <= 0:
+            raise DataError(f"{key}={text} must be a whole number > 0", path=path, line=seqinfo_line(path, key),
+                            hint="set it to the size of the video's images in pixels")
+        size.append(value)
+    return size[0], size[1]
+
+
 def split_dir(root: Path, split: str) -> Path:
     return root / split
 
@@ -47,11 +91,7 @@ def list_videos(root: Path, splits: tuple[str, ...] = SPLITS) -> list[VideoRef]:
             frame_rate = 20.0
             seqinfo = seq_dir / "seqinfo.ini"
             if seqinfo.exists():
-                info = read_seqinfo(seqinfo)
-                try:
-                    frame_rate = float(info.get("framerate", frame_rate))
-                except ValueError:
-                    raise DataError(f"frameRate is not a number: {info['framerate']!r}", path=seqinfo) from None
+                frame_rate = _frame_rate(read_seqinfo(seqinfo), seqinfo)
             gt = seq_dir / "gt" / "gt.txt"
             videos.append(VideoRef(SOURCE, seq_dir.name, split, seq_dir / "img1", list_images(seq_dir / "img1"),
                                    gt if gt.exists() else None, frame_rate))
@@ -61,17 +101,19 @@ def list_videos(root: Path, splits: tuple[str, ...] = SPLITS) -> list[VideoRef]:
 def read_annotations(ref: VideoRef) -> VideoAnnotations:
     seqinfo = ref.image_dir.parent / "seqinfo.ini"
     if seqinfo.exists():
-        info = read_seqinfo(seqinfo)
-        try:
-            width, height = int(info["imwidth"]), int(info["imheight"])
-        except (KeyError, ValueError):
-            raise DataError("seqinfo.ini lacks integer imWidth/imHeight", path=seqinfo) from None
+        width, height = _image_size(read_seqinfo(seqinfo), seqinfo)
+        actual = image_size(ref.image_path(1))     # a header read: cheap
+        if (width, height) != actual:
+            raise DataError(f"imWidth x imHeight = {width}x{height} but the images are {actual[0]}x{actual[1]} "
+                            f"({ref.image_path(1).name})", path=seqinfo, line=seqinfo_line(seqinfo, "imWidth"),
+                            hint="set imWidth/imHeight to the images' size (boxes are clipped to it)")
     else:
         width, height = image_size(ref.image_path(1))
     annotations = VideoAnnotations(width, height)
     if ref.annotation is None:
         return annotations
     for line_no, fields in _rows(ref.annotation):
+        require_finite(fields, GT_COLUMNS, path=ref.annotation, line=line_no)
         try:
             frame, track = int(float(fields[0])), int(float(fields[1]))
             x, y, w, h = (float(v) for v in fields[2:6])
@@ -86,9 +128,9 @@ def read_annotations(ref: VideoRef) -> VideoAnnotations:
         if w <= 0 or h <= 0:
             annotations.skipped["dancetrack box with zero size"] += 1
         elif conf == 0:
-            annotations.ignores.append(IgnoreBox(frame, x, y, w, h))
+            annotations.ignores.append(IgnoreBox(frame, x, y, w, h, line_no))
         else:
-            annotations.boxes.append(Box(frame, str(track), x, y, w, h, PERSON, visibility))
+            annotations.boxes.append(Box(frame, str(track), x, y, w, h, PERSON, visibility, line_no))
     return annotations
 
 

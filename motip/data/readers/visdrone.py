@@ -4,7 +4,8 @@ annotations/<seq>.txt}``.
 Annotation rows: ``frame,target_id,left,top,width,height,score,category,truncation,occlusion`` with 1-based frames.
 In ground truth, score 0 means "ignored in evaluation"; category 0 is an ignored region (its target_id is 0) and 11 is
 "others"; both, like bicycle/tricycle/awning-tricycle/motor and every score-0 row, go to the ignore sidecar.
-Occlusion 0/1/2 (none / 1-50% / 50-100%) becomes visibility 1.0/0.75/0.25. Some files end rows with a trailing comma.
+Occlusion 0/1/2 (none / 1-50% / 50-100%) becomes visibility 1.0/0.75/0.25. Some files end rows with a trailing comma,
+and some repeat a row exactly (``motip.data.readers.checks`` drops and counts those copies).
 No frame rate is stored; we write 30.
 """
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 from motip.data.categories import IGNORE, VISDRONE_CATEGORIES
 from motip.data.readers import image_size, list_images, require_dir
+from motip.data.readers.checks import require_finite
 from motip.data.video import Box, IgnoreBox, VideoAnnotations, VideoRef
 from motip.errors import DataError
 
@@ -21,6 +23,7 @@ SOURCE = "visdrone"
 SPLITS = ("train", "val", "test-dev")
 FRAME_RATE = 30.0
 VISIBILITY = {0: 1.0, 1: 0.75, 2: 0.25}
+COLUMNS = ("frame", "target_id", "left", "top", "width", "height", "score", "category", "truncation", "occlusion")
 LAYOUT_HINT = ("expected the VisDrone2019-MOT layout <root>/VisDrone2019-MOT-<split>/sequences/<seq>/%07d.jpg and "
                "<root>/VisDrone2019-MOT-<split>/annotations/<seq>.txt")
 
@@ -62,6 +65,7 @@ def read_annotations(ref: VideoRef) -> VideoAnnotations:
             raise DataError(f"malformed annotation line: {len(fields)} fields, expected 10 "
                             "(frame,target_id,left,top,width,height,score,category,truncation,occlusion)",
                             path=path, line=line_no)
+        require_finite(fields, COLUMNS, path=path, line=line_no)
         try:
             frame, track = int(fields[0]), int(fields[1])
             x, y, w, h = (float(v) for v in fields[2:6])
@@ -80,7 +84,7 @@ def read_annotations(ref: VideoRef) -> VideoAnnotations:
             continue
         cls = VISDRONE_CATEGORIES[category]
         if cls == IGNORE or score == 0 or track <= 0:
-            annotations.ignores.append(IgnoreBox(frame, x, y, w, h))
+            annotations.ignores.append(IgnoreBox(frame, x, y, w, h, line_no))
             continue
-        annotations.boxes.append(Box(frame, str(track), x, y, w, h, cls, VISIBILITY.get(occlusion, 1.0)))
+        annotations.boxes.append(Box(frame, str(track), x, y, w, h, cls, VISIBILITY.get(occlusion, 1.0), line_no))
     return annotations
