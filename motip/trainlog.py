@@ -16,6 +16,7 @@ are kept, so the format can grow without breaking readers. See docs/formats.md.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -26,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
 EVENTS = ("start", "resume", "train", "eval", "checkpoint", "warning", "error", "end")
 END_STATUSES = ("finished", "failed", "stopped")
@@ -34,6 +35,13 @@ END_STATUSES = ("finished", "failed", "stopped")
 EVAL_METRICS = ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW")
 
 _LINE_RE = re.compile(r"^(?P<time>\S+) \[(?P<event>[a-z_]+)\](?P<rest>.*)$")
+
+# Readers never hold a line longer than this: a step line is ~300 bytes, so a longer one is a corrupted write (a
+# 100 MB line once took 17 GB of RAM in the field regex). It is skipped and counted (``TrainLog.long_lines``).
+MAX_LINE_BYTES = 1 << 20
+READ_CHUNK_BYTES = 4 << 20
+# What a reader delivers in place of a skipped line: keeps the count (and the order) for whoever parses the lines.
+SKIPPED_LINE = "[motip: a line longer than 1 MB was skipped]"
 _FIELD_RE = re.compile(r'([A-Za-z_][\w.\-/]*)=("(?:[^"\\]|\\.)*"|\S*)')
 
 
@@ -87,16 +95,22 @@ def parse_value(raw: str) -> Any:
 
 
 class TrainLogWriter:
-    """Appends events to train.log, one flushed line each (safe to ``tail -f``; survives a kill mid-run)."""
+    """Appends events to train.log, one whole line per ``os.write`` (safe to ``tail -f``; survives a kill mid-run).
+
+    Disk full (ENOSPC) while appending: the partial line is cut off again (the log stays whole lines) and a
+    ``motip.atomic.DiskFullError`` names train.log and the free space. Once that happened, later events (the
+    ``[end]`` line of the failing run) are written only if they fit, silently dropped otherwise.
+    """
 
     def __init__(self, path: str | os.PathLike[str], enabled: bool = True) -> None:
         self.path = Path(path)
         self.enabled = enabled  # False on non-zero DDP ranks: one writer per run
         self._lock = threading.Lock()
-        self._handle: TextIO | None = None
+        self._fd: int | None = None
+        self._disk_full = False
         if enabled:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._handle = open(self.path, "a", encoding="utf-8")
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
             self._terminate_partial_line()
 
     def _terminate_partial_line(self) -> None:
@@ -109,9 +123,23 @@ class TrainLogWriter:
                     self._write_raw("\n")
 
     def _write_raw(self, text: str) -> None:
-        assert self._handle is not None
-        self._handle.write(text)
-        self._handle.flush()
+        assert self._fd is not None
+        data = text.encode("utf-8")
+        before = os.fstat(self._fd).st_size
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except OSError as err:
+            from motip.atomic import DiskFullError, disk_full
+
+            if not disk_full(err):
+                raise
+            with contextlib.suppress(OSError):
+                os.ftruncate(self._fd, before)  # no half line left behind
+            if self._disk_full:
+                return  # best effort after the first failure: the run is already ending on it
+            self._disk_full = True
+            raise DiskFullError.for_path(self.path) from err
 
     def event(self, event: str, **fields: Any) -> None:
         if not self.enabled:
@@ -156,9 +184,9 @@ class TrainLogWriter:
         self.event("end", status=status, epoch=epoch, msg=msg)
 
     def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-            self._handle = None
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def __enter__(self) -> TrainLogWriter:
         return self
@@ -177,10 +205,11 @@ class TrainLog:
     status: dict[str, Any] = field(default_factory=lambda: {"state": "empty"})
     bad_lines: int = 0
     lines: int = 0
+    long_lines: int = 0  # lines over MAX_LINE_BYTES: skipped unread (also counted in bad_lines)
 
     def to_json(self) -> dict[str, Any]:
         return {"train": self.train, "eval": self.eval, "events": self.events, "status": self.status,
-                "bad_lines": self.bad_lines, "lines": self.lines}
+                "bad_lines": self.bad_lines, "lines": self.lines, "long_lines": self.long_lines}
 
     @property
     def classes(self) -> list[str]:
@@ -208,6 +237,10 @@ class TrainLogParser:
             return
         log = self.log
         log.lines += 1
+        if line == SKIPPED_LINE or len(line) > MAX_LINE_BYTES:
+            log.bad_lines += 1
+            log.long_lines += 1
+            return
         match = _LINE_RE.match(line)
         if match is None:
             log.bad_lines += 1
@@ -316,23 +349,91 @@ def feed_charting(parser: TrainLogParser, lines: list[str], parsed_train_tail: i
 
 def preview_lines(path: str | os.PathLike[str], size: int, tail_bytes: int) -> list[str]:
     """Every non-step event line before the last ``tail_bytes`` (found by byte search, no parsing), then the
-    complete lines of the tail: what a watcher shows first while the full history loads."""
+    complete lines of the tail: what a watcher shows first while the full history loads. The file is mapped, not
+    read; lines over MAX_LINE_BYTES come back as SKIPPED_LINE."""
+    import mmap
+
     with open(path, "rb") as handle:
-        data = handle.read(size)
-    tail_start = data.find(b"\n", max(0, len(data) - tail_bytes)) + 1
-    found: dict[int, bytes] = {}
+        size = min(size, os.fstat(handle.fileno()).st_size)
+        if size == 0:
+            return []
+        with mmap.mmap(handle.fileno(), size, access=mmap.ACCESS_READ) as data:
+            return _preview(data, size, tail_bytes)
+
+
+def _preview(data: Any, size: int, tail_bytes: int) -> list[str]:
+    newline = data.find(b"\n", max(0, size - tail_bytes))
+    tail_start = size if newline < 0 else newline + 1  # no newline in the tail window: no tail lines
+    found: dict[int, str] = {}
     for tag in _EVENT_TAGS:
         position = data.find(tag, 0, tail_start)
         while position >= 0:
             begin = data.rfind(b"\n", 0, position) + 1
             finish = data.find(b"\n", position)
-            finish = len(data) if finish < 0 else finish
+            finish = size if finish < 0 else finish
             if position - begin < 40:  # the tag is the event, not text inside a message
-                found[begin] = data[begin:finish]
+                found[begin] = (SKIPPED_LINE if finish - begin > MAX_LINE_BYTES
+                                else data[begin:finish].decode("utf-8", errors="replace"))
             position = data.find(tag, finish, tail_start)
-    head = [found[begin].decode("utf-8", errors="replace") for begin in sorted(found)]
-    tail = data[tail_start:data.rfind(b"\n") + 1].decode("utf-8", errors="replace").split("\n")[:-1]
+    head = [found[begin] for begin in sorted(found)]
+    tail_end = data.rfind(b"\n", tail_start) + 1
+    tail = LineSplitter().feed(data[tail_start:tail_end]) if tail_end > tail_start else []
     return head + tail
+
+
+class LineSplitter:
+    """Bytes in (chunks of a growing file), complete lines out (no newline; a partial last line is kept until its
+    newline arrives). A line over ``max_line_bytes`` is never held whole: it comes out as ``SKIPPED_LINE`` and
+    ``long_lines`` counts it. Memory is bounded by the chunk size plus ``max_line_bytes``."""
+
+    def __init__(self, max_line_bytes: int = MAX_LINE_BYTES) -> None:
+        self.max_line_bytes = max_line_bytes
+        self.long_lines = 0
+        self._partial = b""
+        self._skipping = False  # inside a line already reported as skipped, until its newline
+
+    def feed(self, data: bytes) -> list[str]:
+        limit = self.max_line_bytes
+        if self._skipping:
+            cut = data.find(b"\n")
+            if cut < 0:
+                return []
+            data = data[cut + 1:]
+            self._skipping = False
+        cut = data.rfind(b"\n")
+        if cut < 0:
+            if len(self._partial) + len(data) > limit:
+                return self._skip_partial()
+            self._partial += data
+            return []
+        text = (self._partial + data[:cut]).decode("utf-8", errors="replace")
+        rest = data[cut + 1:]
+        self._partial = b""
+        lines = text.split("\n")
+        if len(text) > limit and max(map(len, lines)) > limit:  # cheap test first: most chunks hold none
+            self.long_lines += sum(1 for line in lines if len(line) > limit)
+            lines = [SKIPPED_LINE if len(line) > limit else line for line in lines]
+        if len(rest) > limit:
+            lines.extend(self._skip_partial())
+        else:
+            self._partial = rest
+        return lines
+
+    def _skip_partial(self) -> list[str]:
+        self._partial = b""
+        self._skipping = True
+        self.long_lines += 1
+        return [SKIPPED_LINE]
+
+
+def read_lines(handle: BinaryIO, chunk_bytes: int = READ_CHUNK_BYTES) -> Iterable[str]:
+    """The complete lines of an open binary file, read in chunks (a partial last line is not returned)."""
+    splitter = LineSplitter()
+    while True:
+        chunk = handle.read(chunk_bytes)
+        if not chunk:
+            return
+        yield from splitter.feed(chunk)
 
 
 def parse_lines(lines: Iterable[str]) -> TrainLog:
@@ -342,13 +443,11 @@ def parse_lines(lines: Iterable[str]) -> TrainLog:
 
 
 def parse_log(path: str | os.PathLike[str]) -> TrainLog:
-    """Parse a whole train.log. A partial last line (no newline yet: the writer is mid-line) is skipped."""
-    data = Path(path).read_bytes()
-    text = data.decode("utf-8", errors="replace")
-    lines = text.split("\n")
-    if lines and lines[-1] != "":
-        lines = lines[:-1]  # partial last line
-    log = parse_lines(lines)
+    """Parse a whole train.log, read in chunks (memory: the parsed rows plus a few MB, whatever the file holds).
+    A partial last line (no newline yet: the writer is mid-line) is skipped; a line over MAX_LINE_BYTES is skipped
+    and counted in ``long_lines``."""
+    with open(path, "rb") as handle:
+        log = parse_lines(read_lines(handle))
     try:
         log.status["log_age_s"] = max(0.0, time.time() - Path(path).stat().st_mtime)
     except OSError:

@@ -5,6 +5,12 @@ Run folder: OUTPUT_DIR, else outputs/<config stem>_<YYYYmmdd_HHMMSS>/ (see docs/
 returns at once. `--resume RUN_DIR` continues a killed run from RUN_DIR/checkpoint_last.pth with the run's own
 config.yaml (overrides given here still apply), the same epoch/step numbering and the same train.log.
 Multi-GPU: `torchrun --nproc_per_node N -m motip train CONFIG.yaml ...`.
+
+Run folders are never overwritten: a new training into an OUTPUT_DIR that already holds a run (train.log, run.json
+or a checkpoint) is refused (exit 2; continue it with `--resume`), and one trainer at a time holds a run folder
+(`train.lock`; a second one is refused naming the first one's pid). Checkpoints and pretrains are loaded safely
+(`torch.load(weights_only=True)`); `--trust-checkpoint` opts in to full unpickling of a file whose origin you trust
+(an official checkpoint holding more than tensors), never done silently.
 """
 
 from __future__ import annotations
@@ -28,6 +34,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="start the run in its own session (survives logout); prints run_dir=... pid=...")
     parser.add_argument("--resume", type=Path, metavar="RUN_DIR",
                         help="continue a killed run from RUN_DIR/checkpoint_last.pth (same numbering and train.log)")
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="load DETR_PRETRAIN / RESUME_MODEL / checkpoints with full unpickling when a safe "
+                             "(weights-only) load refuses them; only for files whose origin you trust, since "
+                             "unpickling can run any code")
     parser.epilog = ("Any --KEY VALUE after the config overrides that config key (e.g. --LR 1e-5 --EPOCHS 2 "
                      "--val_config.GT_FOLDER datasets/DanceTrack/val). See `motip config keys`.")
 
@@ -36,7 +46,12 @@ def run(args: argparse.Namespace) -> int:
     from motip.config import load_config
     from motip.errors import MotipError
 
+    from motip import rundir
+
     overrides = list(getattr(args, "overrides", []) or [])
+    if getattr(args, "trust_checkpoint", False):
+        from motip.model.pretrain import trust_checkpoints
+        trust_checkpoints()
     args.config = None
     if overrides and not overrides[0].startswith("--"):
         args.config = Path(overrides.pop(0))
@@ -58,10 +73,18 @@ def run(args: argparse.Namespace) -> int:
         run_dir = resolve_run_dir(config, config_path).resolve()
         resume = False
 
+    # Refuse here (before --detach starts anything), and again in the trainer under the run folder's lock.
+    if not resume:
+        rundir.refuse_existing_run(run_dir)
+    holder = rundir.lock_holder(run_dir)
+    if holder is not None:
+        raise MotipError(f"another trainer (pid {holder or 'unknown'}) is running in this run folder", path=run_dir,
+                         hint="wait for it to end or stop it; two trainers would write the same train.log and "
+                              "checkpoints")
     if args.detach:
         # Fail here, not in a detached log nobody reads: the same input checks the run itself does first.
         from motip.engine.train import preflight
-        preflight(config, run_dir / "checkpoint_last.pth" if resume else None)
+        preflight(config, run_dir / rundir.LAST if resume else None)
         return _detach(args, config_path, run_dir, overrides)
 
     from motip.engine.train import train
@@ -73,6 +96,8 @@ def _detach(args: argparse.Namespace, config_path: Path, run_dir: Path, override
     from motip.jobs import start_job
 
     argv = [sys.executable, "-m", "motip", "train"]
+    if getattr(args, "trust_checkpoint", False):
+        argv.append("--trust-checkpoint")
     if args.resume is not None:
         argv += ["--resume", str(run_dir)]
         if args.config is not None:

@@ -21,9 +21,7 @@ import torch
 
 from motip.atomic import atomic_open, atomic_write_json
 from motip.errors import MotipError
-
-RUN_FILE = "run.json"
-LAST = "checkpoint_last.pth"
+from motip.rundir import LAST, RUN_FILE  # noqa: F401 - the run folder's names live in motip.rundir
 
 
 def default_run_dir(config_path: Path, base_dir: Path, now: datetime | None = None) -> Path:
@@ -58,10 +56,13 @@ def write_run_json(run_dir: Path, **fields: Any) -> dict[str, Any]:
     return data
 
 
-def run_started(run_dir: Path, config_path: Path, resumed: bool) -> None:
+def run_started(run_dir: Path, config_path: Path, resumed: bool, data: Mapping[str, str] | None = None) -> None:
+    """``data``: {configured dataset path: the concrete (pinned) folder this run reads}, see motip.data.pins."""
     now = datetime.now().isoformat(timespec="seconds")
     fields: dict[str, Any] = {"pid": os.getpid(), "argv": [sys.executable, *sys.argv], "cwd": os.getcwd(),
                               "config": str(config_path), "status": "running", "ended_at": None, "exit_code": None}
+    if data is not None:
+        fields["data"] = dict(data)
     if resumed:
         fields["resumed_at"] = now
     else:
@@ -89,13 +90,36 @@ def save_checkpoint(path: Path, model: torch.nn.Module, optimizer: torch.optim.O
 
 
 def read_checkpoint(path: Path) -> dict[str, Any]:
+    """A training checkpoint, loaded safely (motip.model.pretrain.load_checkpoint_file: weights_only=True)."""
+    from motip.model.pretrain import load_checkpoint_file
+
     if not path.is_file():
         raise MotipError("checkpoint not found", path=path, hint="check RESUME_MODEL / the run folder")
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as err:
-        raise MotipError(f"cannot read checkpoint: {err}", path=path,
-                         hint="the file may be truncated; use checkpoint_epoch_<N>.pth of the same run") from err
-    if not isinstance(payload, dict) or "model" not in payload:
-        raise MotipError("not a training checkpoint (no 'model' entry)", path=path)
+    payload = load_checkpoint_file(path)
+    if not isinstance(payload, dict) or not isinstance(payload.get("model"), Mapping):
+        raise MotipError("not a training checkpoint (no 'model' entry)", path=path,
+                         hint="give a checkpoint written by `motip train` (checkpoint_last.pth, checkpoint_epoch_N.pth)")
     return payload
+
+
+def model_state(payload: Mapping[str, Any], model: torch.nn.Module, path: Path) -> dict[str, Any]:
+    """The checkpoint's model state, checked against ``model`` key by key: MotipError naming the first key that is
+    missing, unexpected or of another shape (a checkpoint of another architecture/config), instead of
+    load_state_dict's traceback."""
+    state = {(k[7:] if k.startswith("module.") else k): v for k, v in payload["model"].items()}
+    target = unwrap(model).state_dict()
+    hint = ("the checkpoint was written by a model of another architecture/config (layers, classes, queries, "
+            "backbone); resume with the run's own config.yaml and no architecture overrides")
+    for key, value in target.items():
+        if key not in state:
+            raise MotipError(f"checkpoint lacks {key!r} (model shape {tuple(value.shape)})", path=path, hint=hint)
+        have = state[key]
+        if not isinstance(have, torch.Tensor) or tuple(have.shape) != tuple(value.shape):
+            shape = tuple(have.shape) if isinstance(have, torch.Tensor) else type(have).__name__
+            raise MotipError(f"shape mismatch at {key!r}: checkpoint {shape} vs model {tuple(value.shape)}",
+                             path=path, hint=hint)
+    extra = [k for k in state if k not in target]
+    if extra:
+        raise MotipError(f"checkpoint key {extra[0]!r} has no place in this model ({len(extra)} such keys)",
+                         path=path, hint=hint)
+    return state

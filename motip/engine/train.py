@@ -5,11 +5,14 @@ clipping, AMP; per-epoch validation, checkpoints and train.log. See docs/trainin
 
 from __future__ import annotations
 
+import copy
 import math
+import os
 import random
 import signal
 import threading
 import time
+import traceback
 from collections.abc import Mapping
 from contextlib import nullcontext
 from pathlib import Path
@@ -19,7 +22,8 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from motip.atomic import atomic_write_json
+from motip import rundir
+from motip.atomic import DiskFullError, atomic_write_json
 from motip.config import dump_config
 from motip.engine import ddp, runs
 from motip.engine.optim import build_optimizer, group_lr, warmup_lr
@@ -34,6 +38,10 @@ OOM_HINT = ("lower AUG_MAX_SIZE (e.g. 800) or the largest AUG_RESIZE_SCALES, sho
 
 class NonFiniteLoss(MotipError):
     pass
+
+
+class EvalFailed(MotipError):
+    """The validation of a saved epoch failed: the epoch is kept, ``--resume`` re-runs its eval."""
 
 
 def _raise_interrupt(signum: int, frame: object) -> None:
@@ -170,6 +178,7 @@ class Trainer:
         self.writer: TrainLogWriter | None = None
         self.states: dict[str, Any] = {"epoch": 0, "global_step": 0, "best_hota": None, "best_idf1": None}
         self.val_fingerprint: str | None = None
+        self._evaluating: int | None = None  # the saved epoch whose eval is running (for the stop message)
         self.last_norms = {"grad_norm": float("nan"), "grad_norm_detr": float("nan"), "grad_norm_id": float("nan")}
 
     # -- setup
@@ -184,54 +193,147 @@ class Trainer:
         return {"FP32": (None, False), "BF16": (torch.bfloat16, False), "FP16": (torch.float16, True)}[name]
 
     def run(self) -> int:
-        config = self.config
+        """Check and load everything that can refuse first (nothing in the run folder changes on a refusal), then
+        hold the run folder's lock and the dataset pins for the life of the training."""
         resume_ckpt = self.run_dir / runs.LAST if self.resume else None
         if self.resume and not resume_ckpt.is_file():
             raise MotipError("the run folder has no checkpoint_last.pth to resume from", path=self.run_dir,
                              hint="it was killed before its first epoch ended: start it again instead")
-        preflight(config, resume_ckpt)
+        preflight(self.config, resume_ckpt)
+        main = int(os.environ.get("RANK", "0")) == 0  # before init_distributed: rank 0 alone owns the run folder
+        lock: rundir.RunLock | None = None
+        if main:
+            lock = rundir.acquire_lock(self.run_dir)  # exit 2 naming the pid of a live trainer
+        self.pins: list[Any] = []
+        try:
+            if main and not self.resume:
+                rundir.refuse_existing_run(self.run_dir)  # under the lock: no trainer can start writing meanwhile
+            return self._run_locked(resume_ckpt)
+        finally:
+            for pin in self.pins:
+                pin.release()
+            if lock is not None:
+                lock.release()
+
+    def _pin_data(self) -> dict[str, str]:
+        """Pin every dataset folder the run reads (motip.data.pins) and point the working config at the concrete
+        folders: a rebuild that switches the ``datasets/<name>`` link while we train changes nothing we read. On
+        ``--resume`` the folders recorded in run.json are pinned again. Returns {configured path: real path}."""
+        from motip.data.pins import pin_path
+        from motip.jsonfile import try_read_json
+
+        config = self.config
+        recorded: dict[str, str] = {}
+        if self.resume:
+            data, _ = try_read_json(self.run_dir / rundir.RUN_FILE, what="run.json")
+            if isinstance(data, dict) and isinstance(data.get("data"), dict):
+                recorded = {str(k): str(v) for k, v in data["data"].items() if isinstance(v, str)}
+
+        mapping: dict[str, str] = {}
+
+        def pin(configured: Path) -> Path:
+            key = str(configured)
+            real = recorded.get(key)
+            if real is not None and not Path(real).exists():
+                raise MotipError(f"the dataset build this run trained on is gone ({key} was {real})", path=real,
+                                 hint="a resume must read the same data: restore that build, or start a new run "
+                                      "(RESUME_MODEL: <this run>/checkpoint_last.pth) on the current build")
+            held = pin_path(real if real is not None else configured)
+            self.pins.append(held)
+            mapping[key] = str(held.real)
+            return held.real
+
+        data_root = Path(config.resolve_path(config["DATA_ROOT"]))
+        splits = [pin(data_root / dataset / split) for dataset, split in
+                  zip(config["DATASETS"], config["DATASET_SPLITS"])]
+        values = copy.deepcopy(dict(config))
+        # BuiltDataset reads DATA_ROOT/<dataset>/<split>: an absolute "dataset" makes that the pinned folder itself.
+        values["DATA_ROOT"] = "/"
+        values["DATASETS"] = [str(real.parent) for real in splits]
+        values["DATASET_SPLITS"] = [real.name for real in splits]
+        if int(config.get("VAL_EVERY_EPOCHS") or 0) > 0:
+            from motip.engine.validate import val_settings
+
+            gt_folder, seqmap, _ = val_settings(config)
+            val = dict(values.get("val_config") or {})
+            val["GT_FOLDER"] = str(pin(gt_folder))
+            if seqmap is not None:
+                val["SEQMAP_FILE"] = str(pin(seqmap))
+            values["val_config"] = val
+        pinned = type(config)(values, getattr(config, "sources", {}), getattr(config, "path", None),
+                              getattr(config, "chain", [])) if hasattr(config, "resolve_path") else values
+        self.config = pinned
+        return mapping
+
+    def _run_locked(self, resume_ckpt: Path | None) -> int:
+        configured = self.saved_config = self.config  # config.yaml and checkpoints keep the configured paths
+        data_map = self._pin_data()
+        payload = runs.read_checkpoint(resume_ckpt) if resume_ckpt is not None else None
         device = self._setup_device()
         main = self.dist.is_main
+        seed_everything(int(self.config["SEED"]) + self.dist.rank)
+        dataset, sampler, loader = self._build_data()
+        model, criterion, id_criterion, optimizer, scheduler, resumed = self._build_model(device, payload,
+                                                                                          resume_ckpt)
+        # Everything that can refuse has run: only now does the run folder change.
         if main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             if not self.resume:
                 from motip.atomic import atomic_write_text
-                atomic_write_text(self.run_dir / "config.yaml", dump_config(standalone_config(config)))
-            runs.run_started(self.run_dir, self.config_path, self.resume)
+                atomic_write_text(self.run_dir / rundir.CONFIG_FILE, dump_config(standalone_config(configured)))
+            runs.run_started(self.run_dir, self.config_path, self.resume, data=data_map)
             print(f"run_dir={self.run_dir}", flush=True)
-        self.writer = TrainLogWriter(self.run_dir / "train.log", enabled=main)
+        self.writer = TrainLogWriter(self.run_dir / rundir.TRAIN_LOG, enabled=main)
         # SIGTERM (motip.jobs.stop_job, kill) ends the run like Ctrl-C: an [end] status=stopped line, no traceback.
         if threading.current_thread() is threading.main_thread():
             signal.signal(signal.SIGTERM, _raise_interrupt)
         status, code, message = "failed", 1, ""
         try:
-            self._train(device, resume_ckpt)
+            if main and not self.resume:
+                self.writer.run_start(run=str(self.run_dir), config=str(self.config_path),
+                                      epochs=int(self.config["EPOCHS"]), device=str(device),
+                                      world_size=self.dist.world_size, data=" | ".join(dataset.statistics()))
+            if resumed is not None:
+                self.writer.resume(**resumed)
+            self._train(device, sampler, loader, model, criterion, id_criterion, optimizer, scheduler)
             status, code = "finished", 0
         except NonFiniteLoss as err:
-            message = err.message
+            message, code = err.message, 2
             raise
         except torch.cuda.OutOfMemoryError as err:
-            message = "CUDA out of memory: " + OOM_HINT
-            self.writer.error(message)
+            message, code = "CUDA out of memory: " + OOM_HINT, 2
+            self._log_quietly(self.writer.error, message)
             raise MotipError(message, hint=OOM_HINT) from err
         except KeyboardInterrupt:
             status, code, message = "stopped", 130, "interrupted (SIGINT/SIGTERM)"
+            due = self._evaluating
+            if due:
+                message += (f" during the eval of epoch {due}; epoch {due} is saved, `motip train --resume` "
+                            "re-runs its eval")
             raise
         except MotipError as err:
-            message = err.message
-            self.writer.error(message)
+            message, code = err.message, 2
+            self._log_quietly(self.writer.error, message)
             raise
         except Exception as err:  # unexpected: record it, then let the traceback show
             message = f"{type(err).__name__}: {err}"
-            self.writer.error(message)
+            self._log_quietly(self.writer.error, message)
             raise
         finally:
-            self.writer.run_end(status=status, epoch=self.states["epoch"], msg=message)
+            # Best effort when the run ends on a full disk: the error that ended it must reach the user.
+            self._log_quietly(self.writer.run_end, status=status, epoch=self.states["epoch"], msg=message)
             self.writer.close()
             if main:
-                runs.run_ended(self.run_dir, status, code, message)
+                self._log_quietly(runs.run_ended, self.run_dir, status, code, message)
             ddp.cleanup(self.dist)
         return code
+
+    @staticmethod
+    def _log_quietly(call: Any, *args: Any, **kwargs: Any) -> None:
+        try:
+            call(*args, **kwargs)
+        except DiskFullError:
+            pass
 
     def _build_data(self) -> tuple[Any, Any, DataLoader]:
         from motip.data.augment import ClipTransform, collate_clips
@@ -251,7 +353,7 @@ class Trainer:
                             worker_init_fn=_worker_init, persistent_workers=False)
         return dataset, sampler, loader
 
-    def _build_model(self, device: torch.device, resume_ckpt: Path | None):
+    def _build_model(self, device: torch.device, payload: dict[str, Any] | None, resume_ckpt: Path | None):
         from motip.model import build_criterion, build_id_criterion, build_model, load_pretrain
 
         config = self.config
@@ -266,44 +368,48 @@ class Trainer:
                     param.requires_grad_(False)  # train only the MOTIP part (official)
         model.to(device)
         optimizer, scheduler = build_optimizer(model, config)
-        source = resume_ckpt or (config.resolve_path(config["RESUME_MODEL"]) if config.get("RESUME_MODEL") else None)
-        if source is not None:
-            self._resume_from(Path(source), model, optimizer, scheduler, full=resume_ckpt is not None)
-        return model, build_criterion(config).to(device), build_id_criterion(config), optimizer, scheduler
+        resumed = None
+        if resume_ckpt is not None:
+            resumed = self._resume_from(resume_ckpt, payload, model, optimizer, scheduler, full=True)
+        elif config.get("RESUME_MODEL"):
+            path = Path(config.resolve_path(config["RESUME_MODEL"]))
+            resumed = self._resume_from(path, runs.read_checkpoint(path), model, optimizer, scheduler, full=False)
+        return model, build_criterion(config).to(device), build_id_criterion(config), optimizer, scheduler, resumed
 
-    def _resume_from(self, path: Path, model, optimizer, scheduler, full: bool) -> None:
+    def _resume_from(self, path: Path, payload: dict[str, Any], model, optimizer, scheduler,
+                     full: bool) -> dict[str, Any]:
+        """Load ``payload`` (read from ``path``); returns the fields of the [resume] line written once the log opens.
+        A checkpoint of another architecture is refused naming its first mismatching key."""
         config = self.config
-        payload = runs.read_checkpoint(path)
-        state = {(k[7:] if k.startswith("module.") else k): v for k, v in payload["model"].items()}
-        model.load_state_dict(state, strict=True)
+        model.load_state_dict(runs.model_state(payload, model, path), strict=True)
         load_opt = full or config.get("RESUME_OPTIMIZER", True)
         load_sched = full or config.get("RESUME_SCHEDULER", True)
         load_states = full or config.get("RESUME_STATES", True)
-        if load_opt and payload.get("optimizer"):
-            optimizer.load_state_dict(payload["optimizer"])
-        if load_states and payload.get("states"):
-            self.states.update(payload["states"])
-        if load_sched and payload.get("scheduler"):
-            scheduler.load_state_dict(payload["scheduler"])
-        else:
-            for _ in range(int(self.states["epoch"])):
-                scheduler.step()  # a fresh schedule fast-forwarded to the resumed epoch (official)
-        if self.writer is not None:
-            self.writer.resume(checkpoint=str(path), epoch=int(self.states["epoch"]),
-                               global_step=int(self.states["global_step"]), optimizer=bool(load_opt),
-                               scheduler=bool(load_sched))
+        try:
+            if load_opt and payload.get("optimizer"):
+                optimizer.load_state_dict(payload["optimizer"])
+            if load_states and payload.get("states"):
+                self.states.update(payload["states"])
+            if load_sched and payload.get("scheduler"):
+                scheduler.load_state_dict(payload["scheduler"])
+            else:
+                for _ in range(int(self.states["epoch"])):
+                    scheduler.step()  # a fresh schedule fast-forwarded to the resumed epoch (official)
+        except (ValueError, KeyError, TypeError, RuntimeError) as err:
+            raise MotipError(f"the checkpoint's optimizer/scheduler/states do not fit this run: {err}", path=path,
+                             hint="resume with the run's own config (same LR groups and schedule), or start a new "
+                                  "run with RESUME_MODEL and RESUME_OPTIMIZER/RESUME_SCHEDULER: False") from err
+        if not full:
+            self.states["eval_due"] = None  # another run's pending eval is not this run's
+        return {"checkpoint": str(path), "epoch": int(self.states["epoch"]),
+                "global_step": int(self.states["global_step"]), "optimizer": bool(load_opt),
+                "scheduler": bool(load_sched)}
 
     # -- main loop
-    def _train(self, device: torch.device, resume_ckpt: Path | None) -> None:
+    def _train(self, device: torch.device, sampler, loader: DataLoader, model, criterion, id_criterion,
+               optimizer, scheduler) -> None:
         config = self.config
-        seed_everything(int(config["SEED"]) + self.dist.rank)
-        dataset, sampler, loader = self._build_data()
         main = self.dist.is_main
-        if main and not self.resume:
-            self.writer.run_start(run=str(self.run_dir), config=str(self.config_path), epochs=int(config["EPOCHS"]),
-                                  device=str(device), world_size=self.dist.world_size,
-                                  data=" | ".join(dataset.statistics()))
-        model, criterion, id_criterion, optimizer, scheduler = self._build_model(device, resume_ckpt)
         train_model: torch.nn.Module = model
         if self.dist.enabled:
             train_model = torch.nn.parallel.DistributedDataParallel(
@@ -312,16 +418,26 @@ class Trainer:
         if main and val_every > 0:
             from motip.engine.validate import val_fingerprint, val_settings
             self.val_fingerprint = val_fingerprint(val_settings(config)[0])
+        due = self.states.get("eval_due")
+        if due:  # resumed after a failed/interrupted eval: that epoch is saved, its eval comes first
+            if main and val_every > 0:
+                self._eval_epoch(model, optimizer, scheduler, int(due))
+            self.states["eval_due"] = None
+            ddp.barrier(self.dist)
         for epoch in range(int(self.states["epoch"]), int(config["EPOCHS"])):
             sampler.prepare_for_epoch(epoch)
             self._train_epoch(epoch, loader, sampler, model, train_model, criterion, id_criterion, optimizer, device)
             scheduler.step()
-            self.states["epoch"] = epoch + 1
             number = epoch + 1  # 1-based in file names and train.log
-            if main and val_every > 0 and number % val_every == 0:
-                self._validate(model, number)
+            self.states["epoch"] = number
+            evaluate = val_every > 0 and number % val_every == 0
+            self.states["eval_due"] = number if evaluate else None
             if main:
-                self._save_checkpoints(model, optimizer, scheduler, number)
+                # The epoch first: a failure (or SIGTERM) in the eval costs the eval, never the trained epoch.
+                self._save_epoch(model, optimizer, scheduler, number)
+                if evaluate:
+                    self._eval_epoch(model, optimizer, scheduler, number)
+            self.states["eval_due"] = None
             ddp.barrier(self.dist)
 
     def _train_epoch(self, epoch: int, loader: DataLoader, sampler, model, train_model, criterion, id_criterion,
@@ -472,7 +588,7 @@ class Trainer:
         return {k: (v if k == "loss" else v.detach()) for k, v in losses.items()}
 
     # -- epoch end
-    def _validate(self, model: torch.nn.Module, number: int) -> None:
+    def _validate(self, model: torch.nn.Module, number: int) -> dict[str, float]:
         from motip.engine.validate import metric_row, val_fingerprint, val_settings, validate
 
         out_dir = self.run_dir / "eval" / f"epoch_{number}"
@@ -508,38 +624,57 @@ class Trainer:
         history["epochs"].append({"epoch": number, "global_step": int(self.states["global_step"]), **top,
                                   "per_class": per_class})
         atomic_write_json(history_path, history)
-        self._last_eval = top
+        return top
 
-    def _save_checkpoints(self, model, optimizer, scheduler, number: int) -> None:
+    def _save(self, name: str, model, optimizer, scheduler) -> None:
+        runs.save_checkpoint(self.run_dir / name, model, optimizer, scheduler, self.states,
+                             getattr(self, "saved_config", self.config))
+
+    def _save_epoch(self, model, optimizer, scheduler, number: int) -> None:
+        """checkpoint_epoch_N (when due) and checkpoint_last, before the eval (states["eval_due"] says whether
+        this epoch's eval is still to run)."""
         config = self.config
-        last_eval = getattr(self, "_last_eval", None)
-        improved = []
-        if last_eval is not None:
-            for metric, key in (("HOTA", "best_hota"), ("IDF1", "best_idf1")):
-                value = last_eval.get(metric)
-                if isinstance(value, (int, float)) and math.isfinite(value) and \
-                        (self.states.get(key) is None or value > self.states[key]):
-                    self.states[key] = float(value)
-                    improved.append(metric)
-            self._last_eval = None
-        save = lambda name: runs.save_checkpoint(self.run_dir / name, model, optimizer, scheduler,  # noqa: E731
-                                                 self.states, config)
         every = max(int(config.get("SAVE_CHECKPOINT_PER_EPOCH") or 1), 1)
         if number % every == 0 or number == int(config["EPOCHS"]):
-            save(f"checkpoint_epoch_{number}.pth")
-            self.writer.checkpoint(epoch=number, kind="epoch", path=f"checkpoint_epoch_{number}.pth")
+            name = rundir.epoch_checkpoint(number)
+            self._save(name, model, optimizer, scheduler)
+            self.writer.checkpoint(epoch=number, kind="epoch", path=name)
             keep = int(config.get("MULTI_LAST_CHECKPOINTS") or 0)
             if keep > 0:
                 old = sorted(self.run_dir.glob("checkpoint_epoch_*.pth"), key=lambda p: int(p.stem.split("_")[-1]))
                 for path in old[:-keep]:
                     path.unlink(missing_ok=True)
-        for metric in improved:
-            name = f"checkpoint_best_{metric.lower()}.pth"
-            save(name)
-            self.writer.checkpoint(epoch=number, kind=f"best_{metric.lower()}", path=name,
-                                   value=self.states[f"best_{metric.lower()}"])
-        save(runs.LAST)  # last, so a resume never skips a best/epoch checkpoint of this epoch
+        self._save(runs.LAST, model, optimizer, scheduler)
         self.writer.checkpoint(epoch=number, kind="last", path=runs.LAST)
+
+    def _eval_epoch(self, model, optimizer, scheduler, number: int) -> None:
+        """Validate the saved epoch ``number``, then its best-HOTA/IDF1 checkpoints and checkpoint_last again (its
+        states now say the eval is done). A failure becomes EvalFailed: the epoch stays saved, --resume re-evals."""
+        self._evaluating = number
+        try:
+            top = self._validate(model, number)
+        except KeyboardInterrupt:
+            raise
+        except Exception as err:  # noqa: BLE001 - any failure of the eval (bad GT, a crash) costs only the eval
+            if isinstance(err, MotipError):
+                detail, where, hint = err.message, err.path, err.hint
+            else:
+                traceback.print_exc()  # a bug of ours: keep the trace for a report
+                detail, where, hint = f"{type(err).__name__}: {err}", None, None
+            resume = f"`motip train --resume {self.run_dir}` re-runs the eval of epoch {number}, then continues"
+            raise EvalFailed(f"the eval of epoch {number} failed: {detail} (epoch {number} is saved in "
+                             f"{runs.LAST}; its eval is still due)", path=where or self.run_dir,
+                             hint=f"{hint}; then {resume}" if hint else f"fix the cause, then {resume}") from err
+        self.states["eval_due"] = self._evaluating = None
+        for metric, key in (("HOTA", "best_hota"), ("IDF1", "best_idf1")):
+            value = top.get(metric)
+            if isinstance(value, (int, float)) and math.isfinite(value) and \
+                    (self.states.get(key) is None or value > self.states[key]):
+                self.states[key] = float(value)
+                name = f"checkpoint_best_{metric.lower()}.pth"
+                self._save(name, model, optimizer, scheduler)
+                self.writer.checkpoint(epoch=number, kind=f"best_{metric.lower()}", path=name, value=float(value))
+        self._save(runs.LAST, model, optimizer, scheduler)  # same weights; states: eval done, best values
 
 
 def train(config: Any, config_path: Path, run_dir: Path, resume: bool = False) -> int:

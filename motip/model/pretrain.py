@@ -10,10 +10,15 @@ Class-head surgery (detr.class_embed.*) when the checkpoint's class count differ
   * C -> N with C < N: rows 0..C-1 are kept, rows C..N-1 keep the fresh initialisation of the new model
     (nn.Linear default weight, bias -log(99) = -4.595, the focal-loss prior of probability 0.01).
   * anything else fails with MotipError.
+Loading is safe: ``torch.load(weights_only=True)`` with an allow-list (SAFE_GLOBALS: argparse.Namespace, which
+official Deformable-DETR/MOTIP checkpoints hold as "args"); anything else needs the opt-in ``--trust-checkpoint``
+(``trust_checkpoints()``), never a silent fallback to full unpickling.
 """
 
 from __future__ import annotations
 
+import argparse
+import os
 import pickle
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -62,22 +67,66 @@ class LoadReport:
         return "; ".join(parts)
 
 
-def read_checkpoint_state(path: str | Path) -> dict[str, torch.Tensor]:
-    """The state dict stored in a checkpoint file (under "model" when present)."""
+# Safe loading. Every checkpoint/pretrain is read with torch.load(weights_only=True): tensors, plain containers and
+# the few classes below, never arbitrary pickled objects (a downloaded .pth could otherwise run code on load).
+# Official Deformable-DETR / MOTIP checkpoints store their argparse arguments under "args": allow exactly that class.
+SAFE_GLOBALS: list[Any] = [argparse.Namespace]
+TRUST_FLAG = "--trust-checkpoint"
+TRUST_ENV = "MOTIP_TRUST_CHECKPOINT"  # set by --trust-checkpoint so worker processes and detached runs inherit it
+
+
+def trust_checkpoints(enabled: bool = True) -> None:
+    """Opt in (the CLI's --trust-checkpoint) to full unpickling of checkpoints that a safe load refuses. Only for
+    files whose origin you trust: unpickling runs whatever code the file names."""
+    if enabled:
+        os.environ[TRUST_ENV] = "1"
+    else:
+        os.environ.pop(TRUST_ENV, None)
+
+
+def checkpoints_trusted() -> bool:
+    return os.environ.get(TRUST_ENV, "") not in ("", "0")
+
+
+def load_checkpoint_file(path: str | Path, what: str = "checkpoint") -> Any:
+    """``torch.load`` of a checkpoint on the CPU, safely (weights_only=True + SAFE_GLOBALS) unless trusted.
+
+    A file a safe load refuses is never unpickled as a fallback: MotipError naming the file and --trust-checkpoint.
+    A truncated or foreign file: MotipError naming the file (exit 2, no traceback).
+    """
     path = Path(path)
     if not path.is_file():
-        raise MotipError("checkpoint not found", path=path, hint="check DETR_PRETRAIN / the --checkpoint path")
+        raise MotipError(f"{what} not found", path=path, hint="check the path (DETR_PRETRAIN, --checkpoint, the run)")
+    trusted = checkpoints_trusted()
     try:
-        try:
-            obj = torch.load(path, map_location="cpu", weights_only=True)
-        except pickle.UnpicklingError as exc:
-            if "Weights only load failed" not in str(exc):
-                raise
-            # Official checkpoints may pickle plain-Python training state; the file is the user's own.
-            obj = torch.load(path, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
-        raise MotipError(f"cannot read checkpoint: {str(exc).splitlines()[0]}", path=path,
-                         hint="the file may be truncated or not a torch checkpoint; pick another file") from exc
+        if trusted:
+            return torch.load(path, map_location="cpu", weights_only=False)
+        with torch.serialization.safe_globals(SAFE_GLOBALS):
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        text = str(exc)
+        if not trusted and "weights only load failed" in text.lower():
+            reason = next((line.strip() for line in text.splitlines() if "GLOBAL" in line or "nsupported" in line),
+                          text.splitlines()[0] if text else "")
+            raise MotipError(f"{what} holds Python objects beyond tensors, which a safe load refuses ({reason}); "
+                             "it was not unpickled", path=path,
+                             hint=f"only if you trust where this file comes from (unpickling can run any code), "
+                                  f"pass {TRUST_FLAG}") from None
+        raise MotipError(f"cannot read {what}: {text.splitlines()[0] if text else type(exc).__name__}", path=path,
+                         hint="the file may be truncated or not a torch checkpoint; pick another file") from None
+    except MotipError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - any failure to parse the file is a bad file, not a bug of ours
+        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise MotipError(f"cannot read {what}: {first}", path=path,
+                         hint="the file may be truncated or not a torch checkpoint; pick another file "
+                              "(e.g. checkpoint_epoch_<N>.pth of the same run)") from None
+
+
+def read_checkpoint_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """The state dict stored in a checkpoint file (under "model" when present), loaded safely."""
+    path = Path(path)
+    obj = load_checkpoint_file(path)
     state = obj.get("model", obj) if isinstance(obj, Mapping) else None
     if not isinstance(state, Mapping) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise MotipError("not a model checkpoint (no state dict of tensors, neither top-level nor under 'model')",
