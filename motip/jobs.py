@@ -2,19 +2,29 @@
 
 A job lives in a folder (a training run folder, or ``.motip/jobs/<time>-<name>/`` for builds, viz...) holding:
 
-- ``job.json``: ``{"name", "kind", "argv", "cwd", "pid", "create_time", "boot_id", "started_at",
-  "exit_code", "ended_at", "signal"}``; the last three are filled when the job ends (written atomically).
+- ``job.json``: ``{"name", "kind", "argv", "cwd", "run_dir", "pid", "create_time", "boot_id", "started_at",
+  "child_pid", "child_create_time", "exit_code", "ended_at", "signal", "stopped"}`` (written atomically; schema in
+  docs/formats.md). ``run_dir`` is the training run folder the job writes (a train job's folder is its run folder),
+  recorded before anything starts, so job control never parses a path out of printed text.
 - ``output.log``: the job's stdout and stderr.
+
+A launcher that runs a command which itself calls ``start_job`` (``motip train --detach``) learns the job without
+parsing its output: it sets ``MOTIP_LAUNCH_RECORD=<file>`` in that command's environment and ``start_job`` writes
+``{"job_dir", "run_dir", "pid", "create_time", "boot_id"}`` there (``launch_record_env``, ``read_launch_record``).
 
 ``start_job`` launches ``python -m motip.jobs <job_dir>`` in a new session (``start_new_session``, stdin from
 /dev/null, output to the file: a hang-up or a vanished TUI cannot reach it). That small supervisor starts the real
 command, waits, and records its exit status, so even a ``kill -9`` of the job is reported. A pid is only ours when
-boot id and process create time match what job.json recorded (pids get reused).
+boot id and process create time match what job.json recorded (pids get reused); the same proof holds for the
+command the supervisor started (``child_pid`` + ``child_create_time``), so ``stop_job`` still stops a training whose
+supervisor was killed, and never signals a process it cannot prove it started.
+
+A job.json that cannot be used (not JSON, truncated, a list, wrong types) gives a ``JobInfo`` whose ``state`` is
+``unreadable`` and whose ``error`` names the file: listings show it, nothing crashes, nothing is signalled.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -28,9 +38,23 @@ from typing import Any
 import psutil
 
 from motip.atomic import atomic_write_json
+from motip.errors import MotipError
+from motip.jsonfile import try_read_json
 
 JOB_FILE = "job.json"
 OUTPUT_FILE = "output.log"
+LAUNCH_RECORD_ENV = "MOTIP_LAUNCH_RECORD"
+_CREATE_TIME_TOLERANCE_S = 0.05
+
+# job.json's fields and the JSON types each may hold (null is allowed for all: "not known yet").
+_INT = (int,)
+_NUM = (int, float)
+_FIELDS: dict[str, tuple[type, ...]] = {
+    "name": (str,), "kind": (str,), "argv": (list,), "cwd": (str,), "run_dir": (str,), "pid": _INT,
+    "create_time": _NUM, "boot_id": (str,), "started_at": (str,), "started_at_epoch": _NUM, "child_pid": _INT,
+    "child_create_time": _NUM, "exit_code": _INT, "ended_at": (str,), "ended_at_epoch": _NUM, "signal": (str,),
+    "stopped": (bool,),
+}
 
 
 def boot_id() -> str:
@@ -40,10 +64,48 @@ def boot_id() -> str:
         return str(psutil.boot_time())
 
 
+def _type_problem(data: dict[str, Any]) -> str | None:
+    """The first field of job.json with a type we never write (a bool is not a pid), or None."""
+    for key, types in _FIELDS.items():
+        value = data.get(key)
+        if value is None:
+            continue
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            wanted = " or ".join("number" if t is float else {"int": "integer", "str": "string", "list": "list",
+                                                               "bool": "true/false"}.get(t.__name__, t.__name__)
+                                 for t in types if not (t is int and float in types))
+            return f"job.json field {key!r} is {type(value).__name__} {value!r:.40}, expected {wanted}"
+    if data.get("argv") is not None and not all(isinstance(a, str) for a in data["argv"]):
+        return "job.json field 'argv' holds a non-string"
+    return None
+
+
+def _same_process(pid: Any, create_time: Any, recorded_boot: Any) -> psutil.Process | None:
+    """The live process ``pid`` if it is provably the one recorded: same boot, same create time, not a zombie."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0 or not isinstance(create_time, (int, float)):
+        return None
+    if recorded_boot != boot_id():
+        return None
+    try:
+        proc = psutil.Process(pid)
+        if abs(proc.create_time() - float(create_time)) > _CREATE_TIME_TOLERANCE_S:
+            return None  # the pid was reused by another process
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return proc
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
 @dataclass
 class JobInfo:
     dir: Path
     data: dict[str, Any]
+    error: MotipError | None = None  # job.json could not be used: the job shows as unreadable
+
+    @property
+    def path(self) -> Path:
+        return self.dir / JOB_FILE
 
     @property
     def name(self) -> str:
@@ -51,7 +113,17 @@ class JobInfo:
 
     @property
     def kind(self) -> str:
-        return str(self.data.get("kind") or "job")
+        return str(self.data.get("kind") or ("?" if self.error else "job"))
+
+    @property
+    def run_dir(self) -> Path | None:
+        """The training run folder this job writes (recorded at launch), else None."""
+        value = self.data.get("run_dir")
+        return Path(value) if value else None
+
+    @property
+    def child_pid(self) -> int | None:
+        return self.data.get("child_pid")
 
     @property
     def pid(self) -> int | None:
@@ -71,30 +143,35 @@ class JobInfo:
 
     def process(self) -> psutil.Process | None:
         """The supervisor process, if it is still alive and really this job's (boot id + create time match)."""
-        pid = self.pid
-        if not pid or self.data.get("boot_id") != boot_id():
+        if self.error is not None:
             return None
-        try:
-            proc = psutil.Process(pid)
-            if abs(proc.create_time() - float(self.data.get("create_time", -1))) > 0.05:
-                return None  # the pid was reused by another process
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                return None
-            return proc
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return _same_process(self.pid, self.data.get("create_time"), self.data.get("boot_id"))
+
+    def child_process(self) -> psutil.Process | None:
+        """The command the supervisor started, if alive and provably it (child pid + create time + boot id)."""
+        if self.error is not None:
             return None
+        return _same_process(self.data.get("child_pid"), self.data.get("child_create_time"), self.data.get("boot_id"))
 
     @property
     def state(self) -> str:
-        """running, finished (exit 0), failed (non-zero exit), stopped (by signal/stop_job), or lost (gone unrecorded)."""
+        """running, finished (exit 0), failed (non-zero exit), stopped (by signal/stop_job), lost (gone unrecorded)
+        or unreadable (job.json cannot be used: see ``error``). A command that outlived its killed supervisor is
+        still running."""
+        if self.error is not None:
+            return "unreadable"
         if self.exit_code is not None:
             if self.data.get("stopped"):
                 return "stopped"
             return "finished" if self.exit_code == 0 else "failed"
-        return "running" if self.process() is not None else "lost"
+        if self.process() is not None or self.child_process() is not None:
+            return "running"
+        return "stopped" if self.data.get("stopped") else "lost"
 
     @property
     def elapsed_s(self) -> float:
+        if not self.started_at:
+            return 0.0  # unknown (an unreadable job.json), not "since 1970"
         end = self.data.get("ended_at_epoch") or time.time()
         return max(0.0, float(end) - self.started_at)
 
@@ -112,15 +189,27 @@ class JobInfo:
 
 
 def read_job(job_dir: str | os.PathLike[str]) -> JobInfo | None:
-    path = Path(job_dir) / JOB_FILE
-    try:
-        return JobInfo(Path(job_dir), json.loads(path.read_text(encoding="utf-8")))
-    except (OSError, json.JSONDecodeError):
+    """The job in ``job_dir``; None when there is no job.json, a JobInfo with ``error`` set (state ``unreadable``)
+    when it cannot be used."""
+    job_dir = Path(job_dir)
+    path = job_dir / JOB_FILE
+    if not path.exists() and not path.is_symlink():
         return None
+    data, error = try_read_json(path, what="job.json",
+                                hint="the job's own record is damaged; its output is in output.log beside it "
+                                     "(delete job.json to forget the job)")
+    if error is None:
+        problem = _type_problem(data)
+        if problem is not None:
+            error = MotipError(problem, path=path, hint="delete job.json to forget the job (output.log stays)")
+    if error is not None:
+        return JobInfo(job_dir, {}, error)
+    return JobInfo(job_dir, data)
 
 
 def find_jobs(*roots: str | os.PathLike[str]) -> list[JobInfo]:
-    """Jobs in ``root/*/job.json`` for each root (run folders, .motip/jobs), oldest first."""
+    """Jobs in ``root/*/job.json`` for each root (run folders, .motip/jobs), oldest first; a damaged job.json is
+    listed too (state ``unreadable``)."""
     jobs: list[JobInfo] = []
     for root in roots:
         root = Path(root)
@@ -146,17 +235,25 @@ def new_job_dir(workspace_root: str | os.PathLike[str], name: str) -> Path:
 
 
 def start_job(argv: list[str], job_dir: str | os.PathLike[str], *, kind: str, name: str | None = None,
-              cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None) -> JobInfo:
-    """Start ``argv`` detached under a supervisor; return once job.json names the supervisor's pid."""
+              cwd: str | os.PathLike[str] | None = None, env: dict[str, str] | None = None,
+              run_dir: str | os.PathLike[str] | None = None) -> JobInfo:
+    """Start ``argv`` detached under a supervisor; return once job.json names the supervisor's pid.
+
+    ``run_dir``: the training run folder the command writes (default for ``kind="train"``: ``job_dir`` itself),
+    recorded in job.json before the command starts."""
     job_dir = Path(job_dir)
     job_dir.mkdir(parents=True, exist_ok=True)
     cwd = str(Path(cwd or os.getcwd()).resolve())
+    if run_dir is None and kind == "train":
+        run_dir = job_dir
     data: dict[str, Any] = {"name": name or job_dir.name, "kind": kind, "argv": list(argv), "cwd": cwd,
+                            "run_dir": None if run_dir is None else str(Path(cwd, run_dir).absolute()),
                             "started_at": datetime.now().isoformat(timespec="seconds"),
                             "started_at_epoch": time.time(), "boot_id": boot_id(),
                             "pid": None, "create_time": None, "exit_code": None}
     atomic_write_json(job_dir / JOB_FILE, data)
     child_env = dict(os.environ if env is None else env)
+    child_env.pop(LAUNCH_RECORD_ENV, None)  # meant for this launch only, not for jobs the command starts
     child_env.setdefault("MOTIP_PROGRESS", "plain")  # the TUI reads PROGRESS lines from output.log
     child_env["PYTHONUNBUFFERED"] = "1"
     with open(job_dir / OUTPUT_FILE, "ab") as output, open(os.devnull, "rb") as devnull:
@@ -166,14 +263,74 @@ def start_job(argv: list[str], job_dir: str | os.PathLike[str], *, kind: str, na
     data["pid"] = proc.pid
     data["create_time"] = psutil.Process(proc.pid).create_time()
     atomic_write_json(job_dir / JOB_FILE, data)
+    record = os.environ.pop(LAUNCH_RECORD_ENV, None)
+    if record:
+        atomic_write_json(Path(record), {"job_dir": str(job_dir.absolute()), "run_dir": data["run_dir"],
+                                         "pid": data["pid"], "create_time": data["create_time"],
+                                         "boot_id": data["boot_id"]})
     return JobInfo(job_dir, data)
 
 
-def _update(job_dir: Path, **fields: Any) -> None:
+def launch_record_env(record: str | os.PathLike[str], env: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for a command that will call ``start_job`` (e.g. ``motip train --detach``): it writes the
+    job it started to ``record`` (read it back with ``read_launch_record``)."""
+    out = dict(os.environ if env is None else env)
+    out[LAUNCH_RECORD_ENV] = str(Path(record).absolute())
+    return out
+
+
+def read_launch_record(record: str | os.PathLike[str]) -> JobInfo:
+    """The job a launched command started (see ``launch_record_env``); MotipError when it wrote none or a bad one."""
+    from motip.jsonfile import read_json
+
+    facts = read_json(record, what="launch record", hint="the command did not start a job; see its output")
+    job_dir = facts.get("job_dir")
+    if not isinstance(job_dir, str) or not job_dir:
+        raise MotipError("launch record names no job folder", path=record, hint="see the command's output")
     job = read_job(job_dir)
-    data = job.data if job else {}
+    if job is None:
+        raise MotipError("the launched job has no job.json", path=Path(job_dir) / JOB_FILE,
+                         hint="see the command's output")
+    if job.error is not None:
+        raise job.error
+    return job
+
+
+def launch(argv: list[str], cwd: str | os.PathLike[str], *, timeout_s: float | None = None
+           ) -> tuple[subprocess.CompletedProcess[str], JobInfo | None, str | None]:
+    """Run a command that starts a detached job (``motip train --detach``) and return ``(its result, the job it
+    started, None)``, or ``(result, None, why not)``. The job comes from a launch record file the command's
+    ``start_job`` writes, never from parsing its printed text (paths may hold spaces)."""
+    import tempfile
+
+    handle, record = tempfile.mkstemp(prefix="motip-launch-", suffix=".json")
+    os.close(handle)
+    os.unlink(record)  # start_job writes it; still absent afterwards = no job started
+    try:
+        proc = subprocess.run(argv, cwd=cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                              env=launch_record_env(record), timeout=timeout_s)
+        if proc.returncode != 0:
+            tail = (proc.stderr.strip() or proc.stdout.strip() or "no output").splitlines()[-3:]
+            return proc, None, f"exit {proc.returncode}: {' '.join(tail)}"
+        try:
+            return proc, read_launch_record(record), None
+        except MotipError as err:
+            return proc, None, err.render()
+    finally:
+        try:
+            os.unlink(record)
+        except FileNotFoundError:
+            pass
+
+
+def _update(job_dir: Path, fallback: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
+    """Merge ``fields`` into job.json, read afresh (stop_job and the supervisor both write it); a file that can no
+    longer be read is rebuilt from ``fallback`` (what the writer knows) rather than from nothing."""
+    job = read_job(job_dir)
+    data = dict(job.data) if job is not None and job.error is None else dict(fallback or {})
     data.update(fields)
     atomic_write_json(job_dir / JOB_FILE, data)
+    return data
 
 
 def _supervise(job_dir: Path) -> int:
@@ -185,10 +342,18 @@ def _supervise(job_dir: Path) -> int:
             break
         time.sleep(0.02)
     job = read_job(job_dir)
-    assert job is not None, f"{job_dir}/{JOB_FILE} vanished"
+    if job is None or job.error is not None or not job.data.get("argv"):
+        why = "vanished" if job is None else (job.error.render() if job.error else "names no command (argv)")
+        print(f"motip.jobs: {job_dir / JOB_FILE}: {why}; nothing started", file=sys.stderr, flush=True)
+        return 2
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     child = subprocess.Popen(job.data["argv"], cwd=job.data.get("cwd"), stdin=subprocess.DEVNULL)
-    _update(job_dir, child_pid=child.pid)
+    try:
+        child_create_time: float | None = psutil.Process(child.pid).create_time()
+    except psutil.NoSuchProcess:  # already gone (and reaped by nobody yet: only if it exited at once)
+        child_create_time = None
+    # pid + create time (+ the job's boot id): what lets stop_job find the command if this supervisor is killed.
+    known = _update(job_dir, job.data, child_pid=child.pid, child_create_time=child_create_time)
 
     def forward(signum: int, _frame: object) -> None:
         try:
@@ -203,41 +368,68 @@ def _supervise(job_dir: Path) -> int:
                               "ended_at": datetime.now().isoformat(timespec="seconds"), "ended_at_epoch": time.time()}
     if code < 0:
         fields["signal"] = signal.Signals(-code).name
-    _update(job_dir, **fields)
+    _update(job_dir, known, **fields)
     return 0
 
 
-def stop_job(job: JobInfo, grace_s: float = 10.0) -> str:
-    """Graceful, then forced: SIGTERM the whole process tree (torch launchers start workers in sessions of their
-    own, so signalling a process group is not enough), wait ``grace_s``, SIGKILL what is left."""
-    proc = job.process()
-    if proc is None:
-        return "not running"
-    _update(job.dir, stopped=True)
+def _tree(root: psutil.Process) -> list[psutil.Process]:
     try:
-        tree = [proc, *proc.children(recursive=True)]
+        return [root, *root.children(recursive=True)]
     except psutil.NoSuchProcess:
-        return "not running"
-    # Signal the command first (the supervisor stays to record the exit status).
-    for member in tree[1:]:
+        return []
+
+
+def _terminate_then_kill(members: list[psutil.Process], grace_s: float) -> list[psutil.Process]:
+    """SIGTERM each, wait ``grace_s``, SIGKILL the rest; returns the ones that needed SIGKILL."""
+    for member in members:
         try:
             member.terminate()
         except psutil.NoSuchProcess:
             pass
-    _, alive = psutil.wait_procs(tree[1:], timeout=grace_s)
+    _, alive = psutil.wait_procs(members, timeout=grace_s)
     for member in alive:
         try:
             member.kill()
         except psutil.NoSuchProcess:
             pass
     psutil.wait_procs(alive, timeout=5)
-    try:
-        proc.wait(timeout=5)
-    except (psutil.TimeoutExpired, psutil.NoSuchProcess):
+    return alive
+
+
+def stop_job(job: JobInfo, grace_s: float = 10.0) -> str:
+    """Graceful, then forced: SIGTERM the whole process tree (torch launchers start workers in sessions of their
+    own, so signalling a process group is not enough), wait ``grace_s``, SIGKILL what is left.
+
+    Only processes proven to be this job's are signalled: the supervisor and the command it started, each by pid +
+    create time + boot id, and their descendants. With the supervisor gone (kill -9), the recorded command is
+    stopped directly and job.json says so (its exit status is then unknown)."""
+    if job.error is not None:
+        return "unreadable job.json: nothing signalled"
+    proc = job.process()
+    child = job.child_process()
+    if proc is None and child is None:
+        return "not running"
+    _update(job.dir, job.data, stopped=True)
+    if proc is not None:
+        members = _tree(proc)[1:]
+        if child is not None and all(m.pid != child.pid for m in members):
+            members += _tree(child)
+    else:
+        members = _tree(child)  # type: ignore[arg-type]
+    # Signal the command first (a live supervisor stays to record the exit status).
+    alive = _terminate_then_kill(members, grace_s)
+    if proc is not None:
         try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
+            proc.wait(timeout=5)
+        except (psutil.TimeoutExpired, psutil.NoSuchProcess):
+            try:
+                proc.kill()
+            except psutil.NoSuchProcess:
+                pass
+    else:
+        _update(job.dir, job.data, stopped=True, signal="SIGKILL" if alive else "SIGTERM",
+                ended_at=datetime.now().isoformat(timespec="seconds"), ended_at_epoch=time.time(),
+                supervisor_lost=True)  # nobody is left to record an exit code: it stays null (unknown)
     return "killed" if alive else "terminated"
 
 

@@ -6,7 +6,9 @@ quitting and the SSH session dropping. For each queued stage the worker
 1. checks free disk space (below ``min_free_gb`` pauses the queue),
 2. applies the stage's budgets to config.toml (``motip.workspace.apply_stage``) and runs ``motip build``,
 3. starts ``motip train <stage config> --detach --DETR_PRETRAIN <previous stage's best checkpoint>`` (the YAML file
-   itself is never edited; ``overrides`` are added to every train) and waits for that run to end,
+   itself is never edited; ``overrides`` are added to every train) and waits for that run to end. The run folder
+   comes from the job ``motip train --detach`` started (its job.json's ``run_dir``, handed back through a launch
+   record file: ``motip.jobs.launch_record_env``), never from parsing printed text (a path may hold spaces),
 4. reads the run's train.log: the best eval becomes the stage's metrics, ``checkpoint_best_hota.pth`` its best
    checkpoint; the shared rules of ``motip.alerts`` compare them with the previous stage's.
 
@@ -29,7 +31,6 @@ State lives in ``<workspace>/.motip/queue.json`` (written atomically; schema in 
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -40,13 +41,14 @@ from typing import Any
 
 from motip.atomic import atomic_write_json
 from motip.errors import ConfigError, MotipError
+from motip.jsonfile import read_json, try_read_json
 
 QUEUE_FILE = Path(".motip") / "queue.json"
 DEFAULT_MIN_FREE_GB = 5.0
 DEFAULT_POLL_S = 2.0
 BEST_CHECKPOINT = "checkpoint_best_hota.pth"
 LAST_CHECKPOINT = "checkpoint_last.pth"
-_RUN_DIR_RE = re.compile(r"run_dir=(\S+)")
+_QUEUE_HINT = "delete it to forget the queue (runs and builds are not affected)"
 
 QUEUE_STATES = ("running", "paused", "stopped", "finished")
 STAGE_STATES = ("pending", "building", "training", "done", "alert", "failed", "stopped")
@@ -64,16 +66,91 @@ def queue_path(workspace_root: str | os.PathLike[str]) -> Path:
 
 
 def read_queue(workspace_root: str | os.PathLike[str]) -> dict[str, Any] | None:
-    import json
-
+    """queue.json, checked: None when there is none, MotipError naming the file when it cannot be used (not JSON,
+    truncated, a list, a field of the wrong type), so no caller meets a KeyError/TypeError later."""
     path = queue_path(workspace_root)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         return None
-    except (OSError, json.JSONDecodeError) as err:
-        raise MotipError(f"cannot read the queue state: {err}", path=path,
-                         hint="delete it to forget the queue (runs and builds are not affected)") from None
+    queue = read_json(path, what="queue state (queue.json)", hint=_QUEUE_HINT)
+    problem = _queue_problem(queue)
+    if problem is not None:
+        raise MotipError(f"queue state (queue.json) {problem}", path=path, hint=_QUEUE_HINT)
+    return queue
+
+
+def try_read_queue(workspace_root: str | os.PathLike[str]) -> tuple[dict[str, Any] | None, MotipError | None]:
+    """``(queue or None, None)``, or ``(None, error)`` for a damaged queue.json (listings show it as unreadable)."""
+    try:
+        return read_queue(workspace_root), None
+    except MotipError as err:
+        return None, err
+
+
+def _kind(value: Any, types: tuple[type, ...], optional: bool) -> bool:
+    if value is None:
+        return optional
+    if isinstance(value, bool) and bool not in types:
+        return False
+    return isinstance(value, types)
+
+
+_STR, _NUM, _DICT, _LIST = (str,), (int, float), (dict,), (list,)
+_QUEUE_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "config": (_STR, False), "state": (_STR, False), "current": ((int,), False), "stages": (_LIST, False),
+    "paused_reason": (_STR, True), "job_dir": (_STR, True), "overrides": (_LIST, True), "options": (_DICT, True),
+    "history": (_LIST, True),
+}
+_STAGE_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "name": (_STR, False), "config": (_STR, False), "state": (_STR, False), "run_dir": (_STR, True),
+    "build_exit": ((int,), True), "pretrain": (_STR, True), "best_checkpoint": (_STR, True),
+    "metrics": (_DICT, True), "alerts": (_LIST, True), "started_at": (_STR, True), "ended_at": (_STR, True),
+}
+_METRIC_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
+    "HOTA": (_NUM, True), "IDF1": (_NUM, True), "per_class": (_DICT, True),
+}
+
+
+def _fields_problem(data: dict[str, Any], fields: dict[str, tuple[tuple[type, ...], bool]], where: str) -> str | None:
+    for key, (types, optional) in fields.items():
+        if key not in data and optional:
+            continue
+        if not _kind(data.get(key), types, optional):
+            return f"{where}{key!r} is {type(data.get(key)).__name__} {data.get(key)!r:.40}"
+    return None
+
+
+def _queue_problem(queue: dict[str, Any]) -> str | None:
+    """What makes a parsed queue.json unusable (first problem found), else None."""
+    problem = _fields_problem(queue, _QUEUE_FIELDS, "field ")
+    if problem:
+        return problem
+    if queue["state"] not in QUEUE_STATES:
+        return f"field 'state' is {queue['state']!r:.40}, expected one of {', '.join(QUEUE_STATES)}"
+    if not 0 <= queue["current"] <= len(queue["stages"]):
+        return f"field 'current' is {queue['current']}, outside its {len(queue['stages'])} stages"
+    for index, stage in enumerate(queue["stages"]):
+        where = f"stage {index + 1} "
+        if not isinstance(stage, dict):
+            return f"{where}is {type(stage).__name__}, expected an object"
+        problem = _fields_problem(stage, _STAGE_FIELDS, where + "field ")
+        if problem:
+            return problem
+        if stage["state"] not in STAGE_STATES:
+            return f"{where}field 'state' is {stage['state']!r:.40}, expected one of {', '.join(STAGE_STATES)}"
+        metrics = stage.get("metrics")
+        if metrics is not None:
+            problem = _fields_problem(metrics, _METRIC_FIELDS, where + "metrics field ")
+            if problem:
+                return problem
+            for name, value in (metrics.get("per_class") or {}).items():
+                if not isinstance(value, dict):
+                    return f"{where}metrics per_class {name!r} is {type(value).__name__}, expected an object"
+    if not all(isinstance(t, str) for t in queue.get("overrides") or []):
+        return "field 'overrides' holds a non-string"
+    for entry in queue.get("history") or []:
+        if not isinstance(entry, dict) or not isinstance(entry.get("msg"), str):
+            return "field 'history' holds an entry without a text 'msg'"
+    return None
 
 
 def write_queue(workspace_root: str | os.PathLike[str], queue: dict[str, Any]) -> None:
@@ -180,32 +257,23 @@ def start_queue(config_path: str | os.PathLike[str], stages: list[str] | None = 
     return _launch_worker(root, queue)
 
 
-def _stop_run(run_dir: str | None) -> None:
-    """Stop a stage's training: through its job.json when it has one, else the pid in its run.json."""
-    import json
-
-    import psutil
-
+def _stop_run(run_dir: str | None) -> str | None:
+    """Stop a stage's training through its job.json: the supervisor, or the recorded training process when the
+    supervisor is gone, each proven by pid + create time + boot id. A pid we cannot prove we started (run.json's
+    pid alone: pids get reused) is never signalled. Returns a note for the history, or None when nothing ran."""
     from motip.jobs import read_job, stop_job
 
     if not run_dir:
-        return
+        return None
     job = read_job(run_dir)
-    if job is not None:
-        if job.state == "running":
-            stop_job(job)
-        return
-    try:
-        pid = json.loads((Path(run_dir) / "run.json").read_text(encoding="utf-8")).get("pid")
-        proc = psutil.Process(int(pid))
-    except (OSError, ValueError, TypeError, psutil.NoSuchProcess):
-        return
-    tree = [proc, *proc.children(recursive=True)]
-    for member in tree:
-        member.terminate()
-    _, alive = psutil.wait_procs(tree, timeout=10)
-    for member in alive:
-        member.kill()
+    if job is None:
+        return (f"{run_dir} has no job.json: its training (if any) was not started by the queue and was not "
+                f"signalled")
+    if job.error is not None:
+        return f"not signalled: {job.error.message} ({job.path})"
+    if job.state != "running":
+        return None
+    return f"training in {run_dir}: {stop_job(job)}"
 
 
 def stop_queue(workspace_root: str | os.PathLike[str]) -> dict[str, Any]:
@@ -223,7 +291,9 @@ def stop_queue(workspace_root: str | os.PathLike[str]) -> dict[str, Any]:
     current = queue["current"]
     if current < len(queue["stages"]):
         stage = queue["stages"][current]
-        _stop_run(stage.get("run_dir"))
+        note = _stop_run(stage.get("run_dir"))
+        if note:
+            _note(queue, note)
         if stage["state"] in ("building", "training", "pending"):
             stage["state"] = "stopped"
     if queue["state"] in ("running", "paused"):
@@ -267,6 +337,8 @@ def queue_status(workspace_root: str | os.PathLike[str]) -> dict[str, Any] | Non
     job = worker_job(queue)
     queue["worker"] = None if job is None else {"state": job.state, "pid": job.pid, "dir": str(job.dir),
                                                "output": str(job.output_path)}
+    if job is not None and job.error is not None:
+        queue["worker"]["error"] = job.error.render()
     if queue["state"] == "running" and (job is None or job.state != "running"):
         queue["worker_lost"] = True  # the worker died without writing a pause: `motip queue resume` goes on
     current = queue.get("current", 0)
@@ -317,23 +389,39 @@ def _start_training(root: Path, queue: dict[str, Any], stage: dict[str, Any], re
         if stage.get("pretrain"):
             argv += [f"--DETR_PRETRAIN={stage['pretrain']}"]
     argv += [f"--{token}" for token in queue.get("overrides", [])]
-    proc = subprocess.run(argv, cwd=root, stdin=subprocess.DEVNULL, capture_output=True, text=True)
-    sys.stdout.write(proc.stdout)
-    sys.stdout.write(proc.stderr)
-    match = _RUN_DIR_RE.search(proc.stdout)
-    if proc.returncode != 0 or match is None:
-        stage["state"] = "failed"
-        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise Paused(f"{stage['name']}: `motip train` did not start (exit {proc.returncode}): {tail[0]}")
-    run_dir = Path(match.group(1))
-    stage["run_dir"] = str(run_dir if run_dir.is_absolute() else (root / run_dir))
+    stage["run_dir"] = str(start_detached_training(root, argv, on_output=sys.stdout.write,
+                                                   fail=lambda msg: _failed_start(stage, msg)))
+
+
+def _failed_start(stage: dict[str, Any], message: str) -> None:
+    stage["state"] = "failed"
+    raise Paused(f"{stage['name']}: `motip train` did not start: {message}")
+
+
+def start_detached_training(cwd: str | os.PathLike[str], argv: list[str], *, timeout_s: float | None = None,
+                            on_output: Any = None, fail: Any = None) -> Path:
+    """Run ``motip train ... --detach`` and return the run folder of the job it started, read from that job's
+    job.json (``motip.jobs.launch``: never parsed from printed text). ``fail(message)`` is called (and must raise)
+    when no job started; default: raise MotipError."""
+    from motip.jobs import launch
+
+    proc, job, why = launch(argv, cwd, timeout_s=timeout_s)
+    if on_output is not None:
+        on_output(proc.stdout)
+        on_output(proc.stderr)
+    if job is not None and job.run_dir is None:
+        job, why = None, f"its job {job.path} records no run_dir"
+    if job is None:
+        if fail is not None:
+            fail(why)
+        raise MotipError(f"`motip train` did not start: {why}", hint="fix what the message says and retry")
+    return job.run_dir  # type: ignore[return-value]
 
 
 def run_state(run_dir: str | os.PathLike[str]) -> tuple[str, int | None]:
-    """(state, exit code) of a training run: from its job.json (a detached run), else its run.json (pid + status),
-    else its train.log's end event. States: running, finished, failed, stopped, lost."""
-    import json
-
+    """(state, exit code) of a training run: from its job.json (a detached run), else (no job.json, or a job whose
+    supervisor vanished without recording the exit) its run.json (status), else its train.log's end event.
+    States: running, finished, failed, stopped, lost. A damaged job.json or run.json is skipped, never a crash."""
     import psutil
 
     from motip.jobs import read_job
@@ -341,18 +429,22 @@ def run_state(run_dir: str | os.PathLike[str]) -> tuple[str, int | None]:
 
     run_dir = Path(run_dir)
     job = read_job(run_dir)
-    if job is not None:
+    if job is not None and job.state not in ("lost", "unreadable"):
         return job.state, job.exit_code
-    try:
-        info = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        info = {}
-    if info.get("status") == "running":
+    info, _error = try_read_json(run_dir / "run.json", what="run.json")
+    info = info or {}
+    status = info.get("status") if isinstance(info.get("status"), str) else None
+    code = info.get("exit_code") if isinstance(info.get("exit_code"), int) else None
+    if status == "running":
+        if job is not None:
+            return "lost", None  # its job says nothing runs any more, and the trainer never wrote its end
         pid = info.get("pid")
-        return ("running" if pid and psutil.pid_exists(pid) else "lost"), None
-    if info.get("status"):
-        code = info.get("exit_code")
-        return ("finished" if info["status"] == "finished" and not code else str(info["status"])), code
+        alive = isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 and psutil.pid_exists(pid)
+        return ("running" if alive else "lost"), None
+    if status:
+        return ("finished" if status == "finished" and not code else status), code
+    if job is not None:
+        return "lost", None
     log_path = run_dir / "train.log"
     if log_path.is_file():
         state = parse_log(log_path).status.get("state", "lost")
@@ -462,7 +554,11 @@ def run_queue(config_path: str | os.PathLike[str]) -> int:
     global _IN_WORKER
     _IN_WORKER = True
     root = _workspace_root(config_path)
-    queue = read_queue(root)
+    try:
+        queue = read_queue(root)
+    except MotipError as err:
+        print(err.render(), file=sys.stderr)
+        return 2
     if queue is None:
         print(f"no queue state in {queue_path(root)}", file=sys.stderr)
         return 2

@@ -1,17 +1,17 @@
 """Starting the core's commands from the TUI: always as ``python -m motip ...`` subprocesses in their own session.
 
 Builds, viz, dashboard and queue run as detached jobs in ``<workspace>/.motip/jobs/``; training detaches itself
-(``motip train <config> --detach`` prints ``run_dir=... pid=...`` and returns).
+(``motip train <config> --detach`` starts its job and returns; the run folder is read from that job's job.json).
 """
 
 from __future__ import annotations
 
 import re
-import subprocess
 import sys
 from pathlib import Path
 
 from motip.jobs import JobInfo, new_job_dir, start_job
+from motip.jobs import launch as launch_job
 from motip.workspace import Stage, Workspace
 
 MOTIP = [sys.executable, "-m", "motip"]
@@ -65,13 +65,10 @@ def start(workspace_root: Path, argv: list[str], kind: str, name: str) -> JobInf
 
 
 def start_training(workspace_root: Path, argv: list[str], timeout_s: float = 120.0) -> tuple[Path | None, str]:
-    """Run ``motip train ... --detach``; return (run_dir, message). The command returns once the run is started."""
-    proc = subprocess.run(argv, cwd=workspace_root, stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=timeout_s)
-    match = re.search(r"run_dir=(\S+)", proc.stdout)
-    if proc.returncode != 0 or match is None:
-        text = (proc.stderr.strip() or proc.stdout.strip() or f"exit {proc.returncode}").splitlines()
-        return None, " ".join(text[-3:])
-    run_dir = Path(match.group(1))
-    run_dir = run_dir if run_dir.is_absolute() else workspace_root / run_dir
-    return run_dir, proc.stdout.strip().splitlines()[-1]
+    """Run ``motip train ... --detach``; return (run_dir, message). The command returns once the run is started;
+    the run folder is the one its job recorded in job.json (``motip.jobs.launch``), never parsed from its output."""
+    proc, job, why = launch_job(argv, workspace_root, timeout_s=timeout_s)
+    if job is None or job.run_dir is None:
+        return None, why or f"its job {job.path if job else '?'} records no run folder"
+    lines = proc.stdout.strip().splitlines()
+    return job.run_dir, lines[-1] if lines else f"started {job.run_dir} (pid {job.pid})"

@@ -14,12 +14,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from motip.jsonfile import try_read_json
 from motip.trainlog import TrainLog, TrainLogParser, finite_value, parse_lines
 from motip_tui.tailer import FileTailer
 from motip.workspace import SOURCES, Stage, Workspace
 
 OUTPUTS = "outputs"
 TRAIN_LOG = "train.log"
+RUN_JSON = "run.json"
 _LAST_TRAIN_LINES = 200
 
 
@@ -80,17 +82,19 @@ class _RunEntry:
         self.parser.feed(line for line in lines if " [train] " not in line[:40])
 
     def summary(self) -> RunSummary:
-        run = RunSummary(name=self.dir.name, dir=self.dir)
+        run = RunSummary(name=self.dir.name, dir=self.dir, problem=record_problem(self.dir))
+        if run.problem is not None:
+            run.state = "unreadable"
         try:
             self.tailer.read_available()
         except FileNotFoundError:
-            run.problem = "no train.log yet"
+            run.problem = run.problem or "no train.log yet"
             return run
         except OSError as err:
             run.problem = f"train.log unreadable: {err}"
             return run
         if not (self.dir / TRAIN_LOG).exists():
-            run.problem = "no train.log yet"
+            run.problem = run.problem or "no train.log yet"
             return run
         return summarize_run(self.dir, self.parser.log, parse_lines(self.recent_steps).train)
 
@@ -107,7 +111,30 @@ def summarize_run(run_dir: Path, events: TrainLog, steps: list[dict[str, Any]]) 
         setattr(run, key, value)
     if events.lines and not events.events and not steps and not events.eval:
         run.problem = "train.log has no readable events"
+    run.problem = record_problem(run_dir) or run.problem
     return run
+
+
+def record_problem(run_dir: Path) -> str | None:
+    """'run.json unreadable: <path>: why' (or job.json) when the run's run.json or job.json exists but cannot be used
+    (not JSON, truncated, a list, wrong types), else None: the run is listed with that problem, nothing crashes."""
+    from motip.jobs import read_job
+
+    job = read_job(run_dir)
+    if job is not None and job.error is not None:
+        return f"job.json unreadable: {job.error.render().splitlines()[0]}"
+    path = run_dir / RUN_JSON
+    if not path.exists() and not path.is_symlink():
+        return None
+    data, error = try_read_json(path, what="run.json", hint="the trainer rewrites it at its next start or end")
+    if error is None:
+        for key, types in (("pid", (int,)), ("status", (str,)), ("exit_code", (int,)), ("config", (str,))):
+            value = data.get(key)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+                error_text = f"{path}: field {key!r} is {type(value).__name__} {value!r:.40}"
+                return f"run.json unreadable: {error_text}"
+        return None
+    return f"run.json unreadable: {error.render().splitlines()[0]}"
 
 
 class RunIndex:
@@ -121,7 +148,7 @@ class RunIndex:
         if not self.folder.is_dir():
             return []
         return [p for p in sorted(self.folder.iterdir())
-                if p.is_dir() and ((p / TRAIN_LOG).exists() or (p / "job.json").exists())]
+                if p.is_dir() and any((p / name).exists() for name in (TRAIN_LOG, "job.json", RUN_JSON))]
 
     def newest(self) -> Path | None:
         """The run whose train.log changed last (what the user most likely wants to watch), without parsing."""

@@ -71,6 +71,8 @@ def print_status(queue: dict[str, Any]) -> None:
     if queue.get("worker_lost"):
         line += "  [red](worker gone without a pause: `motip queue resume`)[/red]"
     console.print(line)
+    if worker.get("error"):
+        console.print(f"worker job.json unreadable: {worker['error']}", markup=False)
     if queue.get("paused_reason"):
         console.print(f"reason: {queue['paused_reason']}")
     classes: list[str] = []
@@ -94,7 +96,7 @@ def print_status(queue: dict[str, Any]) -> None:
         console.print(f"current run: {status.get('state')} epoch {status.get('epoch')} step {status.get('step')}"
                       f"/{status.get('total_steps')}")
     for entry in queue.get("history", [])[-5:]:
-        console.print(f"  {entry['time']}  {entry['msg']}", markup=False)
+        console.print(f"  {entry.get('time', '?')}  {entry['msg']}", markup=False)
 
 
 def run(args: argparse.Namespace) -> int:
