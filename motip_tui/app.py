@@ -7,7 +7,6 @@ modules and starts the core's commands as detached subprocesses (see launch.py).
 from __future__ import annotations
 
 import functools
-import json
 import math
 import time
 from collections.abc import Callable
@@ -498,6 +497,11 @@ class MotipApp(App[None]):
         if job is None:
             tail.update("No jobs yet: b builds, t trains.")
             return
+        from rich.markup import escape
+
+        if job.error is not None:  # a damaged job.json: say which file, never guess at its process
+            tail.update(f"[b]{escape(job.name)}[/b] unreadable\n" + escape(job.error.render()))
+            return
         lines = [line for line in job.tail(40) if parse_progress_line(line) is None][-10:]
         head = f"[b]{job.name}[/b] {job.state}"
         if job.exit_code not in (None, 0):
@@ -924,14 +928,16 @@ def export_result(job: JobInfo) -> str:
         if out is None:
             return ""
         folder = Path(out) if Path(out).is_absolute() else cwd / out
-        try:
-            summary = json.loads((folder / "summary.json").read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            return f"\noutput {folder} (no summary.json)"
-        total = summary.get("total", {})
+        from motip.jsonfile import try_read_json
+
+        summary, error = try_read_json(folder / "summary.json", what="summary.json")
+        if error is not None:
+            return f"\noutput {folder} (no readable summary.json)"
+        total = summary.get("total") if isinstance(summary.get("total"), dict) else {}
         counts = " ".join(f"{k}={total.get(k)}" for k in ("frames", "gt", "tp", "fn", "fp", "idsw") if k in total)
-        sheets = [str(folder / s["contact_sheet"]) for s in summary.get("sequences", {}).values()
-                  if isinstance(s, dict) and s.get("contact_sheet")]
+        sequences = summary.get("sequences") if isinstance(summary.get("sequences"), dict) else {}
+        sheets = [str(folder / s["contact_sheet"]) for s in sequences.values()
+                  if isinstance(s, dict) and isinstance(s.get("contact_sheet"), str)]
         return f"\noutput {folder}\n{counts}\ncontact sheet: {sheets[0] if sheets else '-'}" + (
             f" (+{len(sheets) - 1} more)" if len(sheets) > 1 else "")
     if job.kind == "dashboard":
@@ -943,15 +949,20 @@ def export_result(job: JobInfo) -> str:
 
 
 def read_queue(root: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((root / ".motip" / "queue.json").read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        return None
+    """queue.json checked by the core's reader; a damaged one becomes ``{"unreadable": message with its path}``."""
+    from motip.queue import try_read_queue
+
+    queue, error = try_read_queue(root)
+    return {"unreadable": error.render()} if error is not None else queue
 
 
 def queue_text(state: dict[str, Any] | None) -> str:
     if not state:
         return "queue: none (o starts one from the selected stage)"
+    if state.get("unreadable"):
+        from rich.markup import escape
+
+        return escape(f"queue: unreadable -- {state['unreadable']}")
     parts = [f"queue: {state.get('state', '?')}"]
     if state.get("paused_reason"):
         parts.append(f"({state['paused_reason']})")
