@@ -291,6 +291,10 @@ def _write_all(plan: BuildPlan, temp_dir: Path, stream: TextIO | None) -> tuple[
             skipped.update(annotations.skipped)
             stats.append(write_sequence(temp_dir / split, clip, annotations))
             progress.advance(len(clip.frames), clip.sequence_name)
+    if plan.selections and not any(s.split == "train" for s in stats):
+        raise DataError("the build would have 0 train frames: every drawn training video has no ground-truth boxes",
+                        hint="; ".join(plan.warnings[-3:]) + " -- check the source annotations; the current dataset "
+                             "is left as it is")
     for split in report_mod.SPLITS:
         write_seqmap(default_seqmap(temp_dir / split), [s.name for s in stats if s.split == split])
     return stats, skipped

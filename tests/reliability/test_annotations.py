@@ -325,5 +325,16 @@ def test_item12_build_leaves_out_a_training_video_without_gt_with_a_warning(tmp_
     assert report["splits"]["train"]["frames"] == 16
 
 
+def test_item12_build_refused_when_no_training_video_has_gt(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    make_workspace(tmp_path, frames=8, videos=4)
+    for gt in (tmp_path / "src/dancetrack/train").glob("*/gt/gt.txt"):
+        gt.write_text("")
+    write_config(tmp_path, dancetrack=8, bdd=0, visdrone=0)
+    assert _build(tmp_path) == 2
+    err = capsys.readouterr().err
+    assert "0 train frames" in err and "no ground-truth boxes" in err and "Traceback" not in err
+    assert not (tmp_path / "datasets/DanceTrack").exists()
+
+
 if __name__ == "__main__":   # pragma: no cover
     sys.exit(pytest.main([__file__, "-q"]))
