@@ -176,7 +176,7 @@ def test_item12_video_without_frames_or_gt_refused_if_locked_else_left_out(tmp_p
 # ---------------------------------------------------------------- item 13: clipped to the image
 
 def test_item13_boxes_clipped_to_the_image_and_vanished_ones_counted(tmp_path: Path) -> None:
-    ref = _visdrone(tmp_path, [f"1,1,-10,-5,20,20,1,1,0,0",        # top-left corner outside
+    ref = _visdrone(tmp_path, ["1,1,-10,-5,20,20,1,1,0,0",         # top-left corner outside
                                f"1,2,{W - 4},{H - 8},30,30,1,4,0,0",  # bottom-right outside
                                f"1,3,{W + 5},10,10,10,1,4,0,0",       # entirely right of the image
                                f"1,4,5,{H},10,10,1,4,0,0",            # touches the bottom edge only
