@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import subprocess
 import sys
 from pathlib import Path
 
@@ -333,6 +334,21 @@ def test_item12_build_refused_when_no_training_video_has_gt(tmp_path: Path, caps
     assert _build(tmp_path) == 2
     err = capsys.readouterr().err
     assert "0 train frames" in err and "no ground-truth boxes" in err and "Traceback" not in err
+    assert not (tmp_path / "datasets/DanceTrack").exists()
+
+
+def test_item12_motip_build_subprocess_refuses_a_gap_in_a_val_video(tmp_path: Path) -> None:
+    """The real command line (a child process): exit 2, the missing file named, no traceback, nothing switched."""
+    config = make_workspace(tmp_path, frames=8, videos=4)
+    write_config(tmp_path, dancetrack=4, bdd=4, visdrone=4)
+    val_id = manifest_ids(tmp_path)["val"]["visdrone"][0]
+    missing = tmp_path / "src/visdrone/VisDrone2019-MOT-val/sequences" / val_id / "0000004.jpg"
+    missing.unlink()
+    result = subprocess.run([sys.executable, "-m", "motip", "build", "--config", str(config)],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert f"{missing}: missing image" in result.stderr and "hint:" in result.stderr
+    assert "Traceback" not in result.stderr
     assert not (tmp_path / "datasets/DanceTrack").exists()
 
 
