@@ -4,6 +4,10 @@ Why not watchdog alone: its events are not lines (2,000 appended lines gave 4 "m
 only as "modified", and network filesystems deliver no events at all. So a thread reads from a byte offset, keeps
 the partial last line until its newline arrives, detects truncation (size shrank or the first bytes changed) and
 rotation (inode changed), and polls every ``poll_s``; watchdog, when it works, only wakes the thread early.
+
+Memory stays bounded whatever the file holds: it is read in ``CHUNK_BYTES`` chunks and split by the core's
+``motip.trainlog.LineSplitter``, which never holds a line over ``MAX_LINE_BYTES`` (1 MB; a corrupted write): such a
+line is delivered as ``SKIPPED_LINE`` and counted in ``long_lines``.
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+
+from motip.trainlog import LineSplitter
 
 HEAD_BYTES = 64  # compared on every read to notice a file rewritten in place with the same or larger size
 CHUNK_BYTES = 16 << 20
@@ -32,7 +38,7 @@ class FileTailer:
         self.use_watchdog = use_watchdog
         self.offset = 0
         self.resets = 0
-        self._partial = b""
+        self._splitter = LineSplitter()
         self._inode: int | None = None
         self._mtime_ns: int | None = None
         self._head = b""
@@ -111,9 +117,14 @@ class FileTailer:
             self._wake.clear()
 
     # -- reading ---------------------------------------------------------------------------------------------
+    @property
+    def long_lines(self) -> int:
+        """Lines over MAX_LINE_BYTES skipped since the file was (re)opened."""
+        return self._splitter.long_lines
+
     def _reset(self) -> None:
         self.offset = 0
-        self._partial = b""
+        self._splitter = LineSplitter()
         self._head = b""
         self.resets += 1
 
@@ -122,7 +133,7 @@ class FileTailer:
         try:
             stat = os.stat(self.path)
         except FileNotFoundError:
-            if self.offset or self._partial:
+            if self.offset:
                 self._reset()
                 self._inode = None
                 self.on_lines([], True)
@@ -157,13 +168,9 @@ class FileTailer:
                 if not data:
                     break
                 self.offset += len(data)
-                data = self._partial + data
-                cut = data.rfind(b"\n")
-                if cut < 0:
-                    self._partial = data
+                lines = self._splitter.feed(data)
+                if not lines:
                     continue
-                self._partial = data[cut + 1:]
-                lines = data[:cut].decode("utf-8", errors="replace").split("\n")
                 self.on_lines(lines, reset and first)
                 first = False
                 delivered += len(lines)

@@ -12,7 +12,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("log", help="path of a train.log (or a run folder holding one)")
     parser.add_argument("--json", action="store_true",
                         help='print {"train": [...], "eval": [...], "events": [...], "status": {...}} as JSON '
-                             "(non-finite numbers as the strings NaN/Infinity/-Infinity)")
+                             "(non-finite numbers as the strings NaN/Infinity/-Infinity; long_lines: lines over 1 MB, skipped)")
 
 
 def _json_safe(value: Any) -> Any:
@@ -36,7 +36,12 @@ def run(args: argparse.Namespace) -> int:
         path = path / "train.log"
     if not path.is_file():
         raise MotipError("train.log not found", path=path, hint="pass the train.log of a run (outputs/<run>/train.log)")
-    log = parse_log(path)
+    log = parse_log(path)  # chunked: bounded memory even with a corrupted multi-MB line
+    if log.long_lines:
+        import sys
+
+        print(f"warning: {path}: skipped {log.long_lines} line(s) longer than 1 MB (a corrupted write?)",
+              file=sys.stderr)
     if args.json:
         print(json.dumps(_json_safe(log.to_json())))
         return 0

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import math
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,9 @@ def load_runs(paths: list[Path]) -> list[Run]:
         if not log.train and not log.eval:
             raise MotipError(f"no [train] or [eval] lines in this log ({log.lines} lines, {log.bad_lines} unreadable)",
                              path=path, hint="is this a motip train.log? the run may not have reached its first step")
+        if log.long_lines:  # parse_log skipped them unread (bounded memory); say so rather than plot silently
+            print(f"warning: {path}: skipped {log.long_lines} line(s) longer than 1 MB (a corrupted write?)",
+                  file=sys.stderr)
         runs.append(Run(run_label(path), log, _RUN_COLOURS[k % len(_RUN_COLOURS)]))
     labels = [r.label for r in runs]
     for run, path in zip(runs, paths):  # two logs from same-named folders: tell them apart
