@@ -267,8 +267,11 @@ def _stop_run(run_dir: str | None) -> str | None:
         return None
     job = read_job(run_dir)
     if job is None:
-        return (f"{run_dir} has no job.json: its training (if any) was not started by the queue and was not "
-                f"signalled")
+        from motip.rundir import lock_holder
+
+        holder = lock_holder(Path(run_dir))
+        held = f" (its trainer lock is held by pid {holder}: stop that yourself)" if holder else ""
+        return f"{run_dir} has no job.json: its training was not started by the queue and was not signalled{held}"
     if job.error is not None:
         return f"not signalled: {job.error.message} ({job.path})"
     if job.state != "running":
@@ -436,6 +439,10 @@ def run_state(run_dir: str | os.PathLike[str]) -> tuple[str, int | None]:
     status = info.get("status") if isinstance(info.get("status"), str) else None
     code = info.get("exit_code") if isinstance(info.get("exit_code"), int) else None
     if status == "running":
+        from motip.rundir import lock_holder
+
+        if lock_holder(run_dir) is not None:
+            return "running", None  # the kernel says a trainer still holds the run's lock
         if job is not None:
             return "lost", None  # its job says nothing runs any more, and the trainer never wrote its end
         pid = info.get("pid")

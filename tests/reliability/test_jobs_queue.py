@@ -171,17 +171,26 @@ def test_item17_queue_stop_after_kill9_of_the_run_supervisor(tmp_path: Path) -> 
 
 
 def test_item17_a_pid_we_cannot_prove_is_never_signalled(tmp_path: Path) -> None:
+    from motip.queue import run_state
+
     (tmp_path / "config.toml").write_text("", encoding="utf-8")
-    bystander = subprocess.Popen(["sleep", "60"])  # an unrelated live process
+    run_a = tmp_path / "outputs" / "a"
+    run_a.mkdir(parents=True)
+    # A live process we did not start as a job: a trainer-like process holding run a's lock (motip.rundir).
+    bystander = subprocess.Popen([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from motip.rundir import acquire_lock; "
+        f"lock = acquire_lock(Path({str(run_a)!r})); print('locked', flush=True); time.sleep(60)")],
+        stdout=subprocess.PIPE, text=True)
     try:
+        assert bystander.stdout.readline().strip() == "locked"
         # (a) run.json's pid alone: no job.json, so no proof. Today's queue stop terminated it.
-        run_a = tmp_path / "outputs" / "a"
-        run_a.mkdir(parents=True)
         (run_a / "run.json").write_text(json.dumps({"pid": bystander.pid, "status": "running"}))
+        assert run_state(run_a)[0] == "running"  # the lock says a trainer lives; that is no licence to signal it
         write_queue_json(tmp_path, queue_json(run_a, state="paused"))
         out = motip_cli(tmp_path, "queue", "stop")
         assert out.returncode == 0, out.stderr
-        assert "not signalled" in (tmp_path / ".motip" / "queue.json").read_text()
+        history = (tmp_path / ".motip" / "queue.json").read_text()
+        assert "not signalled" in history and f"held by pid {bystander.pid}" in history
 
         # (b) job.json naming the bystander as its child, but with another create time (a reused pid).
         run_b = tmp_path / "outputs" / "b"
