@@ -28,6 +28,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--results", metavar="DIR", help="folder of tracker files <seq>.txt to score")
     parser.add_argument("--config", metavar="C", help="experiment YAML (its val_config says what to evaluate)")
     parser.add_argument("--checkpoint", metavar="P", help="checkpoint to run the tracker with (with --config)")
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="load a checkpoint that a safe (weights-only) load refuses with full unpickling; only "
+                             "for files whose origin you trust, since unpickling can run any code")
     parser.add_argument("--dataset_root", metavar="DIR",
                         help="GT split folder (or dataset folder + --split); default with --config: val_config.GT_FOLDER")
     parser.add_argument("--split", default=None, help="split sub-folder when --dataset_root is a dataset (default val)")
@@ -96,7 +99,10 @@ def classes_from_config(val_config: dict[str, Any]) -> dict[str, int]:
 def _track_with_checkpoint(args: argparse.Namespace) -> tuple[Path, Path, Path | None, dict[str, int], Path]:
     """Run the tracker; returns (results dir, split dir, seqmap, classes, output dir)."""
     from motip.config import load_config
+    from motip.model.pretrain import trust_checkpoints
 
+    if getattr(args, "trust_checkpoint", False):
+        trust_checkpoints()
     if not args.checkpoint:
         raise MotipError("--config needs --checkpoint (the weights to track with)")
     checkpoint = Path(args.checkpoint)

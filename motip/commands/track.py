@@ -20,6 +20,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="sequence folder, video file, or split folder of sequences")
     parser.add_argument("--config", required=True, type=Path, help="YAML config the checkpoint was trained with")
     parser.add_argument("--checkpoint", required=True, type=Path, help="checkpoint (.pth) to track with")
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="load a checkpoint that a safe (weights-only) load refuses with full unpickling; only "
+                             "for files whose origin you trust, since unpickling can run any code")
     parser.add_argument("--output_dir", required=True, type=Path, help="folder for the <name>.txt tracker files")
     parser.epilog = "Any --KEY VALUE overrides a config key, e.g. --DET_THRESH 0.4 --DEVICE cpu."
 
@@ -28,8 +31,11 @@ def run(args: argparse.Namespace) -> int:
     from motip.config import load_config
     from motip.engine.tracking import VIDEO_SUFFIXES, load_model_for_inference, track_sequence
     from motip.errors import DataError
+    from motip.model.pretrain import trust_checkpoints
     from motip.progress import Progress
 
+    if args.trust_checkpoint:
+        trust_checkpoints()
     config = load_config(args.config, list(getattr(args, "overrides", []) or []))
     sources: list[Path] = []
     for item in args.inputs:

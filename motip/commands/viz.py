@@ -25,6 +25,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                      "Unknown --KEY VALUE pairs override the config (checkpoint mode).")
     parser.add_argument("--config", type=Path, help="YAML experiment config (checkpoint mode)")
     parser.add_argument("--checkpoint", type=Path, help="model checkpoint .pth (checkpoint mode)")
+    parser.add_argument("--trust-checkpoint", action="store_true",
+                        help="load a checkpoint that a safe (weights-only) load refuses with full unpickling; only "
+                             "for files whose origin you trust, since unpickling can run any code")
     parser.add_argument("--results", type=Path, metavar="DIR",
                         help="folder of existing MOTChallenge tracker files <seq>.txt: no model, no config needed")
     parser.add_argument("--dataset_root", "--dataset-root", dest="dataset_root", type=Path, required=True,
@@ -44,6 +47,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from motip.errors import MotipError
+    from motip.model.pretrain import trust_checkpoints
+
+    if getattr(args, "trust_checkpoint", False):
+        trust_checkpoints()
     from motip.viz.runner import VizOptions, run_viz
 
     overrides = list(getattr(args, "overrides", []) or [])

@@ -201,19 +201,26 @@ class Trainer:
                              hint="it was killed before its first epoch ended: start it again instead")
         preflight(self.config, resume_ckpt)
         main = int(os.environ.get("RANK", "0")) == 0  # before init_distributed: rank 0 alone owns the run folder
-        lock: rundir.RunLock | None = None
         if main:
-            lock = rundir.acquire_lock(self.run_dir)  # exit 2 naming the pid of a live trainer
+            self._check_run_folder()  # early, cheap refusals; again under the lock before the folder changes
         self.pins: list[Any] = []
+        self.lock: rundir.RunLock | None = None
         try:
-            if main and not self.resume:
-                rundir.refuse_existing_run(self.run_dir)  # under the lock: no trainer can start writing meanwhile
             return self._run_locked(resume_ckpt)
         finally:
             for pin in self.pins:
                 pin.release()
-            if lock is not None:
-                lock.release()
+            if self.lock is not None:
+                self.lock.release()
+
+    def _check_run_folder(self) -> None:
+        if not self.resume:
+            rundir.refuse_existing_run(self.run_dir)
+        holder = rundir.lock_holder(self.run_dir)
+        if holder is not None:
+            raise MotipError(f"another trainer (pid {holder or 'unknown'}) is running in this run folder",
+                             path=self.run_dir, hint="wait for it to end or stop it; two trainers would write the "
+                                                     "same train.log and checkpoints")
 
     def _pin_data(self) -> dict[str, str]:
         """Pin every dataset folder the run reads (motip.data.pins) and point the working config at the concrete
@@ -275,9 +282,12 @@ class Trainer:
         dataset, sampler, loader = self._build_data()
         model, criterion, id_criterion, optimizer, scheduler, resumed = self._build_model(device, payload,
                                                                                           resume_ckpt)
-        # Everything that can refuse has run: only now does the run folder change.
+        # Everything that can refuse has run: only now does the run folder change, under its lock (held until
+        # the run ends; the kernel drops it if we die). Rank 0 alone holds it under DDP.
         if main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            self.lock = rundir.acquire_lock(self.run_dir)  # exit 2 naming the pid of a live trainer
+            if not self.resume:
+                rundir.refuse_existing_run(self.run_dir)  # under the lock: nobody can start writing meanwhile
             if not self.resume:
                 from motip.atomic import atomic_write_text
                 atomic_write_text(self.run_dir / rundir.CONFIG_FILE, dump_config(standalone_config(configured)))
@@ -285,8 +295,9 @@ class Trainer:
             print(f"run_dir={self.run_dir}", flush=True)
         self.writer = TrainLogWriter(self.run_dir / rundir.TRAIN_LOG, enabled=main)
         # SIGTERM (motip.jobs.stop_job, kill) ends the run like Ctrl-C: an [end] status=stopped line, no traceback.
+        previous_handler = None
         if threading.current_thread() is threading.main_thread():
-            signal.signal(signal.SIGTERM, _raise_interrupt)
+            previous_handler = signal.signal(signal.SIGTERM, _raise_interrupt)
         status, code, message = "failed", 1, ""
         try:
             if main and not self.resume:
@@ -326,6 +337,8 @@ class Trainer:
             if main:
                 self._log_quietly(runs.run_ended, self.run_dir, status, code, message)
             ddp.cleanup(self.dist)
+            if previous_handler is not None:
+                signal.signal(signal.SIGTERM, previous_handler)  # an in-process caller gets its handler back
         return code
 
     @staticmethod
