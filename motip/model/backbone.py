@@ -151,10 +151,12 @@ def build_backbone(config) -> Joiner:
 
 def load_backbone_weights(joiner: Joiner, path: str | Path) -> None:
     """Load a local torchvision ResNet state dict (e.g. resnet50-0676ba61.pth) into `backbone.0.body`."""
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (OSError, RuntimeError) as exc:
-        raise MotipError(f"cannot read backbone weights: {exc}", path=path) from exc
+    from motip.model.pretrain import load_checkpoint_file
+
+    state = load_checkpoint_file(path, what="backbone weights")  # weights_only=True; MotipError naming the file
+    if not isinstance(state, dict):
+        raise MotipError("backbone weights are not a state dict", path=path,
+                         hint="pass a torchvision ResNet state dict matching BACKBONE")
     state = {k: v for k, v in state.items() if not k.startswith("fc.")}  # classifier is not part of the body
     body = joiner[0].body
     missing, unexpected = body.load_state_dict(state, strict=False)
