@@ -105,9 +105,14 @@ def load_checkpoint_file(path: str | Path, what: str = "checkpoint") -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
-        if not trusted and "weights only load failed" in text.lower():
-            reason = next((line.strip() for line in text.splitlines() if "GLOBAL" in line or "nsupported" in line),
-                          text.splitlines()[0] if text else "")
+        globals_line = next((line.strip() for line in text.splitlines() if "GLOBAL" in line), None)
+        if not trusted and "weights only load failed" in text.lower() and globals_line is None:
+            reason = next((line.strip() for line in text.splitlines() if "nsupported" in line), "")
+            raise MotipError(f"cannot read {what}: damaged or not a torch checkpoint ({reason})", path=path,
+                             hint="pick another file (e.g. checkpoint_epoch_<N>.pth of the same run); a file of "
+                                  f"an unusual old format from a source you trust: {TRUST_FLAG}") from None
+        if not trusted and globals_line is not None:
+            reason = globals_line
             raise MotipError(f"{what} holds Python objects beyond tensors, which a safe load refuses ({reason}); "
                              "it was not unpickled", path=path,
                              hint=f"only if you trust where this file comes from (unpickling can run any code), "
