@@ -73,7 +73,7 @@ class Machine:
         return samples
 
     def _job_usage(self, job: JobInfo) -> JobUsage | None:
-        root = job.process()
+        root = job.process() or job.child_process()  # a training outlives a killed supervisor
         if root is None:
             return None
         cpu = rss = 0.0
