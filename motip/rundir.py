@@ -48,10 +48,14 @@ def refuse_existing_run(run_dir: Path) -> None:
     found = run_files(run_dir)
     if found:
         shown = ", ".join(found[:4]) + (f" and {len(found) - 4} more" if len(found) > 4 else "")
+        other = "set another OUTPUT_DIR (or OUTPUT_DIR: null for a fresh timestamped folder)"
+        if (run_dir / LAST).is_file():
+            hint = f"continue it with `motip train --resume {run_dir}`, or {other}"
+        else:  # ended before its first checkpoint: nothing to resume
+            hint = (f"it has no {LAST}, so `motip train --resume {run_dir}` cannot continue it: {other}, or "
+                    "delete the folder first")
         raise MotipError(f"the output folder already holds a run ({shown}); a new training would overwrite it",
-                         path=run_dir,
-                         hint=f"continue it with `motip train --resume {run_dir}`, or set another OUTPUT_DIR "
-                              "(or OUTPUT_DIR: null for a fresh timestamped folder)")
+                         path=run_dir, hint=hint)
 
 
 def _read_pid(handle: IO[str]) -> int | None:

@@ -198,7 +198,8 @@ class Trainer:
         resume_ckpt = self.run_dir / runs.LAST if self.resume else None
         if self.resume and not resume_ckpt.is_file():
             raise MotipError("the run folder has no checkpoint_last.pth to resume from", path=self.run_dir,
-                             hint="it was killed before its first epoch ended: start it again instead")
+                             hint="it ended before its first epoch was saved: start a new run instead, into another "
+                                  "OUTPUT_DIR (or delete this folder first; nothing in it can be resumed)")
         preflight(self.config, resume_ckpt)
         main = int(os.environ.get("RANK", "0")) == 0  # before init_distributed: rank 0 alone owns the run folder
         if main:
@@ -282,6 +283,7 @@ class Trainer:
         dataset, sampler, loader = self._build_data()
         model, criterion, id_criterion, optimizer, scheduler, resumed = self._build_model(device, payload,
                                                                                           resume_ckpt)
+        del payload  # loaded into the model/optimizer: do not hold a second copy in RAM for the whole run
         # Everything that can refuse has run: only now does the run folder change, under its lock (held until
         # the run ends; the kernel drops it if we die). Rank 0 alone holds it under DDP.
         if main:
