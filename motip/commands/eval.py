@@ -7,6 +7,8 @@ Two ways in:
 
 The second runs the tracker (``motip.engine.tracking.track_split``) into ``O/tracker`` first, then evaluates with the
 config's val_config (GT_FOLDER, SEQMAP_FILE, CLASSES_TO_EVAL, CLASS_NAME_TO_ID).
+Checkpoints are loaded safely (weights only; docs/training.md "Safe checkpoint loading"); `--trust-checkpoint`
+opts in to full unpickling of a file whose origin you trust.
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Each INPUT is a sequence folder (img1/*.jpg, or the images themselves), a video 
 folder holding sequence folders; each becomes O/<name>.txt with lines `frame,id,x,y,w,h,score,class,-1,-1`
 (class 1 person, 2 vehicle). No ground truth needed. Tracker settings (DET_THRESH, NEWBORN_THRESH, ID_THRESH,
 MISS_TOLERANCE, ASSIGNMENT_PROTOCOL, INFERENCE_MAX_LONGER, INFERENCE_DTYPE...) come from the config and overrides.
+Checkpoints are loaded safely (weights only; docs/training.md "Safe checkpoint loading"); `--trust-checkpoint`
+opts in to full unpickling of a file whose origin you trust.
 """
 
 from __future__ import annotations

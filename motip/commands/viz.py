@@ -5,6 +5,8 @@
 
 Green: matched, stable ID. Orange: matched, ID switched (thick on the switch frame). Blue dashed: missed GT.
 Red: false positive. Grey: prediction on an ignore region (not counted). See docs/viz.md.
+Checkpoints are loaded safely (weights only; docs/training.md "Safe checkpoint loading"); `--trust-checkpoint`
+opts in to full unpickling of a file whose origin you trust.
 """
 
 from __future__ import annotations
