@@ -57,7 +57,7 @@ class DiskFullError(MotipError):
             free = f"{shutil.disk_usage(path.parent).free / 2 ** 20:.1f} MiB free"
         except OSError:
             free = "free space unknown"
-        return cls(f"disk full while writing this file ({free} on its filesystem); the previous version is kept",
+        return cls(f"disk full while writing {path.name} ({free} on its filesystem); the previous version is kept",
                    path=path,
                    hint="free space, e.g. delete old checkpoint_epoch_*.pth of finished runs or old dataset builds "
                         "(`motip build --prune`), then `motip train --resume RUN_DIR` continues from the last "
