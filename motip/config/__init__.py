@@ -5,17 +5,36 @@ from motip.config.loader import (OVERRIDE, SCHEMA_DEFAULT, ResolvedConfig, backb
 from motip.config.schema import SCHEMA, VAL_CONFIG_SCHEMA, Key, default_config
 
 __all__ = ["OVERRIDE", "SCHEMA", "SCHEMA_DEFAULT", "VAL_CONFIG_SCHEMA", "Key", "ResolvedConfig", "backbone_lr", "default_config",
-           "dump_config", "load_config", "parse_overrides", "bundled_config_dir"]
+           "dump_config", "load_config", "parse_overrides", "bundled_config_dir",
+           "bundled_asset"]
 
 
 def bundled_config_dir():  # -> pathlib.Path
-    """The project's ``configs/`` folder (the base config, TRAIN.md's stage configs, tiny_cpu.yaml)."""
+    """The configs shipped inside the package (``motip/configs/``): the base config, TRAIN.md's stage configs and
+    tiny_cpu.yaml. The same folder in a source checkout (where the repository's ``configs`` links to it), an editable
+    install and an installed wheel."""
     from pathlib import Path
 
     from motip.errors import ConfigError
 
-    folder = Path(__file__).resolve().parents[2] / "configs"
+    # One home: the YAMLs are package data, so wherever ``motip`` is imported from, its configs are beside it.
+    folder = Path(__file__).resolve().parents[1] / "configs"
     if not (folder / "r50_deformable_detr_motip_dancetrack.yaml").is_file():
-        raise ConfigError("the project's configs/ folder was not found next to the motip package", path=folder,
-                          hint="install the project from its source checkout with `pip install -e .`")
+        raise ConfigError("the configs shipped with the motip package are missing (a broken installation)",
+                          path=folder, hint="reinstall the package: `pip install --force-reinstall motip-control-center` "
+                          "(or `pip install .` from the source checkout)")
     return folder
+
+
+def bundled_asset(name: str):  # -> pathlib.Path
+    """A file shipped in ``motip/assets/`` (e.g. ``manifest.example.json``); ConfigError when it is missing."""
+    from pathlib import Path
+
+    from motip.errors import ConfigError
+
+    path = Path(__file__).resolve().parents[1] / "assets" / name
+    if not path.is_file():
+        raise ConfigError(f"{name} shipped with the motip package is missing (a broken installation)", path=path,
+                          hint="reinstall the package: `pip install --force-reinstall motip-control-center` "
+                          "(or `pip install .` from the source checkout)")
+    return path

@@ -305,8 +305,11 @@ def parse_overrides(tokens: list[str] | dict[str, Any] | None) -> dict[str, Any]
 
 def _display(path: Path) -> str:
     """A path as the user would write it: relative to the working directory when inside it."""
+    # abspath, not resolve(): symlinks stay as written (the checkout's configs/ links to motip/configs/, and the
+    # user typed configs/...).
+    absolute = Path(os.path.abspath(path))
     try:
-        return os.path.relpath(path.resolve(), Path.cwd()) if path.resolve().is_relative_to(Path.cwd()) else str(path.resolve())
+        return os.path.relpath(absolute, Path.cwd()) if absolute.is_relative_to(Path.cwd()) else str(absolute)
     except ValueError:
         return str(path)
 
