@@ -1,7 +1,7 @@
 """Check that motip.model computes the same function as the official MOTIP code (CPU, float32).
 
 Usage:
-    git -C /work/.mirror/MCG-NJU+MOTIP/repo archive HEAD | tar -x -C /tmp/official
+    git clone https://github.com/MCG-NJU/MOTIP /tmp/official   # (commit 5cfbcd4 when this was written)
     pip install --target /tmp/pydeps einops          # the official code needs einops
     .venv/bin/python bench/compare_official.py /tmp/official --extra-path /tmp/pydeps [--small]
 
