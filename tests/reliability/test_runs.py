@@ -271,6 +271,35 @@ def test_item4_disk_full_while_checkpointing(workspace: Path, tmp_path: Path, mo
     assert final["states"]["epoch"] == 2
 
 
+def test_item4_disk_full_on_a_real_tmpfs(workspace: Path, finished_run: Path, tmp_path: Path) -> None:
+    """The same on a real full filesystem (a tmpfs with room for three checkpoints): needs mount rights (root)."""
+    size = (finished_run / "checkpoint_last.pth").stat().st_size
+    mount_point = tmp_path / "small_disk"
+    mount_point.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={int(size * 3.4)}", "tmpfs", str(mount_point)],
+                             capture_output=True)
+    if mounted.returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (not root?): the injected-ENOSPC tests cover the same code")
+    try:
+        run_dir = mount_point / "run"
+        # Epoch 1: checkpoint_epoch_1 + checkpoint_last fit; epoch 2: checkpoint_epoch_2 fits, the new last does not.
+        out = motip("train", CONFIG, "--EPOCHS", "2", "--MAX_STEPS_PER_EPOCH", "1", "--VAL_EVERY_EPOCHS", "0",
+                    "--OUTPUT_DIR", str(run_dir), cwd=workspace)
+        assert out.returncode == 2, out.stderr
+        assert "disk full while writing checkpoint_last.pth" in out.stderr and "MiB free" in out.stderr
+        assert "Traceback" not in out.stderr
+        saved = torch.load(run_dir / "checkpoint_last.pth", map_location="cpu", weights_only=True)
+        assert saved["states"]["epoch"] == 1
+        assert parse_log(run_dir / "train.log").status["state"] == "failed"
+        (run_dir / "checkpoint_epoch_1.pth").unlink()  # what the message says to do
+        out = motip("train", "--resume", str(run_dir), cwd=workspace)
+        assert out.returncode == 0, out.stderr
+        final = torch.load(run_dir / "checkpoint_last.pth", map_location="cpu", weights_only=True)
+        assert final["states"]["epoch"] == 2
+    finally:
+        subprocess.run(["umount", str(mount_point)], capture_output=True)
+
+
 def test_item4_disk_full_while_appending_train_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import motip.trainlog as trainlog
     from motip.atomic import DiskFullError, atomic_write_json
