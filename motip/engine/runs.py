@@ -5,7 +5,10 @@ resolved config), ``train.log``, ``run.json``, ``checkpoint_last.pth``, ``checkp
 ``checkpoint_best_hota.pth``, ``checkpoint_best_idf1.pth``, ``eval/epoch_<N>/{tracker/<seq>.txt, metrics.json}`` and
 ``metrics.json`` (every epoch's validation). A checkpoint is ``{"model", "optimizer", "scheduler", "states",
 "config"}``; ``states`` = {epoch (epochs completed), global_step, best_hota, best_idf1, ...}. Every file that
-replaces a good one is written atomically (temp file + rename), so a kill never leaves a torn checkpoint.
+replaces a good one is written atomically (temp file + rename), so a kill never leaves a torn checkpoint; a full
+disk is a clear ``motip.atomic.DiskFullError`` and keeps the previous file. The folder's names, the existing-run
+refusal and the one-trainer lock (``train.lock``) live in the torch-free ``motip.rundir``. Checkpoints are read
+safely (``motip.model.pretrain.load_checkpoint_file``: weights_only=True, ``--trust-checkpoint`` to opt out).
 """
 
 from __future__ import annotations
