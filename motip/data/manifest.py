@@ -5,7 +5,8 @@ Format (``[builder] manifest`` in config.toml; example in ``assets/manifest.exam
     {"val":  {"dancetrack": ["dancetrack0004", ...], "bdd": ["b1c66a42-6f7d68ca", ...], "visdrone": [...]},
      "test": {"dancetrack": [...], "bdd": [...], "visdrone": [...]}}
 
-Ids are the source's own video names; at least one val id is required (a build without val would replace a good
+A custom source (``[sources.NAME]`` in config.toml) is named by its NAME, its videos by their sequence folders. Ids are
+the source's own video names; at least one val id is required (a build without val would replace a good
 dataset with one that no training can validate on). Locked videos never enter the training pool (nor any clip of
 them); they are written whole as the val/test splits, so a budget or seed change leaves val/test byte-identical.
 """
@@ -14,10 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from motip.data.readers import SOURCES
+from motip.workspace import CUSTOM_NAME
 from motip.errors import DataError
 
 LOCKED_SPLITS = ("val", "test")
@@ -57,7 +60,10 @@ def fingerprint_of(splits: dict[str, dict[str, tuple[str, ...]]]) -> str:
     return hashlib.sha256(json.dumps(canonical, sort_keys=True).encode()).hexdigest()
 
 
-def load_manifest(path: Path) -> Manifest:
+def load_manifest(path: Path, sources: Collection[str] | None = None) -> Manifest:
+    """The manifest at ``path``, checked. ``sources``: the workspace's source names (custom ``[sources.NAME]`` ones
+    included); when None, the built-in names and any name a custom source may take are accepted (the build, which
+    passes its sources, then refuses an unknown one)."""
     if not path.is_file():
         raise DataError("manifest file not found", path=path,
                         hint="set [builder] manifest in config.toml to your manifest.json "
@@ -81,9 +87,14 @@ def load_manifest(path: Path) -> Manifest:
             raise DataError(f"manifest '{split}' must map source -> list of video ids", path=path)
         splits[split] = {}
         for source, ids in by_source.items():
-            if source not in SOURCES:
+            known = source in sources if sources is not None else (
+                source in SOURCES or CUSTOM_NAME.fullmatch(source) is not None)
+            if not known:
+                names = list(sources) if sources is not None else list(SOURCES)
                 raise DataError(f"unknown source {source!r} in manifest '{split}'", path=path,
-                                hint=f"sources are {', '.join(SOURCES)}")
+                                line=Manifest(path, {}).line_of(source),
+                                hint=f"sources are {', '.join(names)} (a custom source is declared by its "
+                                     "[sources.NAME] table in config.toml)")
             if not isinstance(ids, list) or not all(isinstance(i, str) and i for i in ids):
                 raise DataError(f"manifest '{split}.{source}' must be a list of video id strings", path=path)
             for video_id in ids:
@@ -101,3 +112,45 @@ def load_manifest(path: Path) -> Manifest:
                         hint='list the val videos under "val": {"<source>": ["<video id>", ...]} (see '
                              "assets/manifest.example.json); the current dataset is left as it is")
     return Manifest(path, splits, fingerprint_of(splits))
+
+
+def manifest_text(splits: dict[str, dict[str, list[str] | tuple[str, ...]]]) -> str:
+    """The manifest file's text: one line per split and source, so a diff (or ``Manifest.line_of``) names the line."""
+    lines = ["{"]
+    for k, split in enumerate(LOCKED_SPLITS):
+        by_source = {src: list(ids) for src, ids in splits.get(split, {}).items() if ids}
+        lines.append(f"  {json.dumps(split)}: {{" + ("" if by_source else "}" + ("," if k == 0 else "")))
+        if by_source:
+            items = list(by_source.items())
+            for j, (source, ids) in enumerate(items):
+                lines.append(f"    {json.dumps(source)}: {json.dumps(ids)}" + ("," if j < len(items) - 1 else ""))
+            lines.append("  }" + ("," if k < len(LOCKED_SPLITS) - 1 else ""))
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
+def write_manifest(path: Path, splits: dict[str, dict[str, list[str] | tuple[str, ...]]]) -> Manifest:
+    """Write a manifest (the one writer of the format ``load_manifest`` reads) and return it as loaded.
+
+    The text is written to a temp file beside ``path`` and read back with ``load_manifest`` before it replaces
+    ``path``: a manifest the builder would refuse (no val, an id twice) is never written."""
+    import os
+    import tempfile
+
+    from motip.atomic import atomic_write_text
+
+    path = Path(path)
+    text = manifest_text(splits)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, probe_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        load_manifest(Path(probe_name))              # same checks as a build: refused before anything is replaced
+    except DataError as err:
+        raise DataError(err.message, path=path, line=err.line,
+                        hint=(err.hint + "; " if err.hint else "") + "nothing was written") from None
+    finally:
+        os.unlink(probe_name)
+    atomic_write_text(path, text)
+    return load_manifest(path)
