@@ -18,6 +18,8 @@ from motip.errors import MotipError
 
 # name -> one-line help. The order is the workflow's order (TRAIN.md): build data, train, evaluate, look.
 COMMANDS: dict[str, str] = {
+    "init": "create a real-data workspace: config.toml from your DanceTrack/BDD100K/VisDrone roots, TRAIN.md's stages",
+    "manifest": "write manifest.json: a seeded choice of val/test videos per source, with frames and boxes per class",
     "config": "show a resolved YAML experiment config and where each value came from",
     "build": "build the training dataset from DanceTrack/BDD100K/VisDrone under frame budgets and the manifest lock",
     "train": "train MOTIP on the built dataset (optionally detached so it survives SSH logout)",
