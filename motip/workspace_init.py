@@ -42,6 +42,8 @@ MANIFEST = "manifest.json"
 SEED = 42
 SECTION_ORDER = ("bdd", "dancetrack", "visdrone")
 REPLACED_DIR = Path(".motip") / "init-replaced"
+# motip.demo.MARKER (not imported: motip.demo reaches cv2 through the synthetic data; a test keeps them equal)
+DEMO_MARKER = Path(".motip") / "demo.json"
 
 
 @dataclass(frozen=True)
@@ -335,13 +337,11 @@ def _planned_files(roots: dict[str, Path | None]) -> dict[str, str]:
 def _check_target(folder: Path, files: list[str], force: bool) -> bool:
     """True when ``folder`` is new (absent or an empty folder). Refuses a demo, a file, or an existing workspace
     without ``force``."""
-    from motip.demo import is_demo
-
     if folder.exists() and not folder.is_dir():
         raise MotipError("the workspace path exists and is not a folder", path=folder, hint="choose another path")
     if not folder.exists() or not any(folder.iterdir()):
         return True
-    if is_demo(folder):
+    if (folder / DEMO_MARKER).is_file():
         raise MotipError("this folder is a demo workspace (synthetic data; `motip demo --force` deletes it whole)",
                          path=folder, hint="create the real workspace in another folder")
     existing = [name for name in files if (folder / name).exists()]

@@ -18,10 +18,10 @@ from motip.config import bundled_config_dir, load_config
 from motip.data.manifest import load_manifest, write_manifest
 from motip.data.readers import reader_for
 from motip.data.synthetic import write_synthetic_sources
-from motip.demo import DEMO_STAGES
+from motip.demo import DEMO_STAGES, MARKER
 from motip.errors import DataError
 from motip.workspace import load_workspace
-from motip.workspace_init import TRAIN_STAGES, create_workspace
+from motip.workspace_init import DEMO_MARKER, TRAIN_STAGES, create_workspace
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -200,9 +200,10 @@ def test_init_interrupted_write_leaves_no_workspace(tmp_path: Path, sources: dic
 
 
 def test_init_refuses_a_demo_workspace(tmp_path: Path, sources: dict[str, Path], capsys) -> None:
+    assert DEMO_MARKER == MARKER
     demo = tmp_path / "demo"
     (demo / ".motip").mkdir(parents=True)
-    (demo / ".motip" / "demo.json").write_text("{}")
+    (demo / MARKER).write_text("{}")
     assert _init(demo, sources, "--force") == 2
     assert "demo workspace" in capsys.readouterr().err
     assert sorted(p.name for p in demo.rglob("*")) == [".motip", "demo.json"]
