@@ -382,10 +382,12 @@ def create_workspace(folder: str | os.PathLike[str], roots: dict[str, str | os.P
             shutil.rmtree(temp, ignore_errors=True)
             raise
         return InitResult(folder, reports, warnings, order)
+    # A folder with other things in it (data, a venv): init's files are added beside them, each atomically.
+    new = not any((folder / name).exists() for name in files)
     kept = _keep_replaced(folder, files)
     for name in order:
         atomic_write_text(folder / name, files[name])
-    return InitResult(folder, reports, warnings, order, kept, new=False)
+    return InitResult(folder, reports, warnings, order, kept, new=new)
 
 
 def _keep_replaced(folder: Path, files: dict[str, str]) -> Path | None:

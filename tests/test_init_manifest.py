@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -338,3 +339,21 @@ def test_write_manifest_refuses_what_the_builder_would(tmp_path: Path) -> None:
     assert list(tmp_path.iterdir()) == []
     written = write_manifest(path, {"val": {"bdd": ["x", "y"]}, "test": {}})
     assert written.splits["val"]["bdd"] == ("x", "y") and load_manifest(path).fingerprint == written.fingerprint
+
+
+def test_init_beside_other_files_and_manifest_table_on_a_terminal(tmp_path: Path, sources: dict[str, Path], capsys,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder holding other things gets init's files beside them; on a terminal the manifest is a table."""
+    ws = tmp_path / "ws"
+    (ws / "notes").mkdir(parents=True)
+    (ws / "notes" / "todo.txt").write_text("mine\n")
+    assert _init(ws, sources, which=("dancetrack", "bdd")) == 0
+    assert f"created the workspace {ws}" in capsys.readouterr().out
+    assert (ws / "notes" / "todo.txt").read_text() == "mine\n" and (ws / "config.toml").is_file()
+    monkeypatch.chdir(ws)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    monkeypatch.setenv("COLUMNS", "200")
+    assert main(["manifest", "--val-per-source", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "manifest lock" in out and "person boxes" in out and "vehicle boxes" in out
+    assert "note: visdrone: skipped (disabled and its root" in out
