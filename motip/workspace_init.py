@@ -168,7 +168,7 @@ def inspect_source(source: str, root: Path) -> SourceReport:
         if split in ("train", "val") and in_split and not with_gt:
             # BDD100K images without labels/box_track_20, VisDrone without annotations/: nothing to train or score.
             raise DataError(f"the {label} {split} split has {len(in_split)} videos but no ground truth",
-                            path=_annotation_place(source, root, split), hint=_GT_FIX[source])
+                            path=_annotation_place(source, root, split), hint=_GT_FIX[source].replace("<root>", str(root)))
         empty = [v.video_id for v in in_split if v.num_frames == 0]
         if empty:
             report.warnings.append(f"{split}: {len(empty)} video(s) without images (left out of builds), e.g. "

@@ -17,6 +17,7 @@ import yaml
 from motip.cli import main
 from motip.config import bundled_config_dir, load_config
 from motip.data.manifest import load_manifest, write_manifest
+from motip.data.manifest_select import manifest_val_fingerprint
 from motip.data.readers import reader_for
 from motip.data.synthetic import write_synthetic_sources
 from motip.demo import DEMO_STAGES, MARKER
@@ -273,6 +274,9 @@ def test_manifest_val_fingerprint_is_the_builds(workspace: Path, capsys) -> None
     assert main(["build", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["val_fingerprint"] == printed
+    # The same number from the manifest file and the releases alone (what a preflight compares with the build's).
+    workspace_settings = load_workspace(workspace / "config.toml")
+    assert manifest_val_fingerprint(workspace_settings, load_manifest(workspace / "manifest.json")) == printed
     assert report["manifest_fingerprint"] == manifest_fp
     assert report["splits"]["val"]["sequences"] == 5            # 2 + 2 + VisDrone's only val video
 

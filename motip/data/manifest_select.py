@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from motip.data.categories import CLASS_NAMES
-from motip.data.manifest import LOCKED_SPLITS, fingerprint_of
+from motip.data.manifest import LOCKED_SPLITS, Manifest, fingerprint_of
 from motip.data.readers import SOURCES, read_video, reader_for, require_dir
 from motip.data.video import VideoAnnotations, VideoRef
 from motip.errors import DataError
@@ -176,3 +176,27 @@ def split_fingerprint(videos: list[tuple[VideoRef, VideoAnnotations]], split: st
         names = [write_sequence(build_dir / split, Clip(video), annotations).name for video, annotations in videos]
         write_seqmap(default_seqmap(build_dir / split), names)
         return fingerprint_split(build_dir, split)
+
+
+def manifest_val_fingerprint(workspace: Workspace, manifest: Manifest) -> str:
+    """The val fingerprint a build of ``workspace`` with ``manifest`` will write, computed from the source releases
+    without building (for a preflight that compares it with the current build's). Like the builder, a disabled source
+    whose root is missing supplies no val videos; an id missing from its release is a DataError naming the line."""
+    picked: list[tuple[VideoRef, VideoAnnotations]] = []
+    for source in SOURCES:
+        ids = manifest.ids("val", source)
+        settings = workspace.sources[source]
+        if not ids or (not settings.enabled and not settings.root.is_dir()):
+            continue
+        reader = reader_for(source)
+        require_dir(settings.root, f"{SOURCE_LABELS[source]} root", reader.LAYOUT_HINT)
+        present = tuple(s for s in reader.SPLITS if reader.split_dir(settings.root, s).is_dir())
+        by_id = {v.video_id: v for v in reader.list_videos(settings.root, present)}
+        for video_id in ids:
+            video = by_id.get(video_id)
+            if video is None:
+                raise DataError(f"val {source} video {video_id!r} is not in the source release at {settings.root}",
+                                path=manifest.path, line=manifest.line_of(video_id),
+                                hint="fix the id (as the source names its videos) or the source root")
+            picked.append((video, read_video(video, locked=True)[0]))
+    return split_fingerprint(picked)
