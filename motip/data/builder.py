@@ -93,23 +93,32 @@ def check_output(output: Path) -> None:
 
 def _list_source(settings: BuildSettings, source: str) -> list[VideoRef]:
     src = settings.sources[source]
-    reader = reader_for(source)
+    reader = reader_for(source, src)      # a custom [sources.NAME] source: its format's reader
     assert src.root is not None
     require_dir(src.root, f"{source} root", reader.LAYOUT_HINT)
+    if src.custom:
+        try:
+            reader.check_layout(src.root, src.splits if src.enabled else ())
+        except DataError as err:     # a folder has no line: say where config.toml sets the root
+            at = f"{settings.config_path}:{key_line(settings.config_path, f'{src.table}.root')}"
+            raise DataError(err.message, path=err.path, line=err.line,
+                            hint=f"{err.hint}; the root is set at {at}" if err.hint else f"root is set at {at}") \
+                from None
     if src.enabled:
         for split in src.splits:     # the pool's splits must exist; others are listed when present
-            require_dir(reader.split_dir(src.root, split), f"{source} split {split!r} (from [{source}] splits)",
-                        reader.LAYOUT_HINT)
+            require_dir(reader.split_dir(src.root, split),
+                        f"{source} split {split!r} (from [{src.table}] splits)", reader.LAYOUT_HINT)
     present = tuple(s for s in reader.SPLITS if reader.split_dir(src.root, s).is_dir())
     return reader.list_videos(src.root, present)
 
 
 def plan_build(settings: BuildSettings) -> BuildPlan:
-    manifest = load_manifest(settings.manifest) if settings.manifest else empty_manifest()
+    # Custom [sources.NAME] sources are named in the manifest like the built-in ones.
+    manifest = load_manifest(settings.manifest, settings.sources) if settings.manifest else empty_manifest()
     warnings = [] if settings.manifest else ["no [builder] manifest set: val and test are empty"]
     selections: dict[str, Selection] = {}
     locked_clips: dict[str, list[Clip]] = {"val": [], "test": []}
-    for source in SOURCES:
+    for source in settings.sources:      # the built-in sources, then the custom ones (config.toml order)
         src = settings.sources[source]
         wanted = manifest.ids("val", source) + manifest.ids("test", source)
         if not src.enabled and not wanted:
@@ -148,10 +157,10 @@ def plan_build(settings: BuildSettings) -> BuildPlan:
 def check_plan(settings: BuildSettings, plan: BuildPlan) -> None:
     """Refuse a degenerate build before anything is written: it would replace a good dataset with a useless one."""
     if sum(selection.used for selection in plan.selections.values()) == 0:
-        enabled = [s for s in SOURCES if settings.sources[s].enabled]
+        enabled = [s for s, src in settings.sources.items() if src.enabled]
         why = ("every source is disabled" if not enabled else
                f"the frame_budget of every enabled source ({', '.join(enabled)}) is 0")
-        key = f"{enabled[0]}.frame_budget" if enabled else f"{SOURCES[0]}.enabled"
+        key = f"{settings.sources[enabled[0]].table}.frame_budget" if enabled else f"{SOURCES[0]}.enabled"
         raise ConfigError(f"the build would have 0 train frames: {why}", path=settings.config_path,
                           line=key_line(settings.config_path, key),
                           hint="enable a source and give it a frame_budget > 0 in config.toml "

@@ -74,11 +74,11 @@ def select(pool: list[VideoRef], settings: SourceSettings, seed: int, config_pat
     budget = settings.frame_budget
     if budget > pool_frames:
         raise ConfigError(
-            f"[{settings.name}] frame_budget: {budget} frames asked but the pool holds only {pool_frames} "
+            f"[{settings.table}] frame_budget: {budget} frames asked but the pool holds only {pool_frames} "
             f"({len(pool)} videos with ground truth in splits {list(settings.splits)}, manifest-locked videos "
             f"excluded{f', frame_stride {stride}' if stride > 1 else ''})",
-            path=config_path, line=key_line(config_path, f"{settings.name}.frame_budget") if config_path else None,
-            hint=f"lower frame_budget to at most {pool_frames}, or add splits to [{settings.name}] splits")
+            path=config_path, line=key_line(config_path, f"{settings.table}.frame_budget") if config_path else None,
+            hint=f"lower frame_budget to at most {pool_frames}, or add splits to [{settings.table}] splits")
     rng = random.Random(f"{seed}:{settings.name}")   # one stream per source: enabling another source changes nothing
     order = list(pool)
     rng.shuffle(order)

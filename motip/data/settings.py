@@ -24,6 +24,20 @@ class SourceSettings:
     frame_budget: int
     splits: tuple[str, ...] = ("train",)   # the source's splits that feed the training pool
     frame_stride: int = 1
+    # Custom sources ([sources.NAME] in config.toml) only: their format ("mot"), class id -> PERSON / VEHICLE /
+    # IGNORE (motip.data.categories), and the frame rate of videos whose seqinfo.ini does not give one.
+    format: str = ""
+    classes: tuple[tuple[int, int], ...] = ()
+    frame_rate: float | None = None
+
+    @property
+    def custom(self) -> bool:
+        return bool(self.format)
+
+    @property
+    def table(self) -> str:
+        """The source's table in config.toml (for ``key_line`` and messages): ``bdd`` or ``sources.depot_cams``."""
+        return f"sources.{self.name}" if self.custom else self.name
 
 
 @dataclass(frozen=True)
@@ -41,12 +55,18 @@ class BuildSettings:
 
 
 def build_settings(workspace: Workspace, config_path: Path | None = None) -> BuildSettings:
-    """The builder's view of a validated ``Workspace`` (source roots resolved, output and manifest absolute)."""
+    """The builder's view of a validated ``Workspace`` (source roots resolved, output and manifest absolute).
+
+    ``sources``: the three built-in sources, then the custom ``[sources.NAME]`` ones in file order."""
+    from motip.data.categories import IGNORE, PERSON, VEHICLE
+
+    codes = {"person": PERSON, "vehicle": VEHICLE, "ignore": IGNORE}
     sources = {}
-    for name in SOURCES:
+    for name in [*SOURCES, *(n for n in workspace.sources if n not in SOURCES)]:
         src = workspace.sources[name]
+        classes = tuple(sorted((cid, codes[cls]) for cid, cls in src.classes.items()))
         sources[name] = SourceSettings(name, src.enabled, src.root.expanduser().resolve(), src.frame_budget,
-                                       tuple(src.splits), src.frame_stride)
+                                       tuple(src.splits), src.frame_stride, src.format, classes, src.frame_rate)
     builder = workspace.builder
     return BuildSettings(config_path or workspace.path, sources, builder.output.absolute(),
                          None if builder.manifest is None else builder.manifest.absolute(), builder.seed)

@@ -4,6 +4,10 @@
 - ``list_videos(root, splits) -> list[VideoRef]``: folder listing only (cheap, run over the whole release);
 - ``read_annotations(ref) -> VideoAnnotations``: parse one video's ground truth (run only for chosen videos).
 
+Custom sources (``[sources.NAME]`` in config.toml) are read by the module of their ``format`` (``FORMATS``:
+``motip.data.readers.mot``): ``reader_for(name, settings)`` returns a reader object with the same interface, bound to
+the source's settings, and the videos it lists carry their format, so ``read_video`` needs nothing else.
+
 Bad input raises ``DataError`` naming the file (and line). The builder reads every video through ``read_video``,
 which adds the checks every source shares (``motip.data.readers.checks``): frame numbering, finite numbers, one row
 per (frame, id), boxes clipped to the image, videos without frames or ground truth.
@@ -14,21 +18,40 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 from motip.data.video import VideoAnnotations, VideoRef
 from motip.errors import DataError
 
+if TYPE_CHECKING:
+    from motip.data.settings import SourceSettings
+
 SOURCES = ("dancetrack", "bdd", "visdrone")
+FORMATS = ("mot",)     # custom-source formats: the module motip.data.readers.<format> (motip.workspace.CUSTOM_FORMATS)
 
 
-def reader_for(source: str) -> ModuleType:
+def format_module(fmt: str) -> ModuleType:
+    import importlib
+
+    if fmt not in FORMATS:
+        raise DataError(f"unknown source format {fmt!r}", hint=f"known formats: {', '.join(FORMATS)}")
+    return importlib.import_module(f"motip.data.readers.{fmt}")
+
+
+def reader_for(source: str, settings: SourceSettings | None = None) -> Any:
+    """The reader of ``source``: a built-in source's module, or for a custom source (``settings.custom``) its
+    format's reader bound to ``settings`` (the format module's ``source_reader``, e.g. ``mot.MotSource``)."""
     from motip.data.readers import bdd100k, dancetrack, visdrone
 
+    if settings is not None and settings.custom:
+        return format_module(settings.format).source_reader(settings)
     readers = {"dancetrack": dancetrack, "bdd": bdd100k, "visdrone": visdrone}
     try:
         return readers[source]
     except KeyError:
-        raise DataError(f"unknown source {source!r}", hint=f"use one of {', '.join(SOURCES)}") from None
+        raise DataError(f"unknown source {source!r}",
+                        hint=f"use one of {', '.join(SOURCES)}, or declare it as [sources.{source}] in "
+                             "config.toml (docs/data.md)") from None
 
 
 def read_video(ref: VideoRef, *, locked: bool = False) -> tuple[VideoAnnotations, str | None]:
@@ -41,7 +64,9 @@ def read_video(ref: VideoRef, *, locked: bool = False) -> tuple[VideoAnnotations
     empty = check_video(ref, locked=locked)
     if empty is not None:
         return VideoAnnotations(0, 0), empty
-    annotations = reader_for(ref.source).read_annotations(ref)
+    fmt = getattr(ref, "format", "")      # a custom source's video (e.g. mot.MotVideoRef) names its format
+    reader = format_module(fmt) if fmt else reader_for(ref.source)
+    annotations = reader.read_annotations(ref)
     return annotations, check_annotations(ref, annotations, locked=locked)
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import configparser
 import math
 import re
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from motip.data.categories import PERSON
@@ -48,17 +50,18 @@ def seqinfo_line(path: Path, key: str) -> int | None:
     return next((n for n, text in enumerate(lines, 1) if pattern.match(text)), None)
 
 
-def _frame_rate(info: dict[str, str], path: Path) -> float:
+def _frame_rate(info: dict[str, str], path: Path, default: float = 20.0,
+                hint: str = "DanceTrack videos are 20 fps: frameRate=20") -> float:
     text = info.get("framerate")
     if text is None:
-        return 20.0                    # DanceTrack's rate, for a seqinfo.ini without the key
+        return default                 # DanceTrack's rate, for a seqinfo.ini without the key
     try:
         rate = float(text)
     except ValueError:
         rate = math.nan
     if not (math.isfinite(rate) and rate > 0):
         raise DataError(f"frameRate={text} must be a number > 0", path=path, line=seqinfo_line(path, "frameRate"),
-                        hint="DanceTrack videos are 20 fps: frameRate=20")
+                        hint=hint)
     return rate
 
 
@@ -98,7 +101,9 @@ def list_videos(root: Path, splits: tuple[str, ...] = SPLITS) -> list[VideoRef]:
     return videos
 
 
-def read_annotations(ref: VideoRef) -> VideoAnnotations:
+def video_size(ref: VideoRef) -> tuple[int, int]:
+    """(width, height): seqinfo.ini's imWidth/imHeight, which must equal the first image's size; the image's size
+    when the video has no seqinfo.ini (shared with the MOTChallenge reader, ``motip.data.readers.mot``)."""
     seqinfo = ref.image_dir.parent / "seqinfo.ini"
     if seqinfo.exists():
         width, height = _image_size(read_seqinfo(seqinfo), seqinfo)
@@ -107,17 +112,37 @@ def read_annotations(ref: VideoRef) -> VideoAnnotations:
             raise DataError(f"imWidth x imHeight = {width}x{height} but the images are {actual[0]}x{actual[1]} "
                             f"({ref.image_path(1).name})", path=seqinfo, line=seqinfo_line(seqinfo, "imWidth"),
                             hint="set imWidth/imHeight to the images' size (boxes are clipped to it)")
-    else:
-        width, height = image_size(ref.image_path(1))
-    annotations = VideoAnnotations(width, height)
-    if ref.annotation is None:
-        return annotations
-    for line_no, fields in _rows(ref.annotation):
+        return width, height
+    return image_size(ref.image_path(1))
+
+
+@dataclass(frozen=True)
+class GtRow:
+    """One parsed row of a MOTChallenge gt.txt (frame checked against the video's images)."""
+
+    line: int
+    frame: int
+    track: int
+    x: float
+    y: float
+    w: float
+    h: float
+    conf: float             # 1.0 when the column is absent
+    cls: int | None         # None when the column is absent
+    visibility: float       # 1.0 when the column is absent
+
+
+def gt_rows(ref: VideoRef, min_fields: int = 6) -> Iterator[GtRow]:
+    """The rows of ``ref``'s gt.txt: numbers parsed and finite, frames within the video; DataError naming the line
+    otherwise. Shared by the DanceTrack and MOTChallenge (``motip.data.readers.mot``) readers."""
+    assert ref.annotation is not None
+    for line_no, fields in _rows(ref.annotation, min_fields):
         require_finite(fields, GT_COLUMNS, path=ref.annotation, line=line_no)
         try:
             frame, track = int(float(fields[0])), int(float(fields[1]))
             x, y, w, h = (float(v) for v in fields[2:6])
             conf = float(fields[6]) if len(fields) > 6 else 1.0
+            cls = int(float(fields[7])) if len(fields) > 7 else None
             visibility = float(fields[8]) if len(fields) > 8 else 1.0
         except ValueError:
             raise DataError("malformed gt line: expected numbers frame,id,x,y,w,h,conf,class,visibility",
@@ -125,16 +150,25 @@ def read_annotations(ref: VideoRef) -> VideoAnnotations:
         if not 1 <= frame <= ref.num_frames:
             raise DataError(f"frame {frame} outside the video's 1..{ref.num_frames} images",
                             path=ref.annotation, line=line_no)
-        if w <= 0 or h <= 0:
+        yield GtRow(line_no, frame, track, x, y, w, h, conf, cls, visibility)
+
+
+def read_annotations(ref: VideoRef) -> VideoAnnotations:
+    annotations = VideoAnnotations(*video_size(ref))
+    if ref.annotation is None:
+        return annotations
+    for row in gt_rows(ref):
+        if row.w <= 0 or row.h <= 0:
             annotations.skipped["dancetrack box with zero size"] += 1
-        elif conf == 0:
-            annotations.ignores.append(IgnoreBox(frame, x, y, w, h, line_no))
+        elif row.conf == 0:
+            annotations.ignores.append(IgnoreBox(row.frame, row.x, row.y, row.w, row.h, row.line))
         else:
-            annotations.boxes.append(Box(frame, str(track), x, y, w, h, PERSON, visibility, line_no))
+            annotations.boxes.append(Box(row.frame, str(row.track), row.x, row.y, row.w, row.h, PERSON,
+                                         row.visibility, row.line))
     return annotations
 
 
-def _rows(path: Path):  # noqa: ANN202 - generator of (line number, fields)
+def _rows(path: Path, min_fields: int = 6):  # noqa: ANN202 - generator of (line number, fields)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
@@ -144,7 +178,8 @@ def _rows(path: Path):  # noqa: ANN202 - generator of (line number, fields)
         if not line:
             continue
         fields = [f.strip() for f in line.split(",")]
-        if len(fields) < 6:
-            raise DataError(f"malformed gt line: {len(fields)} fields, expected at least 6 "
-                            "(frame,id,x,y,w,h,...)", path=path, line=line_no)
+        if len(fields) < min_fields:
+            names = ",".join(GT_COLUMNS[:min_fields])
+            raise DataError(f"malformed gt line: {len(fields)} fields, expected at least {min_fields} "
+                            f"({names},...)", path=path, line=line_no)
         yield line_no, fields
