@@ -6,8 +6,10 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from motip.trainlog import TrainLogWriter
@@ -97,3 +99,176 @@ def test_real_tiny_training_log(tmp_path: Path) -> None:
     size, colours, non_white = image_stats(log.parent / "dashboard.png")
     assert size == (1600, 1760)  # pedestrian/vehicle per-class rows
     assert colours > 50 and 0.005 < non_white < 0.6
+
+
+# ------------------------------------------------------------------------------------------------- nothing hides data
+# Checked from matplotlib's own artists (window extents in display pixels), on the real tiny-training log and on a
+# two-run overlay: legends, gutter labels and target marks lie outside every panel, every data point lies inside its
+# panel, targets are drawn in range and marked at the edge otherwise, and each series' last value is written.
+
+def _figure(paths: list[Path]) -> Any:
+    from motip.viz.dashboard import build_figure
+
+    fig = build_figure(paths)
+    fig.canvas.draw()
+    return fig
+
+
+def _data_points(ax: Any) -> np.ndarray:
+    """Display coordinates of every finite point of the panel's data lines (what a legend must never cover)."""
+    from motip.viz.dashboard import AUX
+
+    points = []
+    for line in ax.get_lines():
+        if line.get_gid() == AUX:
+            continue
+        xy = np.column_stack([np.asarray(line.get_xdata(), float), np.asarray(line.get_ydata(), float)])
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        if len(xy):
+            points.append(line.get_transform().transform(xy))
+    return np.concatenate(points) if points else np.zeros((0, 2))
+
+
+def _labels(fig: Any) -> list[tuple[str, Any]]:
+    """Every legend and every piece of text the dashboard adds (gutter values, target marks, titles)."""
+    renderer = fig.canvas.get_renderer()
+    found = [("figure legend", legend.get_window_extent(renderer)) for legend in fig.legends]
+    for ax in fig.axes:
+        if ax.get_legend() is not None:
+            found.append((f"legend of {ax.get_title()!r}", ax.get_legend().get_window_extent(renderer)))
+        found += [(f"text {t.get_text()!r}", t.get_window_extent(renderer)) for t in ax.texts if t.get_text()]
+        found.append((f"title {ax.get_title()!r}", ax.title.get_window_extent(renderer)))
+    return found
+
+
+def _overlay(tmp_path: Path) -> list[Path]:
+    return [write_log(tmp_path / "stage1_universal_foundation_20261124_035355" / "train.log", per_class=False),
+            write_log(tmp_path / "stage2_specialization_20261125_101010" / "train.log", per_class=False,
+                      hota0=40.0)]
+
+
+def _real(tmp_path: Path) -> list[Path]:
+    log = tmp_path / "stage1_demo" / "train.log"
+    log.parent.mkdir()
+    log.write_bytes(REAL_LOG.read_bytes())
+    return [log]
+
+
+@pytest.mark.parametrize("case", ["real", "overlay", "per_class_high"])
+def test_no_legend_or_label_over_the_data(tmp_path: Path, case: str) -> None:
+    paths = {"real": _real, "overlay": _overlay,
+             "per_class_high": lambda p: [write_log(p / "r" / "train.log", hota0=66.0)]}[case](tmp_path)
+    fig = _figure(paths)
+    boxes = [ax.bbox for ax in fig.axes]
+    labels = _labels(fig)
+    assert len(labels) > 20
+    for name, extent in labels:
+        for ax, box in zip(fig.axes, boxes):
+            assert not extent.overlaps(box), f"{name} overlaps the panel {ax.get_title()!r}"
+            points = _data_points(ax)
+            inside = ((points[:, 0] >= extent.x0) & (points[:, 0] <= extent.x1) & (points[:, 1] >= extent.y0)
+                      & (points[:, 1] <= extent.y1))
+            assert not inside.any(), f"{name} covers {int(inside.sum())} data point(s) of {ax.get_title()!r}"
+    # Every panel's y-range fits its data: all points inside the panel, and a non-flat series fills it.
+    for ax in fig.axes:
+        points = _data_points(ax)
+        assert len(points), ax.get_title()
+        box = ax.bbox
+        assert (points[:, 1] >= box.y0 - 0.5).all() and (points[:, 1] <= box.y1 + 0.5).all(), ax.get_title()
+        span = np.ptp(points[:, 1])
+        if span > 1:
+            assert span > 0.6 * box.height, f"{ax.get_title()!r}: data squeezed into {span / box.height:.0%}"
+    import matplotlib.pyplot as plt
+
+    plt.close(fig)
+
+
+def _panel(fig: Any, title_start: str) -> Any:
+    return next(ax for ax in fig.axes if ax.get_title().startswith(title_start))
+
+
+def _gutter(ax: Any) -> dict[str, Any]:
+    return {t.get_text(): t for t in ax.texts}
+
+
+def test_targets_in_range_drawn_out_of_range_marked_at_the_edge(tmp_path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    real = _figure(_real(tmp_path))  # HOTA 0 after 2 epochs: 54 and the 40s far above the range
+    ax = _panel(real, "HOTA and IDF1")
+    assert not [line for line in ax.get_lines() if list(line.get_ydata()) == [54.0, 54.0]]
+    marks = _gutter(ax)
+    assert {"▲ target 54", "▲ 40s band"} <= set(marks)
+    renderer = real.canvas.get_renderer()
+    for text in ("▲ target 54", "▲ 40s band"):  # at the panel's top edge
+        extent = marks[text].get_window_extent(renderer)
+        assert abs((extent.y0 + extent.y1) / 2 - ax.bbox.y1) < 2.5 * extent.height, text
+    assert ax.get_ylim()[1] < 10  # the targets did not stretch the range
+    plt.close(real)
+
+    overlay = _figure(_overlay(tmp_path))  # HOTA/IDF1 44..59: both in range
+    ax = _panel(overlay, "HOTA and IDF1")
+    assert [line for line in ax.get_lines() if list(line.get_ydata()) == [54.0, 54.0]]
+    assert not [t for t in _gutter(ax) if "target" in t or "band" in t]
+    assert {"target 54", "regression band (40s)"} <= {t.get_text() for t in ax.get_legend().get_texts()}
+    plt.close(overlay)
+
+    high = _figure([write_log(tmp_path / "high" / "train.log", hota0=66.0)])  # per-class 71..79: both below
+    ax = _panel(high, "per-class HOTA")
+    assert {"▼ target 54", "▼ 40s band"} <= set(_gutter(ax))
+    plt.close(high)
+
+
+def test_last_values_and_runs_listed_once(tmp_path: Path) -> None:
+    import matplotlib.colors as mcolors
+    import matplotlib.pyplot as plt
+
+    fig = _figure(_overlay(tmp_path))
+    assert len(fig.legends) == 1
+    runs = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert runs == ["stage1_universal_foundation", "stage2_specialization"]  # short, distinct
+    for ax in fig.axes:  # no panel repeats the runs in its own legend
+        legend = ax.get_legend()
+        assert legend is None or not {t.get_text() for t in legend.get_texts()} & set(runs)
+    ax = _panel(fig, "HOTA and IDF1")
+    gutter = _gutter(ax)
+    # write_log: HOTA = hota0 + 4 * epoch, IDF1 = HOTA + 2; 3 epochs
+    assert {"HOTA 57.0", "IDF1 59.0", "HOTA 52.0", "IDF1 54.0"} <= set(gutter)
+    assert mcolors.to_hex(gutter["HOTA 57.0"].get_color()) == mcolors.to_hex("tab:blue")   # first run's colour
+    assert mcolors.to_hex(gutter["HOTA 52.0"].get_color()) == mcolors.to_hex("tab:orange")
+    renderer = fig.canvas.get_renderer()
+    last = ax.transData.transform((3, 57.0))
+    extent = gutter["HOTA 57.0"].get_window_extent(renderer)
+    assert extent.x0 >= ax.bbox.x1 and abs((extent.y0 + extent.y1) / 2 - last[1]) < 1.5 * extent.height
+    for title in ("total loss", "loss terms", "grad norm", "learning rate"):
+        texts = [t.get_text() for t in _panel(fig, title).texts]
+        assert len(texts) >= 2, (title, texts)  # one per run at least
+    # loss terms are coloured by term, so their values name the run
+    assert "stage1_universal_foundation id 0.108" in _gutter(_panel(fig, "loss terms"))
+    plt.close(fig)
+
+
+def test_short_names() -> None:
+    from motip.viz.dashboard import short_names
+
+    assert short_names(["stage1_a_20261124_035355", "stage2_b_20261125_010101"]) == ["stage1_a", "stage2_b"]
+    same = short_names(["stage1_a_20261124_035355", "stage1_a_20261125_010101"])
+    assert same == ["stage1_a_20261124_035355", "stage1_a_20261125_010101"]  # the stamp is what tells them apart
+    long = short_names(["x" * 60 + "_one", "x" * 60 + "_two"])
+    assert all(len(n) <= 32 for n in long) and len(set(long)) == 2
+
+
+def test_image_size_is_what_help_and_docs_say(tmp_path: Path) -> None:
+    from motip.viz.dashboard import figure_size_px
+
+    with_classes, without = figure_size_px(True), figure_size_px(False)
+    assert with_classes == (1600, 1760) and without == (1600, 1340)
+    proc = subprocess.run([sys.executable, "-m", "motip", "dashboard", "--help"], capture_output=True, text=True,
+                          timeout=60)
+    help_text = " ".join(proc.stdout.split())
+    docs = (Path(__file__).parents[1] / "docs" / "viz.md").read_text()
+    for w, h in (with_classes, without):
+        assert f"{w}x{h}" in help_text and f"{w}x{h}" in docs
+    out = render_dashboard([write_log(tmp_path / "r" / "train.log", per_class=False)], tmp_path / "d.png", dpi=50)
+    with Image.open(out) as image:
+        assert image.size == figure_size_px(False, 50) == (800, 670)

@@ -17,7 +17,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="train.log file(s); several logs are overlaid, one colour per run")
     parser.add_argument("--out", type=Path, default=None,
                         help="PNG to write (default: dashboard.png beside the first log)")
-    parser.add_argument("--dpi", type=int, default=100, help="resolution (default 100: a 1600x1340 px image)")
+    parser.add_argument("--dpi", type=int, default=100,
+                        help="resolution (default 100: a 1600x1340 px image, 1600x1760 with per-class rows; "
+                             "the pixel size scales with the dpi)")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -2,13 +2,16 @@
 
 Panels: HOTA and IDF1 per epoch (54.0 success line, 40s regression band), MOTA/DetA/AssA per epoch, total loss per
 step (raw thin + smoothed), every loss term per step, grad norm (log scale, non-finite steps marked), learning rate,
-and per-class HOTA/IDF1 when the log has them. Several logs are overlaid, one colour per run.
+and per-class HOTA/IDF1 when the log has them. Several logs are overlaid, one colour per run, the runs listed once
+under the figure title. Nothing is drawn over the data: legends in a strip above each panel, last values and
+off-range targets in a gutter right of it (docs/viz.md).
 """
 
 from __future__ import annotations
 
 import io
 import math
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,7 @@ class Run:
     label: str
     log: TrainLog
     colour: str
+    short: str = ""  # its name in an overlay's run legend (short_names)
 
 
 def run_label(path: Path) -> str:
@@ -116,8 +120,89 @@ def _loss_terms(runs: list[Run]) -> list[str]:
     return terms
 
 
-def render_dashboard(paths: list[Path], out: Path, dpi: int = 100) -> Path:
-    """Plot the logs into ``out`` (PNG, written atomically). Returns ``out``."""
+# ------------------------------------------------------------------------------------------------- layout
+# Nothing is drawn over the data: per-panel legends sit in a strip above each panel (under its title), the runs of
+# an overlay are listed once under the figure title, and last values / off-range target marks go into a gutter right
+# of each panel. Every panel's y-range is fitted to its own data (the targets never stretch it).
+
+FIG_WIDTH_IN = 16.0
+ROW_HEIGHT_IN = 4.2
+EXTRA_HEIGHT_IN = 0.8  # figure title, run legend and status line
+GUTTER_FONT = 8
+LEGEND_FONT = 8
+AUX = "aux"  # gid of lines that are not data (epoch starts, target lines): not used to fit the y-range
+_RUN_STYLES = ["-", "--", ":", "-."]
+_PART_STYLES = [":", "-.", (0, (1, 3)), (0, (5, 2))]
+_TIMESTAMP = re.compile(r"_\d{8}_\d{6}$")
+
+
+def figure_size_px(per_class: bool, dpi: int = 100) -> tuple[int, int]:
+    """The PNG's size in pixels: 3 rows of panels, 4 with per-class metrics (``--help`` and docs/viz.md say so)."""
+    rows = 4 if per_class else 3
+    return round(FIG_WIDTH_IN * dpi), round((ROW_HEIGHT_IN * rows + EXTRA_HEIGHT_IN) * dpi)
+
+
+def short_names(labels: list[str], limit: int = 32) -> list[str]:
+    """Short, distinct names for the runs of an overlay: without the run folders' _YYYYMMDD_HHMMSS stamp when
+    that keeps them apart, shortened in the middle when long."""
+    names = list(labels)
+    stripped = [_TIMESTAMP.sub("", n) for n in names]
+    if len(set(stripped)) == len(stripped):
+        names = stripped
+    short = [n if len(n) <= limit else n[: limit // 2 - 1] + "…" + n[-(limit - limit // 2):] for n in names]
+    if len(set(short)) != len(short):  # shortening merged two names: number them instead
+        short = [f"run {k + 1}" for k in range(len(names))]
+    return short
+
+
+@dataclass
+class EndLabel:
+    """A value written in the panel's right gutter at the height of ``y`` (data units), or pinned to an edge."""
+
+    y: float
+    text: str
+    colour: str
+    edge: str = ""  # "top" / "bottom": pinned to that edge of the panel (a target outside the y-range)
+
+
+@dataclass
+class Panel:
+    ax: Any
+    title: str
+    title_colour: str = "black"
+    handles: list[Any] | None = None   # legend entries (shown above the panel)
+    ends: list[EndLabel] | None = None
+    log_y: bool = False
+    headroom: float = 0.0             # fraction of the axis kept free at the top (non-finite markers)
+    targets: bool = False
+
+    def __post_init__(self) -> None:
+        self.handles = self.handles or []
+        self.ends = self.ends or []
+
+    def line(self, x: np.ndarray, y: np.ndarray, style: str | Any, colour: str, label: str | None,
+             end: str | None, **kwargs: Any) -> None:
+        """Plot one series; ``label`` goes into the panel's legend, ``end`` (a name) writes the last value."""
+        (artist,) = self.ax.plot(x, y, style if isinstance(style, str) else "-", color=colour, **kwargs)
+        if not isinstance(style, str):
+            artist.set_linestyle(style)
+        if label is not None:
+            self.handles.append(artist)
+            artist.set_label(label)
+        if end is not None:
+            finite = np.flatnonzero(np.isfinite(y))
+            if len(finite):
+                self.ends.append(EndLabel(float(y[finite[-1]]), f"{end} {_fmt(float(y[finite[-1]]))}", colour))
+
+
+def _fmt(value: float) -> str:
+    if value == 0 or 0.01 <= abs(value) < 1e5:
+        return f"{value:.1f}" if abs(value) >= 10 else f"{value:.3g}"
+    return f"{value:.2g}"
+
+
+def build_figure(paths: list[Path], dpi: int = 100) -> Any:
+    """The dashboard as a matplotlib Figure (Agg), laid out; ``render_dashboard`` saves it."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display over SSH
@@ -128,28 +213,32 @@ def render_dashboard(paths: list[Path], out: Path, dpi: int = 100) -> Path:
     for run in runs:
         classes += [c for c in run.log.classes if c not in classes]
     n_rows = 4 if classes else 3
-    fig, axes = plt.subplots(n_rows, 2, figsize=(16, 4.2 * n_rows + 0.8), dpi=dpi, squeeze=False)
-    title = "MOTIP training dashboard: " + ", ".join(r.label for r in runs)
-    fig.suptitle(title if len(title) < 140 else title[:137] + "...", fontsize=14, fontweight="bold")
+    width, height = figure_size_px(bool(classes), dpi)
+    fig, axes = plt.subplots(n_rows, 2, figsize=(width / dpi, height / dpi), dpi=dpi, squeeze=False)
     multi = len(runs) > 1
-
-    _plot_hota_idf1(axes[0, 0], runs, multi)
-    _plot_clear_metrics(axes[0, 1], runs, multi)
-    _plot_total_loss(axes[1, 0], runs, multi)
-    _plot_loss_terms(axes[1, 1], runs, multi)
-    _plot_grad_norm(axes[2, 0], runs, multi)
-    _plot_lr(axes[2, 1], runs, multi)
+    if multi:
+        for run, name in zip(runs, short_names([r.label for r in runs])):
+            run.short = name
+    panels = [
+        _plot_hota_idf1(axes[0, 0], runs, multi),
+        _plot_clear_metrics(axes[0, 1], runs, multi),
+        _plot_total_loss(axes[1, 0], runs, multi),
+        _plot_loss_terms(axes[1, 1], runs, multi),
+        _plot_grad_norm(axes[2, 0], runs, multi),
+        _plot_lr(axes[2, 1], runs, multi),
+    ]
     if classes:
-        _plot_per_class(axes[3, 0], runs, classes, "HOTA", multi)
-        _plot_per_class(axes[3, 1], runs, classes, "IDF1", multi)
-    from matplotlib.ticker import MaxNLocator
+        panels += [_plot_per_class(axes[3, 0], runs, classes, "HOTA", multi),
+                   _plot_per_class(axes[3, 1], runs, classes, "IDF1", multi)]
+    _layout(fig, panels, runs, multi)
+    return fig
 
-    for ax in axes.flat:
-        ax.grid(True, alpha=0.3)
-        if ax.get_xlabel() == "epoch":
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 1.4"
-    fig.text(0.01, 0.005, _status_line(runs), fontsize=9, color="dimgray")
-    fig.tight_layout(rect=(0, 0.015, 1, 0.97))
+
+def render_dashboard(paths: list[Path], out: Path, dpi: int = 100) -> Path:
+    """Plot the logs into ``out`` (PNG, written atomically). Returns ``out``."""
+    import matplotlib.pyplot as plt
+
+    fig = build_figure(paths, dpi)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=dpi)
     plt.close(fig)
@@ -157,43 +246,187 @@ def render_dashboard(paths: list[Path], out: Path, dpi: int = 100) -> Path:
     return out
 
 
-def _name(run: Run, what: str, multi: bool) -> str:
-    return f"{run.label} {what}" if multi else what
+def _layout(fig: Any, panels: list[Panel], runs: list[Run], multi: bool) -> None:
+    from matplotlib.lines import Line2D
+    from matplotlib.ticker import MaxNLocator
 
+    for panel in panels:
+        ax = panel.ax
+        ax.grid(True, alpha=0.3)
+        if ax.get_xlabel() == "epoch":
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # no "epoch 1.4"
+        if ax.get_lines():
+            _fit_y(panel)
+        if panel.targets:
+            _targets(panel)
+        formatter = ax.yaxis.get_major_formatter()
+        if hasattr(formatter, "set_useOffset"):
+            formatter.set_useOffset(False)  # no "+1.4e1" offset text over the legend strip
+        panel.gutter = [ax.text(1.0, 0.5, e.text, color=e.colour, fontsize=GUTTER_FONT, va="center", ha="left",
+                                transform=ax.transAxes, clip_on=False) for e in panel.ends]
+        ax.set_title(panel.title, color=panel.title_colour)
+    single_title = f"MOTIP training dashboard: {runs[0].label}"
+    title = f"MOTIP training dashboard: {len(runs)} runs overlaid" if multi else single_title
+    suptitle = fig.suptitle(title if len(title) < 140 else title[:137] + "...", fontsize=14, fontweight="bold",
+                            y=0.995, va="top")
+    suptitle.set_in_layout(False)  # tight_layout would reserve its height again on top of our rect
+    status = fig.text(0.01, 0.004, _status_lines(runs, multi), fontsize=9, color="dimgray", va="bottom")
+    run_legend = None
+    if multi:  # the runs, once for the whole figure: colour (and line style in the loss-terms panel)
+        handles = [Line2D([], [], color=r.colour, linestyle=_RUN_STYLES[k % len(_RUN_STYLES)], linewidth=2.5)
+                   for k, r in enumerate(runs)]
+        run_legend = fig.legend(handles, [r.short for r in runs], loc="upper center", ncol=min(len(runs), 4),
+                                fontsize=10, frameon=False, bbox_to_anchor=(0.5, 0.97), handlelength=3)
+    renderer = fig.canvas.get_renderer()
+    ncols = {id(p): max(1, len(p.handles)) for p in panels}
+    for _ in range(4):  # legends above the panels: as many columns as fit the panel's width
+        for panel in panels:
+            _legend_above(panel, ncols[id(panel)], renderer)
+        top = suptitle.get_window_extent(renderer).y0
+        if run_legend is not None:
+            top = run_legend.get_window_extent(renderer).y0
+        bottom = status.get_window_extent(renderer).y1
+        height = fig.bbox.height
+        fig.tight_layout(rect=(0, (bottom + 4) / height, 1, (top - 4) / height), h_pad=1.0, w_pad=1.5)
+        fig.canvas.draw()
+        too_wide = [p for p in panels if p.ax.get_legend() is not None and ncols[id(p)] > 1
+                    and p.ax.get_legend().get_window_extent(renderer).width > p.ax.bbox.width]
+        if not too_wide:
+            break
+        for panel in too_wide:
+            ncols[id(panel)] -= 1
+    for panel in panels:
+        _place_gutter(panel, renderer)
+
+
+def _legend_above(panel: Panel, ncol: int, renderer: Any) -> None:
+    """The panel's legend in a strip above its axes, under its title (never over the data)."""
+    ax = panel.ax
+    if not panel.handles:
+        return
+    legend = ax.legend(handles=panel.handles, loc="lower left", bbox_to_anchor=(0.0, 1.01), ncol=ncol,
+                       fontsize=LEGEND_FONT, frameon=False, borderaxespad=0.0, handlelength=2.4,
+                       columnspacing=1.2, borderpad=0.2)
+    strip = legend.get_window_extent(renderer).height * 72 / ax.figure.dpi
+    ax.set_title(panel.title, color=panel.title_colour, pad=strip + 6)
+
+
+def _fit_y(panel: Panel) -> None:
+    """The y-range from the panel's own data (finite values of its data lines), with a margin."""
+    ax = panel.ax
+    values = [np.asarray(line.get_ydata(), dtype=np.float64) for line in ax.get_lines() if line.get_gid() != AUX]
+    ys = np.concatenate(values) if values else np.array([])
+    ys = ys[np.isfinite(ys)]
+    if panel.log_y:
+        ys = ys[ys > 0]
+    if not len(ys):
+        return
+    lo, hi = float(ys.min()), float(ys.max())
+    if panel.log_y:
+        llo, lhi = math.log10(lo), math.log10(hi)
+        pad = 0.06 * (lhi - llo) if lhi > llo else 0.05
+        span = lhi - llo + 2 * pad
+        top = lhi + pad + span * panel.headroom / max(1e-9, 1 - panel.headroom)
+        ax.set_ylim(10 ** (llo - pad), 10 ** top)
+    else:
+        span = hi - lo
+        pad = 0.08 * span if span > 0 else max(0.05 * abs(hi), 1.0)  # a flat series sits mid-panel
+        ax.set_ylim(lo - pad, hi + pad)
+
+
+def _targets(panel: Panel) -> None:
+    """TRAIN.md's 54 success line and the 40s regression band: drawn where the y-range shows them, else marked at
+    the panel's top or bottom edge with their values."""
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    ax = panel.ax
+    lo, hi = ax.get_ylim()
+    band_lo, band_hi = REGRESSION_BAND
+    if band_hi > lo and band_lo < hi:
+        ax.axhspan(max(band_lo, lo), min(band_hi, hi), color="tab:red", alpha=0.08, zorder=0)
+        panel.handles.append(Patch(color="tab:red", alpha=0.15, label="regression band (40s)"))
+    else:
+        edge = "top" if band_lo >= hi else "bottom"
+        arrow = "▲" if edge == "top" else "▼"
+        panel.ends.append(EndLabel(hi if edge == "top" else lo, f"{arrow} 40s band", "tab:red", edge))
+    if lo < SUCCESS_LINE < hi:
+        ax.axhline(SUCCESS_LINE, color="tab:green", linestyle="--", linewidth=1.2, gid=AUX, zorder=1)
+        panel.handles.append(Line2D([], [], color="tab:green", linestyle="--", label=f"target {SUCCESS_LINE:g}"))
+    else:
+        edge = "top" if SUCCESS_LINE >= hi else "bottom"
+        arrow = "▲" if edge == "top" else "▼"
+        panel.ends.append(EndLabel(hi if edge == "top" else lo, f"{arrow} target {SUCCESS_LINE:g}", "tab:green",
+                                   edge))
+
+
+def _place_gutter(panel: Panel, renderer: Any) -> None:
+    """Move the gutter labels to the height of their values, spread apart where they would overlap."""
+    ax = panel.ax
+    box = ax.bbox
+    if not panel.gutter:
+        return
+    lo, hi = ax.get_ylim()
+    wanted = []
+    for end in panel.ends:
+        if end.edge == "top":
+            wanted.append(box.y1)
+        elif end.edge == "bottom":
+            wanted.append(box.y0)
+        else:
+            y = min(max(end.y, lo), hi) if not panel.log_y else min(max(end.y, lo), hi)
+            wanted.append(float(ax.transData.transform((ax.get_xlim()[1], y))[1]))
+    step = max(t.get_window_extent(renderer).height for t in panel.gutter) * 1.05
+    order = sorted(range(len(wanted)), key=lambda k: wanted[k])
+    placed = [wanted[k] for k in order]
+    for i in range(1, len(placed)):  # upwards: each at least one line above the previous
+        placed[i] = max(placed[i], placed[i - 1] + step)
+    overflow = placed[-1] - (box.y1 + step / 2)
+    if overflow > 0:  # pushed past the top: shift down, then keep the spacing downwards
+        placed[-1] -= overflow
+        for i in range(len(placed) - 2, -1, -1):
+            placed[i] = min(placed[i], placed[i + 1] - step)
+    pad = 4 / box.width  # 4 px right of the axes
+    for k, y in zip(order, placed):
+        panel.gutter[k].set_position((1.0 + pad, (y - box.y0) / box.height))
+
+
+# ------------------------------------------------------------------------------------------------- panels
 
 def _empty(ax: Any, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color="gray", fontsize=11)
 
 
-def _targets(ax: Any) -> None:
-    ax.axhspan(*REGRESSION_BAND, color="tab:red", alpha=0.08, label="regression band (40s)")
-    ax.axhline(SUCCESS_LINE, color="tab:green", linestyle="--", linewidth=1.2, label=f"success line {SUCCESS_LINE:g}")
+def _key(style: str, what: str) -> Any:
+    """A legend entry for a metric's line style (overlays: the colour says the run, listed once for the figure)."""
+    from matplotlib.lines import Line2D
+
+    marker = style.lstrip("-.:") or None
+    linestyle = style[: len(style) - len(marker)] if marker else style
+    return Line2D([], [], color="dimgray", linestyle=linestyle, marker=marker, markersize=5, label=what)
 
 
-def _plot_hota_idf1(ax: Any, runs: list[Run], multi: bool) -> None:
-    ax.set_title("HOTA and IDF1 per epoch (higher is better)")
-    _targets(ax)
+def _plot_hota_idf1(ax: Any, runs: list[Run], multi: bool) -> Panel:
+    panel = Panel(ax, "HOTA and IDF1 per epoch (higher is better)", targets=True)
     plotted = False
     for run in runs:
         for metric, style in (("HOTA", "-o"), ("IDF1", "--s")):
             x, y = _epoch_series(run, metric)
             if len(x):
                 colour = run.colour if multi else ("tab:blue" if metric == "HOTA" else "tab:purple")
-                ax.plot(x, y, style, color=colour, label=_name(run, metric, multi), markersize=5)
-                if not multi:
-                    ax.annotate(f"{y[-1]:.1f}", (x[-1], y[-1]), textcoords="offset points", xytext=(5, 5),
-                                fontsize=9, color=colour)
+                panel.line(x, y, style, colour, None if multi else metric, metric, markersize=5)
                 plotted = True
+    if multi:
+        panel.handles += [_key("-o", "HOTA"), _key("--s", "IDF1")]
     if not plotted:
         _empty(ax, "no [eval] lines yet")
+        panel.targets = False
     ax.set_xlabel("epoch")
-    ax.margins(x=0.08)  # room for the last value's annotation
-    ax.set_ylim(bottom=min(30.0, ax.get_ylim()[0]), top=max(70.0, ax.get_ylim()[1]))
-    ax.legend(fontsize=8, loc="lower right")
+    return panel
 
 
-def _plot_clear_metrics(ax: Any, runs: list[Run], multi: bool) -> None:
-    ax.set_title("MOTA / DetA / AssA per epoch")
+def _plot_clear_metrics(ax: Any, runs: list[Run], multi: bool) -> Panel:
+    panel = Panel(ax, "MOTA / DetA / AssA per epoch")
     plotted = False
     metric_colours = {"MOTA": "tab:blue", "DetA": "tab:orange", "AssA": "tab:green"}
     styles = {"MOTA": "-o", "DetA": "--^", "AssA": ":s"}
@@ -201,32 +434,36 @@ def _plot_clear_metrics(ax: Any, runs: list[Run], multi: bool) -> None:
         for metric in ("MOTA", "DetA", "AssA"):
             x, y = _epoch_series(run, metric)
             if len(x):
-                ax.plot(x, y, styles[metric], color=run.colour if multi else metric_colours[metric],
-                        label=_name(run, metric, multi), markersize=5)
+                panel.line(x, y, styles[metric], run.colour if multi else metric_colours[metric],
+                           None if multi else metric, metric, markersize=5)
                 plotted = True
-    if plotted:
-        ax.legend(fontsize=8, loc="lower right")
-    else:
+    if not plotted:
         _empty(ax, "no [eval] lines yet")
+    elif multi:
+        panel.handles += [_key(styles[m], m) for m in styles]
     ax.set_xlabel("epoch")
+    return panel
 
 
-def _plot_total_loss(ax: Any, runs: list[Run], multi: bool) -> None:
-    ax.set_title("total loss per step (thin: raw, thick: smoothed)")
+def _plot_total_loss(ax: Any, runs: list[Run], multi: bool) -> Panel:
+    panel = Panel(ax, "total loss per step (thin: raw, thick: smoothed)")
     plotted = False
     for run in runs:
         if not run.log.train:
             continue
         x, y = _steps(run), _column(run.log.train, "loss")
-        ax.plot(x, y, color=run.colour, linewidth=0.6, alpha=0.35)
-        ax.plot(x, smooth(y), color=run.colour, linewidth=2.0, label=_name(run, "loss", multi))
+        panel.line(x, y, "-", run.colour, None, "loss", linewidth=0.6, alpha=0.35)
+        panel.line(x, smooth(y), "-", run.colour, None if multi else "loss (smoothed)", None, linewidth=2.0)
         _mark_epochs(ax, run, x)
         plotted = True
-    if plotted:
-        ax.legend(fontsize=8, loc="upper right")
-    else:
+    if not plotted:
         _empty(ax, "no [train] lines yet")
+    elif not multi:
+        from matplotlib.lines import Line2D
+
+        panel.handles.insert(0, Line2D([], [], color=runs[0].colour, linewidth=0.6, alpha=0.5, label="loss (raw)"))
     ax.set_xlabel("step")
+    return panel
 
 
 def _mark_epochs(ax: Any, run: Run, x: np.ndarray) -> None:
@@ -234,16 +471,16 @@ def _mark_epochs(ax: Any, run: Run, x: np.ndarray) -> None:
     epochs = _column(run.log.train, "epoch")
     starts = np.flatnonzero(np.diff(epochs) != 0) + 1
     for i in starts[:50]:
-        ax.axvline(x[i], color="gray", linewidth=0.5, alpha=0.3)
+        ax.axvline(x[i], color="gray", linewidth=0.5, alpha=0.3, gid=AUX)
 
 
-def _plot_loss_terms(ax: Any, runs: list[Run], multi: bool) -> None:
-    ax.set_title("loss terms per step (smoothed; thin: raw)")
+def _plot_loss_terms(ax: Any, runs: list[Run], multi: bool) -> Panel:
     terms = _loss_terms(runs)
+    panel = Panel(ax, "loss terms per step (smoothed; thin: raw)" + ("; line style: run" if multi else ""))
     cmap_colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown", "tab:pink",
                     "tab:gray", "tab:olive", "tab:cyan"]
-    styles = ["-", "--", ":", "-."]
     smallest = math.inf  # log scale only when every plotted value is positive
+    shown: set[str] = set()
     for r, run in enumerate(runs):
         if not run.log.train:
             continue
@@ -254,21 +491,33 @@ def _plot_loss_terms(ax: Any, runs: list[Run], multi: bool) -> None:
                 continue
             smallest = min(smallest, float(np.min(y[np.isfinite(y)])))
             colour = cmap_colours[k % len(cmap_colours)]
-            ax.plot(x, y, color=colour, linewidth=0.5, alpha=0.2)
-            ax.plot(x, smooth(y), color=colour, linestyle=styles[r % len(styles)], linewidth=1.6,
-                    label=_name(run, term, multi))
-    if terms:
-        ax.legend(fontsize=7, loc="upper right", ncol=2)
+            end = f"{run.short} {term.removeprefix('loss_')}" if multi else term.removeprefix("loss_")
+            panel.line(x, y, "-", colour, None, end, linewidth=0.5, alpha=0.2)  # colour = term: name the run
+            panel.line(x, smooth(y), _RUN_STYLES[r % len(_RUN_STYLES)], colour,
+                       None if term in shown else term, None, linewidth=1.6)
+            if multi and term not in shown:  # one entry per term, solid: the line style says the run
+                panel.handles[-1] = _solid(colour, term)
+            shown.add(term)
+    if shown:
         if smallest > 0:
+            panel.log_y = True
             ax.set_yscale("log")  # terms differ by orders of magnitude (loss_detr vs loss_bbox)
-            ax.set_title("loss terms per step (log scale; smoothed, thin: raw)")
+            panel.title = panel.title.replace("per step (", "per step (log scale; ")
     else:
         _empty(ax, "no loss_* terms in the log")
     ax.set_xlabel("step")
+    return panel
 
 
-def _plot_grad_norm(ax: Any, runs: list[Run], multi: bool) -> None:
-    ax.set_title("grad norm per step (log scale; x on top: inf/NaN)")
+def _solid(colour: str, label: str) -> Any:
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color=colour, linewidth=1.6, label=label)
+
+
+def _plot_grad_norm(ax: Any, runs: list[Run], multi: bool) -> Panel:
+    panel = Panel(ax, "grad norm per step (log scale; x in the top strip: inf/NaN)", log_y=True)
+    part_colours = ["tab:orange", "tab:green", "tab:red", "tab:purple"]
     plotted = False
     bad_total = 0
     for run in runs:
@@ -278,32 +527,50 @@ def _plot_grad_norm(ax: Any, runs: list[Run], multi: bool) -> None:
         present = np.array(["grad_norm" in row for row in run.log.train])
         finite = np.isfinite(y) & (y > 0)
         if finite.any():
-            ax.plot(x[finite], y[finite], color=run.colour, linewidth=0.6, alpha=0.35)
-            ax.plot(x, np.where(finite, smooth(np.where(finite, y, np.nan)), np.nan), color=run.colour,
-                    linewidth=1.8, label=_name(run, "grad norm", multi))
+            panel.line(x[finite], y[finite], "-", run.colour, None, "grad", linewidth=0.6, alpha=0.35)
+            panel.line(x, np.where(finite, smooth(np.where(finite, y, np.nan)), np.nan), "-", run.colour,
+                       None if multi else "grad norm (smoothed)", None, linewidth=1.8)
             plotted = True
-        for key in _grad_norm_parts(run):  # grad_norm_detr, grad_norm_id...: thinner, dotted
+        for p, key in enumerate(_grad_norm_parts(run)):  # grad_norm_detr, grad_norm_id...: thinner, dotted
             part = _column(run.log.train, key)
             ok = np.isfinite(part) & (part > 0)
             if ok.any():
-                ax.plot(x, np.where(ok, smooth(np.where(ok, part, np.nan)), np.nan), ":", color=run.colour,
-                        linewidth=1.2, alpha=0.9, label=_name(run, key, multi))
+                colour = run.colour if multi else part_colours[p % len(part_colours)]
+                style = _PART_STYLES[p % len(_PART_STYLES)]
+                name = key.removeprefix("grad_norm_")
+                panel.line(x, np.where(ok, smooth(np.where(ok, part, np.nan)), np.nan), style, colour,
+                           None if multi else key, name, linewidth=1.2, alpha=0.9)
+                if multi and key not in [h.get_label() for h in panel.handles]:
+                    panel.handles.append(_key_style(style, key))
         bad = present & ~np.isfinite(y)
         if bad.any():
             bad_total += int(bad.sum())
-            # Drawn at 95% of the axis height (axes coordinates): a log axis has no place for inf/NaN.
-            ax.plot(x[bad], np.full(int(bad.sum()), 0.95), "x", color="red", markersize=9, markeredgewidth=2,
-                    transform=ax.get_xaxis_transform(),
-                    label=_name(run, f"non-finite ({int(bad.sum())})", multi))
+            # In the headroom strip at the top (axes coordinates): a log axis has no place for inf/NaN.
+            (marks,) = ax.plot(x[bad], np.full(int(bad.sum()), 0.95), "x", color="red", markersize=9,
+                               markeredgewidth=2, transform=ax.get_xaxis_transform(), gid=AUX)
+            if not any(h.get_label().startswith("non-finite") for h in panel.handles):
+                marks.set_label("non-finite step")
+                panel.handles.append(marks)
     if plotted:
         ax.set_yscale("log")
-    if plotted or bad_total:
-        ax.legend(fontsize=8, loc="upper right")
+        panel.headroom = 0.12 if bad_total else 0.0
     else:
-        _empty(ax, "no grad_norm in the log")
+        panel.log_y = False
+        if not bad_total:
+            _empty(ax, "no grad_norm in the log")
+    if multi and plotted:
+        panel.handles.insert(0, _key("-", "grad norm (smoothed)"))
     if bad_total:
-        ax.set_title(f"grad norm per step (log scale) -- {bad_total} non-finite step(s) marked x", color="red")
+        panel.title = f"grad norm per step (log scale) -- {bad_total} non-finite step(s) marked x"
+        panel.title_colour = "red"
     ax.set_xlabel("step")
+    return panel
+
+
+def _key_style(style: Any, label: str) -> Any:
+    from matplotlib.lines import Line2D
+
+    return Line2D([], [], color="dimgray", linestyle=style, linewidth=1.2, label=label)
 
 
 def _grad_norm_parts(run: Run) -> list[str]:
@@ -313,8 +580,10 @@ def _grad_norm_parts(run: Run) -> list[str]:
     return keys
 
 
-def _plot_lr(ax: Any, runs: list[Run], multi: bool) -> None:
-    ax.set_title("learning rate per step")
+def _plot_lr(ax: Any, runs: list[Run], multi: bool) -> Panel:
+    from matplotlib.ticker import FuncFormatter
+
+    panel = Panel(ax, "learning rate per step")
     plotted = False
     for run in runs:
         if not run.log.train:
@@ -323,39 +592,47 @@ def _plot_lr(ax: Any, runs: list[Run], multi: bool) -> None:
         for key, style in (("lr", "-"), ("lr_backbone", ":")):
             y = _column(run.log.train, key)
             if np.isfinite(y).any():
-                ax.plot(x, y, style, color=run.colour, linewidth=1.6, label=_name(run, key, multi))
+                panel.line(x, y, style, run.colour, None if multi else key, key, linewidth=1.6)
+                if multi and key not in [h.get_label() for h in panel.handles]:
+                    panel.handles.append(_key_style(style, key))
                 plotted = True
     if plotted:
-        ax.ticklabel_format(axis="y", style="sci", scilimits=(-3, 3))
-        ax.legend(fontsize=8, loc="upper right")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.3g}"))  # 2e-05 on the tick, no offset text
     else:
         _empty(ax, "no lr in the log")
     ax.set_xlabel("step")
+    return panel
 
 
-def _plot_per_class(ax: Any, runs: list[Run], classes: list[str], metric: str, multi: bool) -> None:
-    ax.set_title(f"per-class {metric} per epoch")
-    _targets(ax)
+def _plot_per_class(ax: Any, runs: list[Run], classes: list[str], metric: str, multi: bool) -> Panel:
+    panel = Panel(ax, f"per-class {metric} per epoch", targets=True)
     styles = ["-o", "--s", ":^", "-.D"]
     class_colours = ["tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple"]
+    plotted = False
     for run in runs:
         for k, cls in enumerate(classes):
             x, y = _epoch_series(run, metric, cls)
             if len(x):
                 colour = run.colour if multi else class_colours[k % len(class_colours)]
-                ax.plot(x, y, styles[k % len(styles)], color=colour, label=_name(run, cls, multi), markersize=5)
+                panel.line(x, y, styles[k % len(styles)], colour, None if multi else cls, cls, markersize=5)
+                plotted = True
+    if multi:
+        panel.handles += [_key(styles[k % len(styles)], cls) for k, cls in enumerate(classes)]
+    if not plotted:
+        _empty(ax, f"no per-class {metric} in the [eval] lines")
+        panel.targets = False
     ax.set_xlabel("epoch")
-    ax.set_ylim(bottom=min(30.0, ax.get_ylim()[0]), top=max(70.0, ax.get_ylim()[1]))
-    ax.legend(fontsize=8, loc="lower right")
+    return panel
 
 
-def _status_line(runs: list[Run]) -> str:
-    parts = []
+def _status_lines(runs: list[Run], multi: bool) -> str:
+    lines = []
     for run in runs:
         status = run.log.status
         best = max((_as_float(r.get("HOTA")) for r in run.log.eval), default=math.nan, key=lambda v: -1 if
                    math.isnan(v) else v)
         best_text = f", best HOTA {best:.2f}" if math.isfinite(best) else ""
-        parts.append(f"{run.label}: {status.get('state', '?')}, epoch {status.get('epoch', '-')}, "
+        name = run.label if not multi or run.short == run.label else f"{run.short} = {run.label}"
+        lines.append(f"{name}: {status.get('state', '?')}, epoch {status.get('epoch', '-')}, "
                      f"{len(run.log.train)} steps, {len(run.log.eval)} evals{best_text}")
-    return " | ".join(parts)
+    return "\n".join(lines)
