@@ -1,8 +1,10 @@
 """config.toml, the workspace file: read, validate and write it (tomlkit keeps comments, order and formatting).
 
 A workspace is the folder holding config.toml; relative paths in it are relative to that folder. Sections:
-``[dancetrack]``, ``[bdd]``, ``[visdrone]`` (enabled, root, frame_budget, splits, frame_stride), ``[builder]``
-(output, manifest, seed) and ``[[stages]]`` (name, config, budgets, epochs, hours_per_epoch, cost_per_hour).
+``[dancetrack]``, ``[bdd]``, ``[visdrone]`` (enabled, root, frame_budget, splits, frame_stride), custom sources
+``[sources.NAME]`` (format, root, classes, enabled, frame_budget, splits, frame_stride, frame_rate; docs/data.md),
+``[builder]`` (output, manifest, seed) and ``[[stages]]`` (name, config, budgets, epochs, hours_per_epoch,
+cost_per_hour).
 Writes are atomic and happen only after the whole new document validates: an invalid value never touches the file.
 Validation errors name the file and the line of the offending key (``key_line``), or of its table when the key is
 absent; the dataset builder (``motip.data.settings``) takes its settings from ``load_workspace`` and does not re-check.
@@ -32,6 +34,11 @@ SOURCES = ("dancetrack", "bdd", "visdrone")
 SOURCE_LABELS = {"dancetrack": "DanceTrack", "bdd": "BDD100K", "visdrone": "VisDrone"}
 SOURCE_SPLITS = {"dancetrack": ("train", "val", "test"), "bdd": ("train", "val", "test"),
                  "visdrone": ("train", "val", "test-dev")}
+# Custom sources ([sources.NAME]): the formats a reader exists for (motip.data.readers.FORMATS), the classes a
+# source's class ids may map to, and the names they may take (a name becomes part of every sequence's folder name).
+CUSTOM_FORMATS = ("mot",)
+CUSTOM_CLASSES = ("person", "vehicle", "ignore")
+CUSTOM_NAME = re.compile(r"[a-z][a-z0-9_]{0,39}")
 DEFAULT_OUTPUT = "datasets/DanceTrack"
 CONFIG_FILE = "config.toml"
 
@@ -44,6 +51,18 @@ class SourceSettings:
     frame_budget: int
     splits: list[str]
     frame_stride: int
+    format: str = ""                 # custom sources only: "mot"; "" for the three built-in sources
+    classes: dict[int, str] = field(default_factory=dict)   # custom: class id -> person / vehicle / ignore
+    frame_rate: float | None = None  # custom: the rate of videos whose seqinfo.ini does not say
+
+    @property
+    def custom(self) -> bool:
+        return bool(self.format)
+
+    @property
+    def table(self) -> str:
+        """The source's table in config.toml, as ``key_line`` takes it: ``bdd`` or ``sources.depot_cams``."""
+        return f"sources.{self.name}" if self.custom else self.name
 
 
 @dataclass
@@ -89,6 +108,11 @@ class Workspace:
     @property
     def root(self) -> Path:
         return self.path.parent
+
+    @property
+    def source_names(self) -> list[str]:
+        """Every source: the three built-in ones, then the custom ``[sources.NAME]`` ones in file order."""
+        return list(self.sources)
 
 
 _HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?")
@@ -197,7 +221,8 @@ def _resolve(root: Path, value: str) -> Path:
 _SOURCE_KEYS = {"enabled", "root", "frame_budget", "splits", "frame_stride"}
 _BUILDER_KEYS = {"output", "manifest", "seed"}
 _STAGE_KEYS = {"name", "config", "budgets", "epochs", "hours_per_epoch", "cost_per_hour"}
-_TOP_KEYS = {*SOURCES, "builder", "stages"}
+_CUSTOM_KEYS = {"format", "root", "classes", "enabled", "frame_budget", "splits", "frame_stride", "frame_rate"}
+_TOP_KEYS = {*SOURCES, "builder", "stages", "sources"}
 
 
 def _unknown(path: Path, where: str, table: dict[str, Any], known: set[str]) -> None:
@@ -240,6 +265,7 @@ def validate(doc: dict[str, Any], path: Path) -> Workspace:
             splits=[str(s) for s in splits],
             frame_stride=_int(path, f"{name}.frame_stride", table.get("frame_stride", 1), minimum=1),
         )
+    sources.update(_custom_sources(doc, path))
     builder_table = doc.get("builder", {})
     if not isinstance(builder_table, dict):
         raise _type_error(path, "[builder]", "a table", builder_table)
@@ -263,8 +289,9 @@ def validate(doc: dict[str, Any], path: Path) -> Workspace:
         if not isinstance(budgets, dict):
             raise _type_error(path, f"{where}budgets", "an inline table source -> frames", budgets)
         for source, frames in budgets.items():
-            if source not in SOURCES:
-                raise _error(path, f"{where}budgets.{source}", f"unknown source (known: {', '.join(SOURCES)})")
+            if source not in sources:
+                raise _error(path, f"{where}budgets.{source}", f"unknown source (known: {', '.join(sources)})",
+                             hint="a custom source is declared by its own [sources.NAME] table")
             _int(path, f"{where}budgets.{source}", frames)
         stages.append(Stage(
             name=_str(path, f"{where}name", table.get("name")),
@@ -279,6 +306,74 @@ def validate(doc: dict[str, Any], path: Path) -> Workspace:
         twice = next(i for i, name in enumerate(names) if name in names[:i])
         raise ConfigError("stages: two stages share a name", path=path, line=key_line(path, f"stages[{twice}].name"))
     return Workspace(path=path, sources=sources, builder=builder, stages=stages)
+
+
+def _custom_sources(doc: dict[str, Any], path: Path) -> dict[str, SourceSettings]:
+    """The ``[sources.NAME]`` tables: sources in a format a reader exists for (docs/data.md, "Custom sources")."""
+    tables = doc.get("sources", {})
+    if not isinstance(tables, dict):
+        raise _type_error(path, "sources", "tables [sources.NAME]", tables)
+    sources: dict[str, SourceSettings] = {}
+    for name, table in tables.items():
+        where = f"sources.{name}"
+        if name in SOURCES:
+            raise _error(path, where, f"the name clashes with the built-in source [{name}]",
+                         hint=f"configure the built-in source in its own [{name}] table, or give this source "
+                              "another name")
+        if not CUSTOM_NAME.fullmatch(name):
+            raise _error(path, where, f"{name!r} is not a valid source name",
+                         hint="use lower-case letters, digits and _ (starting with a letter, at most 40): it "
+                              "becomes part of every sequence's folder name")
+        if not isinstance(table, dict):
+            raise _type_error(path, where, "a table", table)
+        _unknown(path, f"{where}.", table, _CUSTOM_KEYS)
+        fmt = table.get("format")
+        if fmt is None:
+            raise _error(path, where, "no format", hint=f"add format = \"mot\" (known: {', '.join(CUSTOM_FORMATS)})")
+        if fmt not in CUSTOM_FORMATS:
+            raise _error(path, f"{where}.format", f"unknown format {fmt!r}",
+                         hint=f"known formats: {', '.join(CUSTOM_FORMATS)} (a MOTChallenge-layout tree: "
+                              "<root>/<split>/<seq>/img1/, gt/gt.txt, seqinfo.ini)")
+        if "root" not in table:
+            raise _error(path, where, "no root", hint="add root = \"/path/to/the/tree\" (the folder holding the "
+                                                      "split folders, e.g. train/)")
+        enabled = table.get("enabled", True)
+        if not isinstance(enabled, bool):
+            raise _type_error(path, f"{where}.enabled", "true or false", enabled)
+        splits = table.get("splits", ["train"])
+        if not isinstance(splits, list) or not splits or not all(
+                isinstance(s, str) and s and "/" not in s and s not in (".", "..") for s in splits):
+            raise _error(path, f"{where}.splits", f"expected a non-empty list of split folder names, got {splits!r}")
+        raw_rate = table.get("frame_rate")
+        frame_rate = None if raw_rate is None else _float(path, f"{where}.frame_rate", raw_rate)
+        if frame_rate == 0:
+            raise _error(path, f"{where}.frame_rate", "must be > 0", hint="the videos' frames per second")
+        sources[name] = SourceSettings(
+            name=name, enabled=enabled, root=_resolve(path.parent, _str(path, f"{where}.root", table["root"])),
+            frame_budget=_int(path, f"{where}.frame_budget", table.get("frame_budget", 0)),
+            splits=[str(s) for s in splits],
+            frame_stride=_int(path, f"{where}.frame_stride", table.get("frame_stride", 1), minimum=1),
+            format=str(fmt), classes=_classes(path, where, table.get("classes")), frame_rate=frame_rate)
+    return sources
+
+
+def _classes(path: Path, where: str, table: Any) -> dict[int, str]:
+    hint = ('map the class ids of gt.txt\'s 8th column, e.g. classes = { 1 = "person", 3 = "vehicle", '
+            '7 = "ignore" }')
+    if table is None:
+        raise _error(path, where, "no classes table", hint=hint)
+    if not isinstance(table, dict) or not table:
+        raise _type_error(path, f"{where}.classes", "a non-empty table class id -> person/vehicle/ignore", table,
+                          hint=hint)
+    classes: dict[int, str] = {}
+    for key, value in table.items():
+        if not re.fullmatch(r"-?\d+", str(key).strip()):
+            raise _error(path, f"{where}.classes", f"class id {key!r} is not a whole number", hint=hint)
+        if value not in CUSTOM_CLASSES:
+            raise _error(path, f"{where}.classes", f"class {key} maps to {value!r}",
+                         hint=f"map each class id to one of {', '.join(map(repr, CUSTOM_CLASSES))}")
+        classes[int(key)] = str(value)
+    return classes
 
 
 def decode_text(raw: bytes, path: Path, what: str) -> str:
@@ -407,9 +502,9 @@ def apply_stage(path: str | os.PathLike[str], stage_name: str) -> Workspace:
     if stage is None:
         raise ConfigError(f"no stage named {stage_name!r} (stages: {', '.join(s.name for s in workspace.stages)})", path=path)
     changes: dict[str, Any] = {}
-    for source in SOURCES:
+    for source, settings in workspace.sources.items():     # custom [sources.NAME] too: their table is sources.NAME
         budget = stage.budgets.get(source)
-        changes[f"{source}.enabled"] = budget is not None and budget > 0
+        changes[f"{settings.table}.enabled"] = budget is not None and budget > 0
         if budget is not None:
-            changes[f"{source}.frame_budget"] = budget
+            changes[f"{settings.table}.frame_budget"] = budget
     return update_workspace(path, changes)
