@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                              "incomparable with earlier ones; pass --force to replace it, or --output NEW_PATH")
     choice = choose_manifest(workspace, val_per_source=args.val_per_source, test_per_source=args.test_per_source,
                              seed=args.seed)
-    write_manifest(output, choice.splits)
+    write_manifest(output, choice.splits, choice.sources)
     if args.json:
         print(json.dumps({"output": str(output), **choice.as_json()}, indent=2))
         return 0

@@ -18,6 +18,7 @@ import json
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from motip.data.readers import SOURCES
 from motip.workspace import CUSTOM_NAME
@@ -129,11 +130,13 @@ def manifest_text(splits: dict[str, dict[str, list[str] | tuple[str, ...]]]) -> 
     return "\n".join(lines) + "\n"
 
 
-def write_manifest(path: Path, splits: dict[str, dict[str, list[str] | tuple[str, ...]]]) -> Manifest:
+def write_manifest(path: Path, splits: dict[str, dict[str, list[str] | tuple[str, ...]]],
+                   sources: dict[str, Any] | None = None) -> Manifest:
     """Write a manifest (the one writer of the format ``load_manifest`` reads) and return it as loaded.
 
     The text is written to a temp file beside ``path`` and read back with ``load_manifest`` before it replaces
-    ``path``: a manifest the builder would refuse (no val, an id twice) is never written."""
+    ``path``: a manifest the builder would refuse (no val, an id twice) is never written. ``sources``: the build's
+    source settings, needed (as by the builder) when the manifest names custom ``[sources.NAME]`` sources."""
     import os
     import tempfile
 
@@ -141,16 +144,21 @@ def write_manifest(path: Path, splits: dict[str, dict[str, list[str] | tuple[str
 
     path = Path(path)
     text = manifest_text(splits)
+    custom = sources is not None and any(getattr(s, "custom", False) for s in sources.values())
+
+    def check(candidate: Path) -> Manifest:
+        return load_manifest(candidate, sources) if custom else load_manifest(candidate)  # type: ignore[call-arg]
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, probe_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".check", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
-        load_manifest(Path(probe_name))              # same checks as a build: refused before anything is replaced
+        check(Path(probe_name))                      # same checks as a build: refused before anything is replaced
     except DataError as err:
         raise DataError(err.message, path=path, line=err.line,
                         hint=(err.hint + "; " if err.hint else "") + "nothing was written") from None
     finally:
         os.unlink(probe_name)
     atomic_write_text(path, text)
-    return load_manifest(path)
+    return check(path)

@@ -28,7 +28,7 @@ from typing import Any
 
 from motip.data.categories import CLASS_NAMES
 from motip.data.manifest import LOCKED_SPLITS, Manifest, fingerprint_of
-from motip.data.readers import SOURCES, read_video, reader_for, require_dir
+from motip.data.readers import read_video, reader_for, require_dir
 from motip.data.video import VideoAnnotations, VideoRef
 from motip.errors import DataError
 from motip.workspace import SOURCE_LABELS, Workspace, key_line
@@ -54,6 +54,7 @@ class ManifestChoice:
     notes: list[str]
     val_fingerprint: str
     manifest_fingerprint: str
+    sources: dict[str, Any] = field(default_factory=dict)    # the build's source settings (write_manifest checks)
 
     def totals(self, split: str, source: str | None = None) -> dict[str, Any]:
         chosen = [v for v in self.videos if v.split == split and (source is None or v.source == source)]
@@ -71,11 +72,24 @@ class ManifestChoice:
                            for split in LOCKED_SPLITS}}
 
 
-def _listing(workspace: Workspace, source: str, notes: list[str]) -> list[VideoRef] | None:
+def source_settings(workspace: Workspace) -> dict[str, Any]:
+    """The builder's view of the sources (``motip.data.settings.SourceSettings``), in the order a build writes them:
+    the built-in sources, then any custom ``[sources.NAME]`` ones."""
+    from motip.data.settings import build_settings
+
+    return dict(build_settings(workspace).sources)
+
+
+def _reader(source: str, settings: Any) -> Any:
+    # A custom source is read by its format's reader, bound to its settings (as the builder reads it).
+    return reader_for(source, settings) if getattr(settings, "custom", False) else reader_for(source)
+
+
+def _listing(workspace: Workspace, source: str, settings: Any, notes: list[str]) -> list[VideoRef] | None:
     """Every video of a source's release (folders only); None when the source is skipped (disabled, no root)."""
-    settings = workspace.sources[source]
-    reader = reader_for(source)
-    label = SOURCE_LABELS[source]
+    reader = _reader(source, settings)
+    label = SOURCE_LABELS.get(source, source)
+    table = getattr(settings, "table", source)
     if not settings.root.is_dir():
         if settings.enabled:
             require_dir(settings.root, f"{label} root (enabled in config.toml)", reader.LAYOUT_HINT)
@@ -85,8 +99,8 @@ def _listing(workspace: Workspace, source: str, notes: list[str]) -> list[VideoR
     if not present:
         raise DataError(f"the {label} root holds none of the release's split folders "
                         f"({', '.join(str(reader.split_dir(settings.root, s)) for s in reader.SPLITS)})",
-                        path=settings.root, hint=f"{reader.LAYOUT_HINT}; fix [{source}] root in "
-                                                 f"{workspace.path} (line {key_line(workspace.path, source + '.root')})")
+                        path=settings.root, hint=f"{reader.LAYOUT_HINT}; fix [{table}] root in "
+                                                 f"{workspace.path} (line {key_line(workspace.path, table + '.root')})")
     if not settings.enabled:
         notes.append(f"{source}: disabled in config.toml but its release is there: its val/test videos are locked "
                      "too (every stage validates on the same set)")
@@ -117,14 +131,15 @@ def choose_manifest(workspace: Workspace, *, val_per_source: int, test_per_sourc
     """Choose ``val_per_source`` val and ``test_per_source`` test videos of every source whose release is on disk."""
     notes: list[str] = []
     picked: dict[str, list[tuple[VideoRef, VideoAnnotations]]] = {split: [] for split in LOCKED_SPLITS}
-    for source in SOURCES:
-        videos = _listing(workspace, source, notes)
+    sources = source_settings(workspace)
+    for source, settings in sources.items():
+        videos = _listing(workspace, source, settings, notes)
         if videos is None:
             continue
         usable = [v for v in videos if v.has_gt and v.num_frames > 0]
         val_candidates = [v for v in usable if v.split == "val"]
         if not val_candidates:
-            notes.append(f"{source}: no val videos with ground truth under {workspace.sources[source].root}: "
+            notes.append(f"{source}: no val videos with ground truth under {settings.root}: "
                          "it adds nothing to val")
         val = _draw(val_candidates, val_per_source, seed, source, "val", notes) if val_per_source else []
         picked["val"] += val
@@ -143,8 +158,9 @@ def choose_manifest(workspace: Workspace, *, val_per_source: int, test_per_sourc
     splits: dict[str, dict[str, list[str]]] = {split: {} for split in LOCKED_SPLITS}
     chosen_rows: list[ChosenVideo] = []
     for split in LOCKED_SPLITS:
-        # Builder order: sources in SOURCES order, ids as the manifest lists them (sorted here).
-        picked[split].sort(key=lambda pair: (SOURCES.index(pair[0].source), pair[0].video_id))
+        # Builder order: sources in the builder's order, ids as the manifest lists them (sorted here).
+        order = list(sources)
+        picked[split].sort(key=lambda pair: (order.index(pair[0].source), pair[0].video_id))
         for video, annotations in picked[split]:
             splits[split].setdefault(video.source, []).append(video.video_id)
             boxes = Counter(CLASS_NAMES[b.cls] for b in annotations.boxes)
@@ -160,7 +176,7 @@ def choose_manifest(workspace: Workspace, *, val_per_source: int, test_per_sourc
                          f"release of a source with {name}s (or more val videos per source)")
     fingerprint = split_fingerprint(picked["val"])
     tuples = {split: {s: tuple(ids) for s, ids in by_source.items()} for split, by_source in splits.items()}
-    return ManifestChoice(splits, chosen_rows, notes, fingerprint, fingerprint_of(tuples))
+    return ManifestChoice(splits, chosen_rows, notes, fingerprint, fingerprint_of(tuples), sources)
 
 
 def split_fingerprint(videos: list[tuple[VideoRef, VideoAnnotations]], split: str = "val") -> str:
@@ -183,13 +199,12 @@ def manifest_val_fingerprint(workspace: Workspace, manifest: Manifest) -> str:
     without building (for a preflight that compares it with the current build's). Like the builder, a disabled source
     whose root is missing supplies no val videos; an id missing from its release is a DataError naming the line."""
     picked: list[tuple[VideoRef, VideoAnnotations]] = []
-    for source in SOURCES:
+    for source, settings in source_settings(workspace).items():
         ids = manifest.ids("val", source)
-        settings = workspace.sources[source]
         if not ids or (not settings.enabled and not settings.root.is_dir()):
             continue
-        reader = reader_for(source)
-        require_dir(settings.root, f"{SOURCE_LABELS[source]} root", reader.LAYOUT_HINT)
+        reader = _reader(source, settings)
+        require_dir(settings.root, f"{SOURCE_LABELS.get(source, source)} root", reader.LAYOUT_HINT)
         present = tuple(s for s in reader.SPLITS if reader.split_dir(settings.root, s).is_dir())
         by_id = {v.video_id: v for v in reader.list_videos(settings.root, present)}
         for video_id in ids:
