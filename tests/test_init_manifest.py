@@ -361,3 +361,33 @@ def test_init_beside_other_files_and_manifest_table_on_a_terminal(tmp_path: Path
     out = capsys.readouterr().out
     assert "manifest lock" in out and "person boxes" in out and "vehicle boxes" in out
     assert "note: visdrone: skipped (disabled and its root" in out
+
+
+@pytest.mark.skipif(not hasattr(__import__("motip.workspace").workspace, "CUSTOM_FORMATS"),
+                    reason="custom [sources.NAME] sources (issue 12 item 5) are not in this checkout")
+def test_manifest_locks_a_custom_mot_source_too(workspace: Path, capsys) -> None:
+    """A `format = "mot"` source in config.toml gets val videos like the built-in ones, and the val fingerprint is
+    still the build's."""
+    from PIL import Image
+
+    root = workspace / "depot"
+    for split, name in (("train", "cam01"), ("train", "cam02"), ("val", "camval1"), ("val", "camval2")):
+        seq = root / split / name
+        (seq / "img1").mkdir(parents=True)
+        for k in range(1, 7):
+            Image.new("RGB", (64, 48), (k * 30, 40, 80)).save(seq / "img1" / f"{k:06d}.jpg")
+        (seq / "gt").mkdir()
+        (seq / "gt" / "gt.txt").write_text("".join(f"{f},1,2,2,10,20,1,1,1\n{f},2,30,2,10,20,1,3,1\n"
+                                                   for f in range(1, 7)))
+    with (workspace / "config.toml").open("a") as handle:
+        handle.write('\n[sources.depot_cams]\nformat = "mot"\nroot = "depot"\nframe_budget = 6\n'
+                     'classes = { 1 = "person", 3 = "vehicle" }\n')
+    assert main(["manifest", "--val-per-source", "1"]) == 0
+    out = capsys.readouterr().out
+    manifest = json.loads((workspace / "manifest.json").read_text())
+    assert len(manifest["val"]["depot_cams"]) == 1 and manifest["val"]["depot_cams"][0] in ("camval1", "camval2")
+    assert "val depot_cams: 1 videos, 6 frames, boxes person=6 vehicle=6" in out
+    printed = next(line.split()[2] for line in out.splitlines() if line.startswith("val fingerprint"))
+    _small_budgets(workspace)
+    assert main(["build", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["val_fingerprint"] == printed
