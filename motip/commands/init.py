@@ -15,7 +15,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "and a README of next steps. Each root is checked with its source's reader first (videos, frames, ground "
         "truth per split); a wrong layout is refused and nothing is written. An existing workspace is never "
         "overwritten without --force. See docs/data.md.")
-    parser.add_argument("dir", help="folder to create (or an empty one)")
+    parser.add_argument("dir", help="the workspace folder: new, empty, or one without a workspace in it")
     parser.add_argument("--dancetrack", metavar="PATH", help="DanceTrack root: {train,val,test}/<seq>/img1, gt/gt.txt")
     parser.add_argument("--bdd", metavar="PATH",
                         help="BDD100K root: images/track/{train,val,test}, labels/box_track_20/{train,val}")
