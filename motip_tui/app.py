@@ -559,8 +559,13 @@ class MotipApp(App[None]):
             widget = self.ui(f"#{field_id}", Input)
             widget.value = str(value)
             widget.disabled = stage is None
+        # Custom [sources.NAME] sources have no editor row (the grid holds the three built-in ones): shown, not hidden.
+        custom = [s for s in ws.sources.values() if s.custom]
+        listed = "; ".join(f"{s.name} {'on' if s.enabled else 'off'} frame_budget {s.frame_budget}"
+                           + (f", stage budget {stage.budgets.get(s.name, 0)}" if stage else "") for s in custom)
         status.update(f"{rel(ws.path, self.root)}  stage: {stage.name if stage else '-'}   "
-                      "ctrl+s save, a apply stage budgets to the sources")
+                      "ctrl+s save, a apply stage budgets to the sources"
+                      + (f"\ncustom sources (edit them in config.toml; a applies them too): {listed}" if custom else ""))
         self.show_pending()
 
     def editor_changes(self) -> tuple[dict[str, Any], list[str]]:

@@ -17,7 +17,7 @@ from typing import Any
 from motip.jsonfile import try_read_json
 from motip.trainlog import TrainLog, TrainLogParser, finite_value, parse_lines
 from motip_tui.tailer import FileTailer
-from motip.workspace import SOURCES, Stage, Workspace
+from motip.workspace import Stage, Workspace
 
 OUTPUTS = "outputs"
 TRAIN_LOG = "train.log"
@@ -249,8 +249,7 @@ def _k(n: int) -> str:
 
 def sources_match_stage(workspace: Workspace, stage: Stage) -> bool:
     """True when the source sections already hold the stage's budgets (so a build builds this stage's data)."""
-    for source in SOURCES:
-        settings = workspace.sources[source]
+    for source, settings in workspace.sources.items():     # custom [sources.NAME] ones too
         budget = stage.budgets.get(source, 0)
         if (budget > 0) != settings.enabled or (budget > 0 and settings.frame_budget != budget):
             return False

@@ -286,3 +286,24 @@ def test_manifest_ids_of_custom_sources_are_checked(demo: Path, tmp_path: Path) 
     error = _plan_error(work)
     assert "unknown source 'depot_camz'" in error.message and "depot_cams" in error.hint
     assert error.path == str(work / "manifest.json") and error.line is not None
+
+
+async def test_tui_shows_custom_sources_and_counts_them_in_the_stage_match(demo: Path, tmp_path: Path) -> None:
+    from textual.widgets import Static
+
+    from motip.workspace import load_workspace
+    from motip_tui.app import MotipApp
+    from motip_tui.runs import sources_match_stage
+
+    work = copy_of(demo, tmp_path)
+    config = work / "config.toml"
+    config.write_text(config.read_text().replace('budgets = { bdd = 300, dancetrack = 300 }',
+                                                 'budgets = { bdd = 300, dancetrack = 300, depot_cams = 12 }'))
+    ws = load_workspace(config)
+    assert not sources_match_stage(ws, ws.stages[0])      # depot_cams holds 18, the stage asks 12
+    app = MotipApp(config, refresh_s=0.05, poll_s=0.2)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await pilot.press("e")
+        await pilot.pause()
+        status = str(app.query_one("#budget-status", Static).render())
+        assert "depot_cams on frame_budget 18, stage budget 12" in status
