@@ -14,76 +14,12 @@ autocast, and DETR inference frames/s in INFERENCE_DTYPE-style fp32/fp16 (fp16 o
 from __future__ import annotations
 
 import argparse
-import contextlib
 import time
 
 import torch
 
-
-def synthetic_batch(cfg, frames: int, height: int, width: int, objects: int, device: torch.device):
-    images = torch.randn(frames, 3, height, width, device=device)
-    targets = []
-    for _ in range(frames):
-        centres = torch.rand(objects, 2, device=device) * 0.6 + 0.2
-        sizes = torch.rand(objects, 2, device=device) * 0.1 + 0.05
-        targets.append({"boxes": torch.cat([centres, sizes], 1),
-                        "labels": torch.randint(0, int(cfg["NUM_CLASSES"]), (objects,), device=device)})
-    return images, targets
-
-
-def seq_info_from(outputs, indices, cfg, frames: int, objects: int, device: torch.device) -> dict:
-    """Trajectory/unknown tokens = matched DETR embeddings of every frame, in every group (like prepare_for_motip)."""
-    groups = int(cfg.get("AUG_NUM_GROUPS", 6))
-    vocab = int(cfg.get("NUM_ID_VOCABULARY", 50))
-    embeds = torch.stack([outputs["outputs"][f][indices[f][0][torch.argsort(indices[f][1])]] for f in range(frames)])
-    feats = embeds[None, None].expand(1, groups, frames, objects, embeds.shape[-1])
-    labels = torch.stack([torch.randperm(vocab, device=device)[:objects] for _ in range(groups)])
-    labels = labels[None, :, None, :].expand(1, groups, frames, objects).contiguous()
-    times = torch.arange(frames, device=device).view(1, 1, frames, 1).expand(1, groups, frames, objects).contiguous()
-    masks = torch.zeros(1, groups, frames, objects, dtype=torch.bool, device=device)
-    return {"trajectory_features": feats, "trajectory_id_labels": labels, "trajectory_times": times,
-            "trajectory_masks": masks, "unknown_features": feats, "unknown_id_labels": labels,
-            "unknown_times": times, "unknown_masks": masks}
-
-
-def cat_outputs(parts: list[dict]) -> dict:
-    out = {k: torch.cat([p[k] for p in parts]) for k in ("pred_logits", "pred_boxes", "outputs")}
-    if "aux_outputs" in parts[0]:
-        out["aux_outputs"] = [{k: torch.cat([p["aux_outputs"][i][k] for p in parts]) for k in ("pred_logits", "pred_boxes")}
-                              for i in range(len(parts[0]["aux_outputs"]))]
-    return out
-
-
-def train_step(model, criterion, id_criterion, optimizer, cfg, images, targets, objects, autocast_dtype, device):
-    frames = images.shape[0]
-    n_train = min(int(cfg.get("DETR_NUM_TRAIN_FRAMES", 4)), frames)
-    ckpt_frames = int(cfg.get("DETR_NUM_CHECKPOINT_FRAMES", 0) or 0)
-    use_ckpt = bool(cfg.get("MEMORY_EFFICIENT", False)) or ckpt_frames > 0
-    chunk = max(ckpt_frames, 1) if use_ckpt else n_train
-    amp = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
-    with amp:
-        parts = [model(part="detr", frames=images[i:i + chunk], use_checkpoint=use_ckpt)
-                 for i in range(0, n_train, chunk)]
-        with torch.no_grad():
-            step = max(ckpt_frames * 4, 1) if use_ckpt else frames
-            parts += [model(part="detr", frames=images[i:i + step]) for i in range(n_train, frames, step)]
-        outputs = cat_outputs(parts)
-        detr_losses, indices = criterion(outputs, targets)
-        info = seq_info_from(outputs, indices, cfg, frames, objects, device)
-        info = model(part="trajectory_modeling", seq_info=info)
-        logits, labels, masks = model(part="id_decoder", seq_info=info,
-                                      use_decoder_checkpoint=bool(cfg.get("USE_DECODER_CHECKPOINT", False)))
-        loss = criterion.weighted_loss(detr_losses) + id_criterion(logits, labels, masks) * id_criterion.weight
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg.get("MAX_CLIP_NORM", 0.1)))
-    optimizer.step()
-    optimizer.zero_grad(set_to_none=True)
-    return loss.item()
-
-
-def sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
+# The step itself lives in the core (motip doctor runs it too).
+from motip.engine.step import sync, synthetic_batch, train_step
 
 
 def main() -> int:

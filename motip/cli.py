@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "manifest": "write manifest.json: a seeded choice of val/test videos per source, with frames and boxes per class",
     "config": "show a resolved YAML experiment config and where each value came from",
     "build": "build the training dataset from DanceTrack/BDD100K/VisDrone under frame budgets and the manifest lock",
+    "doctor": "preflight a stage before the GPU meter runs: config, data, pretrain, device, one step, disk, cost",
     "train": "train MOTIP on the built dataset (optionally detached so it survives SSH logout)",
     "eval": "evaluate a checkpoint or existing tracker files with TrackEval (HOTA, IDF1, MOTA...)",
     "track": "run the tracker on sequences or videos and write MOTChallenge tracker files",

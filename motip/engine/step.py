@@ -1,0 +1,177 @@
+"""One synthetic MOTIP training step (shared by ``motip doctor`` and bench/model_step.py).
+
+A step follows the official loop on random pixels and random boxes: a batch of BATCH_SIZE clips of ``frames``
+frames at ``height`` x ``width``, of which DETR_NUM_TRAIN_FRAMES per clip run with gradients (checkpointed in chunks
+of DETR_NUM_CHECKPOINT_FRAMES when MEMORY_EFFICIENT / that key asks) and the rest without; the DETR criterion on all
+frames; trajectory modeling + ID decoder over every clip (AUG_NUM_GROUPS groups, ``objects`` objects per frame,
+USE_DECODER_CHECKPOINT); backward; gradient clipping; an AdamW step (so Adam's two state tensors per trainable
+parameter are allocated, as in a real run). It measures what a real step costs (time, peak memory) without data.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+
+def largest_frame(config: Mapping[str, Any]) -> tuple[int, int]:
+    """(height, width) of the largest padded frame the augmentation can produce: the shorter side at the largest
+    AUG_RESIZE_SCALES (capped by AUG_MAX_SIZE) and the longer side at AUG_MAX_SIZE (a frame of aspect ratio
+    AUG_MAX_SIZE / scale reaches both at once; any other aspect ratio gives fewer pixels)."""
+    longer = int(config.get("AUG_MAX_SIZE") or 1333)
+    scales = [int(s) for s in (config.get("AUG_RESIZE_SCALES") or [800])]
+    shorter = min(max(scales), longer)
+    return shorter, longer
+
+
+def objects_per_frame(config: Mapping[str, Any], wanted: int = 20) -> int:
+    """Objects per synthetic frame: ``wanted``, at most the queries (the matcher needs one each) and the ID
+    vocabulary (each object of a clip takes its own ID label)."""
+    return max(1, min(wanted, int(config.get("DETR_NUM_QUERIES", wanted)),
+                      int(config.get("NUM_ID_VOCABULARY", wanted))))
+
+
+def synthetic_batch(cfg: Mapping[str, Any], frames: int, height: int, width: int, objects: int,
+                    device: torch.device) -> tuple[torch.Tensor, list[dict[str, torch.Tensor]]]:
+    """Random frames [frames, 3, H, W] and per-frame targets (normalised cxcywh boxes, class labels)."""
+    images = torch.randn(frames, 3, height, width, device=device)
+    targets = []
+    for _ in range(frames):
+        centres = torch.rand(objects, 2, device=device) * 0.6 + 0.2
+        sizes = torch.rand(objects, 2, device=device) * 0.1 + 0.05
+        targets.append({"boxes": torch.cat([centres, sizes], 1),
+                        "labels": torch.randint(0, int(cfg["NUM_CLASSES"]), (objects,), device=device)})
+    return images, targets
+
+
+def seq_info_from(outputs: Mapping[str, Any], indices: list, cfg: Mapping[str, Any], clips: int, frames: int,
+                  objects: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """Trajectory/unknown tokens [clips, G, T, N, C] = the matched DETR embeddings of every frame, in every group
+    (like the trainer's prepare_for_motip). ``outputs`` hold clips * frames frames, clip-major."""
+    groups = int(cfg.get("AUG_NUM_GROUPS", 6))
+    vocab = int(cfg.get("NUM_ID_VOCABULARY", 50))
+    total = clips * frames
+    embeds = torch.stack([outputs["outputs"][f][indices[f][0][torch.argsort(indices[f][1])]] for f in range(total)])
+    embeds = embeds.view(clips, frames, objects, embeds.shape[-1])
+    feats = embeds[:, None].expand(clips, groups, frames, objects, embeds.shape[-1])
+    labels = torch.stack([torch.stack([torch.randperm(vocab, device=device)[:objects] for _ in range(groups)])
+                          for _ in range(clips)])
+    labels = labels[:, :, None, :].expand(clips, groups, frames, objects).contiguous()
+    times = torch.arange(frames, device=device).view(1, 1, frames, 1).expand(clips, groups, frames, objects)
+    times = times.contiguous()
+    masks = torch.zeros(clips, groups, frames, objects, dtype=torch.bool, device=device)
+    return {"trajectory_features": feats, "trajectory_id_labels": labels, "trajectory_times": times,
+            "trajectory_masks": masks, "unknown_features": feats, "unknown_id_labels": labels,
+            "unknown_times": times, "unknown_masks": masks}
+
+
+def cat_outputs(parts: list[dict]) -> dict:
+    out = {k: torch.cat([p[k] for p in parts]) for k in ("pred_logits", "pred_boxes", "outputs")}
+    if "aux_outputs" in parts[0]:
+        out["aux_outputs"] = [{k: torch.cat([p["aux_outputs"][i][k] for p in parts])
+                               for k in ("pred_logits", "pred_boxes")}
+                              for i in range(len(parts[0]["aux_outputs"]))]
+    return out
+
+
+def _reorder(out: dict, order: torch.Tensor) -> dict:
+    result = {k: out[k][order] for k in ("pred_logits", "pred_boxes", "outputs")}
+    if "aux_outputs" in out:
+        result["aux_outputs"] = [{k: a[k][order] for k in ("pred_logits", "pred_boxes")} for a in out["aux_outputs"]]
+    return result
+
+
+def train_step(model: torch.nn.Module, criterion: Any, id_criterion: Any, optimizer: torch.optim.Optimizer | None,
+               cfg: Mapping[str, Any], images: torch.Tensor, targets: list, objects: int,
+               autocast_dtype: torch.dtype | None, device: torch.device, clips: int = 1) -> float:
+    """Forward + backward (+ clip + optimizer step when ``optimizer``) of ``clips`` clips held in ``images``
+    ([clips * frames, 3, H, W], clip-major). Returns the loss."""
+    frames = images.shape[0] // clips
+    n_train = min(int(cfg.get("DETR_NUM_TRAIN_FRAMES", 4)), frames)
+    ckpt_frames = int(cfg.get("DETR_NUM_CHECKPOINT_FRAMES", 0) or 0)
+    use_ckpt = bool(cfg.get("MEMORY_EFFICIENT", False)) or ckpt_frames > 0
+    chunk = max(ckpt_frames, 1) if use_ckpt else max(n_train * clips, 1)
+    # Frames with gradients: the first n_train of every clip; the rest run under no_grad (official).
+    grad_idx = [c * frames + t for c in range(clips) for t in range(n_train)]
+    frozen_idx = [c * frames + t for c in range(clips) for t in range(n_train, frames)]
+    amp = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
+    with amp:
+        grad_frames = images[grad_idx]
+        parts = [model(part="detr", frames=grad_frames[i:i + chunk], use_checkpoint=use_ckpt)
+                 for i in range(0, len(grad_idx), chunk)]
+        if frozen_idx:
+            frozen_frames = images[frozen_idx]
+            step = max(ckpt_frames * 4, 1) if use_ckpt else len(frozen_idx)
+            with torch.no_grad():
+                parts += [model(part="detr", frames=frozen_frames[i:i + step])
+                          for i in range(0, len(frozen_idx), step)]
+        outputs = cat_outputs(parts)
+        position = torch.empty(len(grad_idx) + len(frozen_idx), dtype=torch.long)
+        for i, frame in enumerate(grad_idx + frozen_idx):
+            position[frame] = i
+        outputs = _reorder(outputs, position.to(outputs["pred_logits"].device))
+        detr_losses, indices = criterion(outputs, targets)
+        info = seq_info_from(outputs, indices, cfg, clips, frames, objects, device)
+        info = model(part="trajectory_modeling", seq_info=info)
+        logits, labels, masks = model(part="id_decoder", seq_info=info,
+                                      use_decoder_checkpoint=bool(cfg.get("USE_DECODER_CHECKPOINT", False)))
+        loss = criterion.weighted_loss(detr_losses) + id_criterion(logits, labels, masks) * id_criterion.weight
+    loss.backward()
+    if optimizer is not None:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg.get("MAX_CLIP_NORM", 0.1)))
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return float(loss.item())
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def autocast_dtype(config: Mapping[str, Any]) -> torch.dtype | None:
+    """TRAIN_DTYPE as the trainer uses it (FP32: no autocast)."""
+    name = str(config.get("TRAIN_DTYPE", "FP32")).upper()
+    return {"FP32": None, "BF16": torch.bfloat16, "FP16": torch.float16}.get(name)
+
+
+@dataclass
+class StepResult:
+    seconds: float          # mean seconds of the timed steps
+    peak_bytes: int | None  # torch.cuda.max_memory_allocated over the timed steps (None off CUDA)
+    total_bytes: int | None  # the CUDA device's memory (None off CUDA)
+    loss: float
+    steps: int
+
+
+def measure_steps(model: torch.nn.Module, criterion: Any, id_criterion: Any, optimizer: torch.optim.Optimizer | None,
+                  cfg: Mapping[str, Any], *, clips: int, frames: int, height: int, width: int, objects: int,
+                  device: torch.device, dtype: torch.dtype | None, warmup: int = 1, steps: int = 1,
+                  seed: int = 0) -> StepResult:
+    """``warmup`` untimed steps, then ``steps`` timed ones on one synthetic batch; peak CUDA memory covers all of
+    them (the first step allocates Adam's states)."""
+    torch.manual_seed(seed)
+    images, targets = synthetic_batch(cfg, clips * frames, height, width, objects, device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    loss = float("nan")
+    for _ in range(warmup):
+        loss = train_step(model, criterion, id_criterion, optimizer, cfg, images, targets, objects, dtype, device,
+                          clips)
+    sync(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        loss = train_step(model, criterion, id_criterion, optimizer, cfg, images, targets, objects, dtype, device,
+                          clips)
+    sync(device)
+    seconds = (time.perf_counter() - start) / max(steps, 1)
+    peak = total = None
+    if device.type == "cuda":
+        peak = int(torch.cuda.max_memory_allocated(device))
+        total = int(torch.cuda.get_device_properties(device).total_memory)
+    return StepResult(seconds, peak, total, loss, steps)
