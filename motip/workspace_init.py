@@ -168,7 +168,8 @@ def inspect_source(source: str, root: Path) -> SourceReport:
         if split in ("train", "val") and in_split and not with_gt:
             # BDD100K images without labels/box_track_20, VisDrone without annotations/: nothing to train or score.
             raise DataError(f"the {label} {split} split has {len(in_split)} videos but no ground truth",
-                            path=_annotation_place(source, root, split), hint=_GT_FIX[source].replace("<root>", str(root)))
+                            path=_annotation_place(source, root, split),
+                            hint=_GT_FIX[source].replace("<root>", str(root)))
         empty = [v.video_id for v in in_split if v.num_frames == 0]
         if empty:
             report.warnings.append(f"{split}: {len(empty)} video(s) without images (left out of builds), e.g. "
@@ -228,7 +229,8 @@ def config_toml(roots: dict[str, Path | None]) -> str:
         f"seed = {SEED}                               # seed of the random choice of training videos",
         "",
         "# TRAIN.md's stages. `budgets` are copied into the source sections when a stage is applied; hours_per_epoch",
-        "# and cost_per_hour give the estimate (TRAIN.md's A10G numbers; `motip doctor` and the TUI measure real ones).",
+        "# and cost_per_hour give the estimate (TRAIN.md's A10G numbers; `motip doctor` and the TUI measure real",
+        "# ones).",
     ]
     for stage in TRAIN_STAGES:
         budgets = ", ".join(f"{k} = {v}" for k, v in stage.budgets.items())
@@ -357,7 +359,7 @@ def _check_target(folder: Path, files: list[str], force: bool) -> bool:
 def create_workspace(folder: str | os.PathLike[str], roots: dict[str, str | os.PathLike[str] | None], *,
                      force: bool = False) -> InitResult:
     """Check every given root, then write the workspace (see the module doc). Nothing is written on any error."""
-    from motip.atomic import atomic_write_text
+    from motip.atomic import DiskFullError, atomic_write_text
 
     folder = Path(folder).expanduser().absolute()
     absolute = {s: None if roots.get(s) in (None, "") else Path(roots[s]).expanduser().absolute()  # type: ignore
@@ -372,22 +374,49 @@ def create_workspace(folder: str | os.PathLike[str], roots: dict[str, str | os.P
         folder.parent.mkdir(parents=True, exist_ok=True)
         temp = folder.parent / f".{folder.name}.motip-init-{os.getpid()}"
         shutil.rmtree(temp, ignore_errors=True)
+        name = ""
         try:
             for name in order:
                 (temp / name).parent.mkdir(parents=True, exist_ok=True)
                 (temp / name).write_text(files[name], encoding="utf-8")
             # rename(2) replaces an empty folder: the workspace appears whole or not at all.
+            name = ""
             os.rename(temp, folder)
-        except BaseException:
+        except BaseException as err:
             shutil.rmtree(temp, ignore_errors=True)
+            if isinstance(err, OSError):
+                raise _write_error(err, folder / name if name else folder, "no workspace was created") from err
             raise
         return InitResult(folder, reports, warnings, order)
     # A folder with other things in it (data, a venv): init's files are added beside them, each atomically.
     new = not any((folder / name).exists() for name in files)
-    kept = _keep_replaced(folder, files)
+    try:
+        kept = _keep_replaced(folder, files)
+    except (OSError, DiskFullError) as err:
+        raise _write_error(err, folder / REPLACED_DIR, "nothing was rewritten") from err
     for name in order:
-        atomic_write_text(folder / name, files[name])
+        try:
+            atomic_write_text(folder / name, files[name])
+        except (OSError, DiskFullError) as err:
+            raise _write_error(err, folder / name, "the files before it in this list were rewritten: "
+                                                  f"{', '.join(order[:order.index(name)]) or 'none'}; config.toml "
+                                                  "(written last) is the previous one") from err
     return InitResult(folder, reports, warnings, order, kept, new=new)
+
+
+def _write_error(err: BaseException, path: Path, what_happened: str) -> MotipError:
+    from motip.atomic import DiskFullError, disk_full
+
+    if isinstance(err, DiskFullError) or disk_full(err):
+        try:
+            where = path.parent if path.parent.exists() else Path(path.anchor)
+            free = f"{shutil.disk_usage(where).free / 2 ** 20:.1f} MiB free"
+        except OSError:
+            free = "free space unknown"
+        return MotipError(f"disk full while writing {path.name} ({free})", path=path,
+                          hint=f"free space and run `motip init` again; {what_happened}")
+    reason = err.strerror if isinstance(err, OSError) and err.strerror else str(err)
+    return MotipError(f"cannot write: {reason}", path=path, hint=f"check the folder's permissions; {what_happened}")
 
 
 def _keep_replaced(folder: Path, files: dict[str, str]) -> Path | None:

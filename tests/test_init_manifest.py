@@ -21,7 +21,7 @@ from motip.data.manifest_select import manifest_val_fingerprint
 from motip.data.readers import reader_for
 from motip.data.synthetic import write_synthetic_sources
 from motip.demo import DEMO_STAGES, MARKER
-from motip.errors import DataError
+from motip.errors import DataError, MotipError
 from motip.workspace import load_workspace
 from motip.workspace_init import DEMO_MARKER, TRAIN_STAGES, create_workspace
 
@@ -195,8 +195,9 @@ def test_init_interrupted_write_leaves_no_workspace(tmp_path: Path, sources: dic
         return real_write(self, *args, **kwargs)
 
     monkeypatch.setattr(Path, "write_text", failing_write)
-    with pytest.raises(OSError):
+    with pytest.raises(MotipError, match="disk full") as caught:
         create_workspace(tmp_path / "ws", {"dancetrack": sources["dancetrack"]})
+    assert "no workspace was created" in str(caught.value)
     assert calls["n"] == 3
     assert list(tmp_path.iterdir()) == []
 
