@@ -392,3 +392,32 @@ def test_manifest_locks_a_custom_mot_source_too(workspace: Path, capsys) -> None
     _small_budgets(workspace)
     assert main(["build", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["val_fingerprint"] == printed
+
+
+def test_init_force_disk_full_keeps_the_old_config(tmp_path: Path, sources: dict[str, Path], capsys,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """--force that runs out of disk part-way: config.toml (written last) is the old one, and the message says which
+    files were rewritten; every file is whole (old or new)."""
+    import motip.atomic
+
+    ws = tmp_path / "ws"
+    assert _init(ws, sources, which=("dancetrack",)) == 0
+    old_config = (ws / "config.toml").read_bytes()
+    real = motip.atomic.atomic_write_text
+    calls = {"n": 0}
+
+    def filling(path, text):  # noqa: ANN001, ANN202
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise motip.atomic.DiskFullError.for_path(path)
+        return real(path, text)
+
+    monkeypatch.setattr(motip.atomic, "atomic_write_text", filling)
+    capsys.readouterr()
+    assert _init(ws, sources, "--force") == 2                      # now with all three roots
+    err = capsys.readouterr().err
+    assert "disk full while writing stage1_universal_foundation.yaml" in err
+    assert "rewritten: configs/r50_deformable_detr_motip_dancetrack.yaml; config.toml (written last) is the previous" \
+        in err
+    assert (ws / "config.toml").read_bytes() == old_config
+    assert not list(ws.rglob(".*.tmp"))
