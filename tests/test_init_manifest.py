@@ -248,6 +248,9 @@ def test_manifest_is_seeded_reproducible_and_shows_both_classes(workspace: Path,
     assert total.startswith("val total: 3 videos, 24 frames") and int(counts["person"]) > 0 \
         and int(counts["vehicle"]) > 0
     assert f"val dancetrack: 1 videos, 8 frames, boxes person=" in out and "vehicle=0" in out
+    # The toy releases cannot feed TRAIN.md's budgets: said per stage, with the pool left after locking.
+    assert "warning: stage Foundation asks for 5000 bdd frames but its training pool holds 24 once this " \
+        "manifest is locked" in out
     # Other seeds give other choices (2 val videos per ground source: some seed among 8 picks the other one).
     choices = set()
     for seed in range(8):

@@ -64,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         _print_lines(choice)
     for note in choice.notes:
-        print(f"note: {note}")
+        warning = note.startswith("WARNING: ")
+        print(f"warning: {note[len('WARNING: '):]}" if warning else f"note: {note}")
     print(f"wrote {output}")
     print(f"manifest fingerprint {choice.manifest_fingerprint} (sha256 of the sorted ids; build_report.json "
           "records it as manifest_fingerprint)")

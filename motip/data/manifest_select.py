@@ -132,10 +132,12 @@ def choose_manifest(workspace: Workspace, *, val_per_source: int, test_per_sourc
     notes: list[str] = []
     picked: dict[str, list[tuple[VideoRef, VideoAnnotations]]] = {split: [] for split in LOCKED_SPLITS}
     sources = source_settings(workspace)
+    listings: dict[str, list[VideoRef]] = {}
     for source, settings in sources.items():
         videos = _listing(workspace, source, settings, notes)
         if videos is None:
             continue
+        listings[source] = videos
         usable = [v for v in videos if v.has_gt and v.num_frames > 0]
         val_candidates = [v for v in usable if v.split == "val"]
         if not val_candidates:
@@ -174,9 +176,32 @@ def choose_manifest(workspace: Workspace, *, val_per_source: int, test_per_sourc
         if not val_boxes[name]:
             notes.append(f"WARNING: val has no {name} boxes: forgetting of {name}s cannot be seen on it; add the "
                          f"release of a source with {name}s (or more val videos per source)")
+    notes += _budget_notes(workspace, sources, listings, splits)
     fingerprint = split_fingerprint(picked["val"])
     tuples = {split: {s: tuple(ids) for s, ids in by_source.items()} for split, by_source in splits.items()}
     return ManifestChoice(splits, chosen_rows, notes, fingerprint, fingerprint_of(tuples), sources)
+
+
+def _budget_notes(workspace: Workspace, sources: dict[str, Any], listings: dict[str, list[VideoRef]],
+                  splits: dict[str, dict[str, list[str]]]) -> list[str]:
+    """A stage whose budget exceeds a source's training pool once these videos are locked would fail its build
+    (``selection.select``): say so now, with the numbers."""
+    from motip.data.selection import strided_length
+
+    notes = []
+    for stage in workspace.stages:
+        for source, budget in stage.budgets.items():
+            if source not in listings or not budget:
+                continue
+            settings = sources[source]
+            locked = {vid for split in LOCKED_SPLITS for vid in splits[split].get(source, ())}
+            pool = sum(strided_length(v.num_frames, settings.frame_stride) for v in listings[source]
+                       if v.split in settings.splits and v.has_gt and v.num_frames > 0 and v.video_id not in locked)
+            if budget > pool:
+                notes.append(f"WARNING: stage {stage.name} asks for {budget} {source} frames but its training pool "
+                             f"holds {pool} once this manifest is locked: lower that budget in config.toml (or lock "
+                             "fewer videos)")
+    return notes
 
 
 def split_fingerprint(videos: list[tuple[VideoRef, VideoAnnotations]], split: str = "val") -> str:
