@@ -307,3 +307,36 @@ async def test_tui_shows_custom_sources_and_counts_them_in_the_stage_match(demo:
         await pilot.pause()
         status = str(app.query_one("#budget-status", Static).render())
         assert "depot_cams on frame_budget 18, stage budget 12" in status
+
+
+def test_seqinfo_imdir_imext_png_frames_and_the_frame_rate_key(tmp_path: Path) -> None:
+    from motip.data.categories import PERSON, VEHICLE
+    from motip.data.manifest import load_manifest
+    from motip.data.readers import read_video, reader_for
+    from motip.data.settings import SourceSettings
+
+    root = tmp_path / "tree"
+    seq = root / "train" / "s1"
+    (seq / "frames").mkdir(parents=True)
+    for k in range(1, 4):
+        Image.new("RGB", SIZE).save(seq / "frames" / f"{k:04d}.png")
+    (seq / "gt").mkdir()
+    (seq / "gt" / "gt.txt").write_text("1,3,1,2,10,10,1,2,0.25\n3,3,1,2,10,10,1,2,0.5\n2,4,0,0,5,5,1,1,1\n")
+    (seq / "seqinfo.ini").write_text("[Sequence]\nimDir=frames\nimExt=.png\nseqLength=3\n")   # no frameRate
+    write_sequence(root, "val", "s2", 2, None, seqinfo=None)                                 # no gt, no seqinfo
+    settings = SourceSettings("cams", True, root, 3, ("train",), 1, "mot", ((1, PERSON), (2, VEHICLE)), 12.5)
+    reader = reader_for("cams", settings)
+    assert reader.SPLITS == ("train", "val")
+    s1, s2 = reader.list_videos(root, reader.SPLITS)
+    assert (s1.video_id, s1.num_frames, s1.image_dir.name, s1.frame_rate) == ("s1", 3, "frames", 12.5)
+    assert (s2.split, s2.has_gt, s2.frame_rate) == ("val", False, 12.5)
+    annotations, unusable = read_video(s1, locked=True)
+    assert unusable is None and (annotations.width, annotations.height) == SIZE
+    assert [(b.frame, b.track, b.cls, b.visibility) for b in annotations.boxes] == [
+        (1, "3", VEHICLE, 0.25), (3, "3", VEHICLE, 0.5), (2, "4", PERSON, 1.0)]
+    # a manifest read on its own (motip manifest, motip doctor) accepts a custom source's name
+    manifest = tmp_path / "manifest.json"
+    manifest.write_text(json.dumps({"val": {"cams": ["s1"]}}))
+    assert load_manifest(manifest).ids("val", "cams") == ("s1",)
+    with pytest.raises(MotipError, match="unknown source 'cams'"):
+        load_manifest(manifest, ("dancetrack", "bdd", "visdrone"))

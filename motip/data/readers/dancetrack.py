@@ -101,12 +101,16 @@ def list_videos(root: Path, splits: tuple[str, ...] = SPLITS) -> list[VideoRef]:
     return videos
 
 
-def video_size(ref: VideoRef) -> tuple[int, int]:
+def video_size(ref: VideoRef, *, size_optional: bool = False) -> tuple[int, int]:
     """(width, height): seqinfo.ini's imWidth/imHeight, which must equal the first image's size; the image's size
-    when the video has no seqinfo.ini (shared with the MOTChallenge reader, ``motip.data.readers.mot``)."""
+    when the video has no seqinfo.ini, or (``size_optional``) one without either key (shared with the MOTChallenge
+    reader, ``motip.data.readers.mot``)."""
     seqinfo = ref.image_dir.parent / "seqinfo.ini"
-    if seqinfo.exists():
-        width, height = _image_size(read_seqinfo(seqinfo), seqinfo)
+    info = read_seqinfo(seqinfo) if seqinfo.exists() else None
+    if info is not None and size_optional and "imwidth" not in info and "imheight" not in info:
+        info = None
+    if info is not None:
+        width, height = _image_size(info, seqinfo)
         actual = image_size(ref.image_path(1))     # a header read: cheap
         if (width, height) != actual:
             raise DataError(f"imWidth x imHeight = {width}x{height} but the images are {actual[0]}x{actual[1]} "

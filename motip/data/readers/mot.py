@@ -144,7 +144,7 @@ def source_reader(settings: SourceSettings) -> MotSource:
 def read_annotations(ref: VideoRef) -> VideoAnnotations:
     """A custom MOT source's video: boxes of the mapped classes, ignore regions (see the module doc)."""
     classes = dict(getattr(ref, "classes", ()))
-    annotations = VideoAnnotations(*video_size(ref))
+    annotations = VideoAnnotations(*video_size(ref, size_optional=True))
     if ref.annotation is None:
         return annotations
     for row in gt_rows(ref, min_fields=8):
