@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from motip.viz.matching import Category, FrameBoxes, SequenceMatcher
-from motip.viz.render import COLOURS
+from motip.viz.render import COLOURS, layout_hud
 
 W, H, FRAMES = 640, 360, 20
 BACKGROUND = (128, 128, 128)
@@ -113,7 +113,9 @@ def test_summary_counts(rendered: tuple[Path, subprocess.CompletedProcess[str]])
 def test_box_colours_in_decoded_video(rendered: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
     out, _ = rendered
     frames = decode(out / "seq01.mp4")
-    assert len(frames) == FRAMES and frames[0].shape == (H, W, 3)
+    # 640x360 is too small for a HUD strip inside the frame (> 8% of it): the HUD is in a margin below the scene
+    assert len(frames) == FRAMES and frames[0].shape == (H + layout_hud(W, H, FRAMES).margin, W, 3)
+    assert layout_hud(W, H, FRAMES).margin > 0
     frame = lambda t: frames[t - 1]  # noqa: E731 - frames are numbered from 1
     assert edge_colour(frame(3), GT1) == "green"
     assert edge_colour(frame(SWITCH_FRAME - 1), GT1) == "green"
@@ -220,6 +222,7 @@ def test_scale_shrinks_the_video(tmp_path: Path) -> None:
     proc = run_cli("--results", results, "--dataset_root", split, "--output_dir", tmp_path / "out", "--scale", "0.5")
     assert proc.returncode == 0, proc.stderr
     frames = decode(tmp_path / "out" / "seq01.mp4")
-    assert len(frames) == FRAMES and frames[0].shape == (H // 2, W // 2, 3)
+    drawn_height = H + layout_hud(W, H, FRAMES).margin
+    assert len(frames) == FRAMES and frames[0].shape == (2 * round(drawn_height / 4), W // 2, 3)  # even: H.264
     half = tuple(v // 2 for v in GT1)
     assert edge_colour(frames[2], half) == "green" and edge_colour(frames[SWITCH_FRAME + 2], half) == "orange"

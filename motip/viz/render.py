@@ -2,7 +2,7 @@
 
 Speed matters (a DanceTrack val sequence is ~1000 frames of 1920x1080): a reader thread decodes the next frames, the
 main thread draws in place on the decoded image (no per-frame full-size copies or blends; faint ignore regions
-and the legend blend only their own small areas), and a writer thread encodes. cv2 releases the GIL in imread,
+and the HUD strip blend only their own small areas), and a writer thread encodes. cv2 releases the GIL in imread,
 drawing and VideoWriter.write, so the three overlap on two cores.
 """
 
@@ -33,15 +33,26 @@ COLOURS: dict[Category, tuple[int, int, int]] = {
     Category.FP: (0, 0, 255),            # red
     Category.IGNORED: (170, 170, 170),   # faint grey
 }
-LEGEND: list[tuple[Category, str]] = [
-    (Category.MATCHED, "matched, stable ID"),
-    (Category.SWITCHED, "matched, ID switched"),
-    (Category.MISSED, "missed GT (FN)"),
-    (Category.FP, "false positive (FP)"),
-    (Category.IGNORED, "on ignore region"),
+LEGEND: list[tuple[Category, str, str]] = [  # (category, label, short label for narrow frames)
+    (Category.MATCHED, "matched, stable ID", "matched"),
+    (Category.SWITCHED, "matched, ID switched", "ID switched"),
+    (Category.MISSED, "missed GT (FN)", "missed (FN)"),
+    (Category.FP, "false positive (FP)", "false pos. (FP)"),
+    (Category.IGNORED, "on ignore region", "ignored"),
 ]
 IGNORE_REGION_COLOUR = (220, 220, 220)
 FONT = cv2.FONT_HERSHEY_SIMPLEX
+HUD_MAX_FRACTION = 0.08   # the HUD strip covers at most this much of a frame; else it goes into a margin below
+HUD_BACKGROUND = (30, 30, 30)
+HUD_OPACITY = 0.8         # strip over the scene: the scene shows faintly through it
+
+
+def count_texts(frame: int, length: int, this: tuple[int, int, int], cumulative: tuple[int, int, int]) -> list[str]:
+    """The HUD's and the contact sheet captions' words for the counts: this frame's own FN/FP/IDSW, and the
+    cumulative ones from the first frame up to and including this one."""
+    return [f"frame {frame}/{length}",
+            "this frame: FN {}  FP {}  IDSW {}".format(*this),
+            "cumulative: FN {}  FP {}  IDSW {}".format(*cumulative)]
 
 
 @dataclass(frozen=True)
@@ -60,35 +71,127 @@ class Style:
                      font_thickness=max(1, round(2 * scale)), dash=max(6, round(18 * scale)))
 
 
+@dataclass
+class _Item:
+    """One piece of the HUD strip: a legend entry (swatch + words) or a counts slot (filled per frame)."""
+
+    text: str
+    width: int
+    category: Category | None = None
+    slot: int = -1          # index into count_texts() for a counts slot
+    x: int = 0
+    row: int = 0
+
+
+@dataclass
+class HudLayout:
+    """Where the HUD goes: a strip of ``height`` px at the bottom edge of the frame (``margin`` 0), or, when that
+    strip would cover more than HUD_MAX_FRACTION of the frame, the same strip in a margin added below it."""
+
+    height: int
+    margin: int
+    font_scale: float
+    thickness: int
+    row_height: int
+    text_height: int
+    items: list[_Item]
+
+
+def layout_hud(width: int, height: int, length: int) -> HudLayout:
+    """Pack the counts and the legend into as few rows as the frame's width allows, text scaled to the frame."""
+    font_scale = max(0.4, 0.6 * height / 1080)
+    thickness = max(1, round(1.5 * height / 1080))
+    plan = _pack(width, length, font_scale, thickness, short=False)
+    rows = 1 + max(i.row for i in plan[0])
+    if rows > 2:  # narrow frame: the short legend words may save a row
+        short = _pack(width, length, font_scale, thickness, short=True)
+        if 1 + max(i.row for i in short[0]) < rows:
+            plan = short
+    items, row_height, text_height = plan
+    strip = (1 + max(i.row for i in items)) * row_height + max(4, row_height // 4)
+    strip += strip % 2  # even sizes for H.264 (yuv420p)
+    margin = strip if strip > HUD_MAX_FRACTION * height else 0
+    return HudLayout(strip, margin, font_scale, thickness, row_height, text_height, items)
+
+
+def _pack(width: int, length: int, font_scale: float, thickness: int,
+          short: bool) -> tuple[list[_Item], int, int]:
+    (_, text_h), base = cv2.getTextSize("Ag", FONT, font_scale, thickness)
+    row_height = int((text_h + base) * 1.6)
+    gap = max(8, text_h)
+    swatch = int(text_h * 1.6)
+    digits = max(3, len(str(length)))
+    widest = count_texts(10 ** digits - 1, 10 ** digits - 1, (999, 999, 99), (999999, 999999, 9999))
+    items = [_Item(text, cv2.getTextSize(text, FONT, font_scale, thickness)[0][0], slot=k)
+             for k, text in enumerate(widest)]
+    items += [_Item(words, swatch + gap // 2 + cv2.getTextSize(words, FONT, font_scale, thickness)[0][0],
+                    category=category)
+              for category, long_words, short_words in LEGEND
+              for words in [short_words if short else long_words]]
+    x, row, first_legend = gap, 0, True
+    for item in items:
+        if item.category is not None and first_legend:  # the legend starts a row of its own when it can
+            first_legend = False
+            if x > gap and x + sum(i.width + 2 * gap for i in items if i.category is not None) > width:
+                x, row = gap, row + 1
+        elif x > gap and x + item.width > width - gap:
+            x, row = gap, row + 1
+        item.x, item.row = x, row
+        x += item.width + 2 * gap
+    return items, row_height, text_h
+
+
 class FrameDrawer:
-    """Draws one sequence's frames; keeps the legend patch (built once) and the running counts."""
+    """Draws one sequence's frames; keeps the HUD strip's static part (built once) and the cumulative counts."""
 
     def __init__(self, width: int, height: int, length: int) -> None:
         self.width, self.height, self.length = width, height, length
         self.style = Style.for_height(height)
         self.fn = self.fp = self.idsw = 0
-        self._legend = self._make_legend()
+        self.hud = layout_hud(width, height, length)
+        self._strip = self._make_strip()
 
-    def _make_legend(self) -> np.ndarray:
-        s = self.style
-        (_, text_h), _ = cv2.getTextSize("Ag", FONT, s.font_scale, s.font_thickness)
-        row = int(text_h * 1.8)
-        width = max(cv2.getTextSize(text, FONT, s.font_scale, s.font_thickness)[0][0] for _, text in LEGEND)
-        width += row * 2 + 20
-        # Rows 1-2 are left free for the frame number and running counts (drawn per frame).
-        patch = np.full((row * (len(LEGEND) + 3) + 10, width, 3), 30, np.uint8)
-        for k, (category, text) in enumerate(LEGEND, start=3):
-            y = 5 + row * k
-            x0, y0, x1, y1 = 10, y - text_h, 10 + row, y
-            if category == Category.MISSED:
-                _dashed_rect(patch, x0, y0, x1, y1, COLOURS[category], max(2, s.thickness - 1), max(4, s.dash // 2))
+    @property
+    def output_size(self) -> tuple[int, int]:
+        """(width, height) of the drawn frames: the frame, plus the HUD margin on frames too small for a strip."""
+        return self.width, self.height + self.hud.margin
+
+    def _make_strip(self) -> np.ndarray:
+        hud = self.hud
+        strip = np.full((hud.height, self.width, 3), HUD_BACKGROUND, np.uint8)
+        for item in hud.items:
+            if item.category is None:
+                continue
+            y = self._baseline(item.row)
+            size = int(hud.text_height * 1.6)
+            x0, y0, x1, y1 = item.x, y - hud.text_height, item.x + size, y
+            colour = COLOURS[item.category]
+            line = max(2, hud.thickness + 1)
+            if item.category == Category.MISSED:
+                _dashed_rect(strip, x0, y0, x1, y1, colour, line, max(3, size // 4))
             else:
-                cv2.rectangle(patch, (x0, y0), (x1, y1), COLOURS[category], max(2, s.thickness - 1))
-            cv2.putText(patch, text, (x1 + 10, y), FONT, s.font_scale, (235, 235, 235), s.font_thickness, cv2.LINE_AA)
-        return patch
+                cv2.rectangle(strip, (x0, y0), (x1, y1), colour, line if item.category != Category.IGNORED else 1)
+            cv2.putText(strip, item.text, (x1 + max(4, hud.text_height // 2), y), FONT, hud.font_scale,
+                        (225, 225, 225), hud.thickness, cv2.LINE_AA)
+        return strip
+
+    def _baseline(self, row: int) -> int:
+        hud = self.hud
+        return max(2, hud.row_height // 8) + row * hud.row_height + (hud.row_height + hud.text_height) // 2
+
+    def texts(self, result: FrameResult) -> list[str]:
+        """This frame's count texts (call after ``draw_boxes`` counted it)."""
+        return count_texts(result.frame, self.length, (result.fn, result.fp, result.idsw),
+                           (self.fn, self.fp, self.idsw))
 
     def draw(self, image: np.ndarray, result: FrameResult) -> np.ndarray:
-        """Draw ``result`` onto ``image`` in place (returned for convenience)."""
+        """Draw ``result`` and the HUD; returns the frame to write: ``image`` itself, drawn in place, or on frames
+        too small for a strip a taller copy with the HUD in a margin below the scene."""
+        self.draw_boxes(image, result)
+        return self.draw_hud(image, result)
+
+    def draw_boxes(self, image: np.ndarray, result: FrameResult) -> None:
+        """The boxes and labels of ``result``, in place; adds the frame's counts to the cumulative ones."""
         s = self.style
         self.fn += result.fn
         self.fp += result.fp
@@ -112,29 +215,31 @@ class FrameDrawer:
                     cv2.rectangle(image, (x0, y0), (x1, y1), colour, thick)
                 label = f"IDSW {box.label}" if box.switch_here else box.label
                 _label(image, label, x0, y0, colour, s)
-        self._draw_hud(image, result)
-        return image
 
-    def _draw_hud(self, image: np.ndarray, result: FrameResult) -> None:
-        s = self.style
-        patch = self._legend
-        ph, pw = min(patch.shape[0], image.shape[0]), min(patch.shape[1], image.shape[1])
-        roi = image[:ph, :pw]
-        cv2.addWeighted(roi, 0.35, patch[:ph, :pw], 0.65, 0, dst=roi)  # translucent legend, its own area only
-        (_, text_h), _ = cv2.getTextSize("Ag", FONT, s.font_scale, s.font_thickness)
-        line1 = f"frame {result.frame}/{self.length}"
-        line2 = f"FN {self.fn}  FP {self.fp}  IDSW {self.idsw}"
-        cv2.putText(image, line1, (10, 5 + int(text_h * 1.8)), FONT, s.font_scale, (255, 255, 255),
-                    s.font_thickness, cv2.LINE_AA)
-        cv2.putText(image, line2, (10, 5 + int(text_h * 3.6)), FONT, s.font_scale, (255, 255, 255),
-                    s.font_thickness, cv2.LINE_AA)
-        if result.idsw:  # flag the switch frame where the eye is, top right
-            text = f"ID SWITCH x{result.idsw}"
-            (tw, th), _ = cv2.getTextSize(text, FONT, s.font_scale * 1.3, s.font_thickness + 1)
-            x = image.shape[1] - tw - 20
-            cv2.rectangle(image, (x - 10, 5), (image.shape[1] - 5, 20 + th), COLOURS[Category.SWITCHED], -1)
-            cv2.putText(image, text, (x, 12 + th), FONT, s.font_scale * 1.3, (0, 0, 0), s.font_thickness + 1,
-                        cv2.LINE_AA)
+    def draw_hud(self, image: np.ndarray, result: FrameResult) -> np.ndarray:
+        hud = self.hud
+        h = image.shape[0]
+        if hud.margin:
+            out = np.empty((h + hud.margin, image.shape[1], 3), np.uint8)
+            out[:h] = image
+            out[h:] = self._strip[:, : image.shape[1]]
+            roi = out[h:]
+        else:
+            out = image
+            roi = image[h - hud.height:]
+            # Translucent over the scene, its own area only (a few % of the frame: cheap).
+            cv2.addWeighted(roi, 1 - HUD_OPACITY, self._strip[:, : image.shape[1]], HUD_OPACITY, 0, dst=roi)
+        for item, text in zip((i for i in hud.items if i.category is None), self.texts(result)):
+            y = self._baseline(item.row)
+            if item.slot == 1 and result.idsw:  # an ID switch in this frame: this frame's counts on orange
+                (tw, th), base = cv2.getTextSize(text, FONT, hud.font_scale, hud.thickness)
+                cv2.rectangle(roi, (item.x - 4, y - th - 4), (item.x + tw + 4, y + base + 2),
+                              COLOURS[Category.SWITCHED], -1)
+                ink = (0, 0, 0)
+            else:
+                ink = (255, 255, 255)
+            cv2.putText(roi, text, (item.x, y), FONT, hud.font_scale, ink, hud.thickness, cv2.LINE_AA)
+        return out
 
 
 def _label(image: np.ndarray, text: str, x: int, y: int, colour: tuple[int, int, int], s: Style) -> None:
@@ -383,27 +488,56 @@ def thumbnail(image: np.ndarray, width: int = 640) -> np.ndarray:
     return cv2.resize(image, (width, max(1, round(h * width / w))), interpolation=cv2.INTER_AREA)
 
 
-def captioned(tile: np.ndarray, text: str) -> np.ndarray:
-    """The tile with a caption strip under it (this frame's own counts, readable at thumbnail size)."""
-    strip = np.full((32, tile.shape[1], 3), 45, np.uint8)
-    cv2.putText(strip, text, (8, 23), FONT, 0.65, (255, 255, 255), 1, cv2.LINE_AA)
+CAPTION_FONT = 0.55
+
+
+def captioned(tile: np.ndarray, texts: list[str]) -> np.ndarray:
+    """The tile with a caption strip under it: ``count_texts`` (the HUD's words), as many lines as the width needs."""
+    lines: list[str] = []
+    for text in texts:
+        joined = f"{lines[-1]}   {text}" if lines else text
+        if lines and cv2.getTextSize(joined, FONT, CAPTION_FONT, 1)[0][0] <= tile.shape[1] - 16:
+            lines[-1] = joined
+        else:
+            lines.append(text)
+    strip = np.full((8 + 24 * len(lines), tile.shape[1], 3), 45, np.uint8)
+    for k, line in enumerate(lines):
+        cv2.putText(strip, line, (8, 22 + 24 * k), FONT, CAPTION_FONT, (255, 255, 255), 1, cv2.LINE_AA)
     return np.vstack([tile, strip])
 
 
+def _sheet_legend(width: int) -> np.ndarray:
+    """The colour legend once for the whole contact sheet (its tiles show the scene without the HUD strip)."""
+    strip = np.full((34, width, 3), 25, np.uint8)
+    x = 10
+    for category, words, _ in LEGEND:
+        colour = COLOURS[category]
+        if category == Category.MISSED:
+            _dashed_rect(strip, x, 8, x + 22, 26, colour, 2, 4)
+        else:
+            cv2.rectangle(strip, (x, 8), (x + 22, 26), colour, 2 if category != Category.IGNORED else 1)
+        cv2.putText(strip, words, (x + 30, 24), FONT, CAPTION_FONT, (225, 225, 225), 1, cv2.LINE_AA)
+        x += 30 + cv2.getTextSize(words, FONT, CAPTION_FONT, 1)[0][0] + 24
+    return strip
+
+
 def write_contact_sheet(path: Path, title: str, tiles: list[np.ndarray], columns: int = 3) -> None:
-    """A PNG grid of ``tiles`` (same size) under a title bar; a 'no errors' card when there are none."""
+    """A PNG grid of ``tiles`` (same size) under a title bar and the colour legend; a 'no errors' card when there
+    are none."""
     if tiles:
-        th, tw = tiles[0].shape[:2]
+        th, tw = max(t.shape[0] for t in tiles), tiles[0].shape[1]
     else:
         th, tw = 360, 640
     rows = max(1, -(-len(tiles) // columns))
     cols = min(columns, max(1, len(tiles)))
-    bar = 50
+    legend = _sheet_legend(cols * tw)
+    bar = 50 + legend.shape[0]
     sheet = np.full((bar + rows * th, cols * tw, 3), 25, np.uint8)
     cv2.putText(sheet, title, (10, 34), FONT, 0.9, (255, 255, 255), 2, cv2.LINE_AA)
+    sheet[50:bar] = legend
     for k, tile in enumerate(tiles):
         r, c = divmod(k, columns)
-        sheet[bar + r * th: bar + (r + 1) * th, c * tw: (c + 1) * tw] = tile
+        sheet[bar + r * th: bar + r * th + tile.shape[0], c * tw: (c + 1) * tw] = tile
     if not tiles:
         cv2.putText(sheet, "no FN / FP / IDSW in this sequence", (20, bar + th // 2), FONT, 0.9,
                     COLOURS[Category.MATCHED], 2, cv2.LINE_AA)
@@ -422,6 +556,7 @@ class RenderedSequence:
     worst_frames: list[int]
     frames: int
     codec: str
+    captions: list[list[str]]  # the contact sheet's caption lines per worst frame (count_texts)
 
 
 def render_sequence(name: str, image_paths: list[Path], results: list[FrameResult], video_path: Path,
@@ -434,18 +569,24 @@ def render_sequence(name: str, image_paths: list[Path], results: list[FrameResul
     drawer = FrameDrawer(width, height, len(results))
     worst = set(pick_worst_frames(results, worst_count))
     tiles: list[np.ndarray] = []
-    out_size = (max(2, round(width * scale)), max(2, round(height * scale)))
+    captions: list[list[str]] = []
+    drawn_w, drawn_h = drawer.output_size  # frames too small for a HUD strip get a margin below
+    if scale == 1.0:
+        out_size = (drawn_w, drawn_h)
+    else:  # even sizes, so the H.264 writer (yuv420p) takes them
+        out_size = (max(2, 2 * round(drawn_w * scale / 2)), max(2, 2 * round(drawn_h * scale / 2)))
     sink = VideoSink(video_path, out_size[0], out_size[1], fps if fps > 0 else 25.0)
     ok = False
     try:
         for result, image in zip(results, prefetch(image_paths)):
             if image.shape[:2] != (height, width):  # the encoder needs one size; rare mixed-size sequences
                 image = cv2.resize(image, (width, height))
-            drawer.draw(image, result)
-            if result.frame in worst:
-                tiles.append(captioned(thumbnail(image), f"frame {result.frame}: FN {result.fn}  FP {result.fp}  "
-                                                         f"IDSW {result.idsw}"))
-            if out_size != (width, height):
+            drawer.draw_boxes(image, result)
+            if result.frame in worst:  # the sheet shows the whole scene: its captions and legend replace the HUD
+                captions.append(drawer.texts(result))
+                tiles.append(captioned(thumbnail(image), captions[-1]))
+            image = drawer.draw_hud(image, result)
+            if out_size != (drawn_w, drawn_h):
                 image = cv2.resize(image, out_size, interpolation=cv2.INTER_AREA)
             sink.write(image)
             if on_frame is not None:
@@ -453,7 +594,7 @@ def render_sequence(name: str, image_paths: list[Path], results: list[FrameResul
         ok = True
     finally:
         sink.close(keep=ok)
-    title = (f"{name}: worst frames (FN {drawer.fn}, FP {drawer.fp}, IDSW {drawer.idsw} "
-             f"over {len(results)} frames)")
+    title = (f"{name}: worst frames   sequence total: FN {drawer.fn}  FP {drawer.fp}  IDSW {drawer.idsw}  "
+             f"over {len(results)} frames")
     write_contact_sheet(sheet_path, title, tiles)
-    return RenderedSequence(video_path, sheet_path, sorted(worst), len(results), sink.codec)
+    return RenderedSequence(video_path, sheet_path, sorted(worst), len(results), sink.codec, captions)
