@@ -28,3 +28,12 @@ def test_every_command_has_help(command: str) -> None:
     out = subprocess.run([sys.executable, "-m", "motip", command, "--help"], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "usage: motip" in out.stdout
+
+
+def test_quick_start_install_is_not_silent() -> None:
+    """The first install downloads ~5 GB (torch's CUDA build): pip's progress shows, and the README says so."""
+    readme = (ROOT / "README.md").read_text()
+    quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    install = re.findall(r"```bash\n(.+?)\n```", quick_start)[0]
+    assert "pip install" in install and " -q" not in install.split("pip install", 1)[1].split("&&")[0]
+    assert "5 GB" in quick_start and "minutes" in quick_start
