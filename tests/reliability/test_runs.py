@@ -240,17 +240,16 @@ def _enospc_save(fail_name: str):  # noqa: ANN202
     return save, calls
 
 
-def test_item4_disk_full_while_checkpointing(workspace: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+def test_item4_disk_full_while_checkpointing(workspace: Path, finished_run: Path, tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch,
                                              capsys: pytest.CaptureFixture[str]) -> None:
     from motip.cli import main
 
-    run_dir = tmp_path / "full"
+    run_dir = copy_run(finished_run, tmp_path)  # epoch 1 done
     monkeypatch.chdir(workspace)
     monkeypatch.setenv("MOTIP_PROGRESS", "plain")
     save, calls = _enospc_save("checkpoint_last.pth")
-    # Epoch 1 completes; epoch 2's checkpoint_last hits the full disk (after checkpoint_epoch_2 was written).
-    assert main(["train", CONFIG, "--EPOCHS", "1", "--MAX_STEPS_PER_EPOCH", "1", "--VAL_EVERY_EPOCHS", "0",
-                 "--OUTPUT_DIR", str(run_dir)]) == 0
+    # Epoch 2's checkpoint_last hits the full disk (after checkpoint_epoch_2 was written).
     before = (run_dir / "checkpoint_last.pth").read_bytes()
     real_save = torch.save
     monkeypatch.setattr(torch, "save", save)
@@ -281,10 +280,10 @@ def test_item4_disk_full_on_a_real_tmpfs(workspace: Path, finished_run: Path, tm
     if mounted.returncode != 0:
         pytest.skip("cannot mount a tmpfs here (not root?): the injected-ENOSPC tests cover the same code")
     try:
-        run_dir = mount_point / "run"
-        # Epoch 1: checkpoint_epoch_1 + checkpoint_last fit; epoch 2: checkpoint_epoch_2 fits, the new last does not.
-        out = motip("train", CONFIG, "--EPOCHS", "2", "--MAX_STEPS_PER_EPOCH", "1", "--VAL_EVERY_EPOCHS", "0",
-                    "--OUTPUT_DIR", str(run_dir), cwd=workspace)
+        # The finished one-epoch run (checkpoint_epoch_1 + checkpoint_last) fits; its epoch 2 writes
+        # checkpoint_epoch_2 (fits), then the new checkpoint_last (does not).
+        run_dir = copy_run(finished_run, mount_point)
+        out = motip("train", "--resume", str(run_dir), "--EPOCHS", "2", "--MAX_STEPS_PER_EPOCH", "1", cwd=workspace)
         assert out.returncode == 2, out.stderr
         assert "disk full while writing checkpoint_last.pth" in out.stderr and "MiB free" in out.stderr
         assert "Traceback" not in out.stderr
@@ -292,7 +291,7 @@ def test_item4_disk_full_on_a_real_tmpfs(workspace: Path, finished_run: Path, tm
         assert saved["states"]["epoch"] == 1
         assert parse_log(run_dir / "train.log").status["state"] == "failed"
         (run_dir / "checkpoint_epoch_1.pth").unlink()  # what the message says to do
-        out = motip("train", "--resume", str(run_dir), cwd=workspace)
+        out = motip("train", "--resume", str(run_dir), "--EPOCHS", "2", "--MAX_STEPS_PER_EPOCH", "1", cwd=workspace)
         assert out.returncode == 0, out.stderr
         final = torch.load(run_dir / "checkpoint_last.pth", map_location="cpu", weights_only=True)
         assert final["states"]["epoch"] == 2
