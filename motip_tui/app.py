@@ -732,8 +732,31 @@ class MotipApp(App[None]):
         if not stage.config.exists():
             self.say(f"stage config not found: {stage.config}", "error")
             return
-        self.say(f"starting training of {stage.name}...")
-        self.start_training(stage)
+        self.preflight_training(stage)
+
+    @work(thread=True, group="launch")
+    def preflight_training(self, stage: Stage) -> None:
+        """`motip doctor` (a subprocess, screens/doctor.py) before a GPU launch; a FAIL asks: launch anyway?"""
+        from motip_tui.screens import doctor
+
+        if not doctor.doctor_wanted(stage.config, self.root):
+            self.call_from_thread(self.say, f"starting training of {stage.name}...")
+            self.call_from_thread(self.start_training, stage)
+            return
+        self.call_from_thread(self.say, f"motip doctor: checking {stage.name} before the launch (up to a minute)...")
+        outcome = doctor.run_doctor(self.root, stage.config)
+        if outcome.ok:
+            self.call_from_thread(self.say, f"doctor: {outcome.summary()}; starting training of {stage.name}...")
+            self.call_from_thread(self.start_training, stage)
+            return
+
+        def answer(launch_anyway: bool | None) -> None:
+            if launch_anyway:
+                self.say(f"starting training of {stage.name} despite the doctor's FAILs...", "warning")
+                self.start_training(stage)
+            else:
+                self.say(f"training of {stage.name} not started: {outcome.summary()}", "warning")
+        self.call_from_thread(self.push_screen, doctor.DoctorScreen(stage.name, outcome), answer)
 
     @work(thread=True, group="launch")
     def start_training(self, stage: Stage) -> None:

@@ -172,3 +172,45 @@ def test_disk_too_small_for_the_checkpoints_fails(demo: Path, monkeypatch: pytes
     check = doctor.check_disk()
     assert check.status == "FAIL" and "not enough disk" in check.message
     assert "MULTI_LAST_CHECKPOINTS" in check.fix
+
+
+# ---------------------------------------------------------------------------------------------------- the TUI hook
+async def test_tui_shows_the_doctor_before_a_gpu_launch_and_cancel_starts_nothing(tmp_path: Path,
+                                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """`t` on a stage whose config asks for CUDA runs `motip doctor --json` in a subprocess first; its FAILs (no
+    dataset built here, and no GPU on a CPU box) show in a dialog; c cancels (no job), l launches anyway."""
+    from motip_tui.app import MotipApp
+    from motip_tui.screens.doctor import DoctorScreen, doctor_wanted
+    from tui_helpers import REPO, make_workspace, wait_for
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.delenv("MOTIP_TUI_DOCTOR", raising=False)
+    config = make_workspace(tmp_path / "ws")
+    root = config.parent
+    stage = root / "configs" / "stage1_universal_foundation.yaml"
+    stage.write_text(f"SUPER_CONFIG_PATH: {REPO / 'configs' / 'tiny_cpu.yaml'}\nDEVICE: cuda\n", encoding="utf-8")
+    assert doctor_wanted(stage, root)  # DEVICE cuda: the GPU meter would run, so the doctor does
+    cpu_stage = root / "configs" / "stage2_universal_refine.yaml"
+    cpu_stage.write_text(f"SUPER_CONFIG_PATH: {REPO / 'configs' / 'tiny_cpu.yaml'}\nDEVICE: cpu\n", encoding="utf-8")
+    assert not doctor_wanted(cpu_stage, root)  # a CPU run starts at once (the existing TUI launch tests)
+    monkeypatch.setenv("MOTIP_TUI_DOCTOR", "never")
+    assert not doctor_wanted(stage, root)
+    monkeypatch.delenv("MOTIP_TUI_DOCTOR")
+
+    app = MotipApp(config, refresh_s=0.05, poll_s=0.2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("t")
+        assert await wait_for(pilot, lambda: isinstance(app.screen, DoctorScreen), timeout=180)
+        text = str(app.screen.query_one("#doctor-checks").render())
+        assert "FAIL" in text and "dataset" in text and "fix:" in text
+        await pilot.press("c")
+        assert await wait_for(pilot, lambda: not isinstance(app.screen, DoctorScreen))
+        assert "not started" in str(app.query_one("#message").render())
+        await pilot.pause(0.5)
+        assert not [j for j in app.jobs if j.kind == "train"]
+
+        await pilot.press("t")  # again: this time launch anyway
+        assert await wait_for(pilot, lambda: isinstance(app.screen, DoctorScreen), timeout=180)
+        await pilot.press("l")
+        assert await wait_for(pilot, lambda: "despite the doctor" in str(app.query_one("#message").render())
+                              or any(j.kind == "train" for j in app.jobs), timeout=60)
