@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, BinaryIO, TextIO
+from typing import Any, BinaryIO
 
 EVENTS = ("start", "resume", "train", "eval", "checkpoint", "warning", "error", "end")
 END_STATUSES = ("finished", "failed", "stopped")

@@ -43,10 +43,9 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from motip import rundir
     from motip.config import load_config
     from motip.errors import MotipError
-
-    from motip import rundir
 
     overrides = list(getattr(args, "overrides", []) or [])
     if getattr(args, "trust_checkpoint", False):

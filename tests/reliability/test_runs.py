@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from train_fixtures import env
+
 from motip.trainlog import parse_log
 
 pytestmark = pytest.mark.slow
@@ -52,7 +52,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = motip("build", "--config", "config.toml", cwd=folder)
     assert out.returncode == 0, out.stderr
     val = folder / "datasets" / "DanceTrack" / "val"
-    first = sorted(p.name for p in val.iterdir() if (p / "gt" / "gt.txt").is_file())[0]
+    first = min(p.name for p in val.iterdir() if (p / "gt" / "gt.txt").is_file())
     (folder / ONE_VAL_SEQ).write_text(f"name\n{first}\n", encoding="utf-8")
     return folder
 
@@ -163,7 +163,7 @@ def _break_val_data(workspace: Path) -> tuple[Path, bytes]:
     reads the GT. Any exception of the eval takes the same path.)"""
     val = (workspace / "datasets" / "DanceTrack" / "val").resolve()
     seq = (workspace / ONE_VAL_SEQ).read_text().split()[1]
-    image = sorted((val / seq / "img1").iterdir())[0]
+    image = min((val / seq / "img1").iterdir())
     good = image.read_bytes()
     image.write_bytes(b"not a jpeg")
     return image, good
@@ -220,13 +220,13 @@ def test_item3_sigterm_during_eval_keeps_the_epoch(workspace: Path, tmp_path: Pa
 
 
 # ---------------------------------------------------------------------------------------------------- item 4
-def _enospc_save(fail_name: str):  # noqa: ANN202
+def _enospc_save(fail_name: str):
     """torch.save that, for ``fail_name``, writes part of the file and fails as torch does on a full disk (a
     RuntimeError from its zip writer whose context is the OSError ENOSPC of the write)."""
     real_save = torch.save
     calls = {"failed": 0}
 
-    def save(obj, f, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+    def save(obj, f, *args, **kwargs):
         name = os.readlink(f"/proc/self/fd/{f.fileno()}") if hasattr(f, "fileno") else str(f)
         if Path(name).name.startswith(f".{fail_name}.") and not calls["failed"]:  # the atomic writer's temp file
             calls["failed"] += 1
@@ -300,7 +300,7 @@ def test_item4_disk_full_on_a_real_tmpfs(workspace: Path, finished_run: Path, tm
 
 
 def test_item4_disk_full_while_appending_train_log(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import motip.trainlog as trainlog
+    from motip import trainlog
     from motip.atomic import DiskFullError, atomic_write_json
 
     path = tmp_path / "train.log"
@@ -325,7 +325,7 @@ def test_item4_disk_full_while_appending_train_log(tmp_path: Path, monkeypatch: 
     # metrics.json (any atomic write): the old file stays, the error names the file.
     metrics = tmp_path / "metrics.json"
     atomic_write_json(metrics, {"epochs": [1]})
-    import motip.atomic as atomic
+    from motip import atomic
 
     def no_space(fd: int) -> None:
         raise OSError(errno.ENOSPC, "No space left on device")
