@@ -19,7 +19,7 @@ import time
 import torch
 
 # The step itself lives in the core (motip doctor runs it too).
-from motip.engine.step import sync, synthetic_batch, train_step
+from motip.engine.step import objects_per_frame, sync, synthetic_batch, train_step
 
 
 def main() -> int:
@@ -49,6 +49,7 @@ def main() -> int:
     model = build_model(cfg).to(device).train()
     criterion, id_criterion = build_criterion(cfg), build_id_criterion(cfg)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    args.objects = objects_per_frame(cfg, args.objects)  # at most the queries and the ID vocabulary
     images, targets = synthetic_batch(cfg, args.frames, height, width, args.objects, device)
     print(f"config {args.config}  device {device}  clip {args.frames}x3x{height}x{width}  objects {args.objects}  "
           f"MEMORY_EFFICIENT={cfg.get('MEMORY_EFFICIENT', False)} USE_DECODER_CHECKPOINT="
