@@ -214,3 +214,20 @@ async def test_tui_shows_the_doctor_before_a_gpu_launch_and_cancel_starts_nothin
         await pilot.press("l")
         assert await wait_for(pilot, lambda: "despite the doctor" in str(app.query_one("#message").render())
                               or any(j.kind == "train" for j in app.jobs), timeout=60)
+
+
+def test_a_one_class_pretrain_fits_through_the_1_to_2_class_surgery(demo: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from motip.config import load_config
+    from motip.doctor import Doctor
+    from motip.model import build_model
+
+    monkeypatch.chdir(demo)
+    person_only = load_config(STAGE, ["--NUM_CLASSES", "1"])  # like the official DanceTrack MOTIP (people only)
+    pretrain = tmp_path / "motip_dancetrack.pth"
+    torch.save({"model": build_model(person_only).state_dict()}, pretrain)
+    doctor = Doctor(Path(write_stage(demo, "one_class.yaml", f"DETR_PRETRAIN: {pretrain}\n")))
+    doctor.check_config()
+    [check] = doctor.check_pretrain()
+    assert check.status == "OK" and "loads safely and fits" in check.message
+    assert check.details["class_head"].startswith("1 -> 2")
