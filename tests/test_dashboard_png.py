@@ -226,10 +226,12 @@ def test_last_values_and_runs_listed_once(tmp_path: Path) -> None:
     fig = _figure(_overlay(tmp_path))
     assert len(fig.legends) == 1
     runs = [t.get_text() for t in fig.legends[0].get_texts()]
-    assert runs == ["stage1_universal_foundation", "stage2_specialization"]  # short, distinct
+    # short, distinct (no timestamps); numbered, since they are long to repeat beside the loss terms' values
+    assert runs == ["#1 stage1_universal_foundation", "#2 stage2_specialization"]
     for ax in fig.axes:  # no panel repeats the runs in its own legend
         legend = ax.get_legend()
         assert legend is None or not {t.get_text() for t in legend.get_texts()} & set(runs)
+        assert legend is None or not any("stage" in t.get_text() for t in legend.get_texts())
     ax = _panel(fig, "HOTA and IDF1")
     gutter = _gutter(ax)
     # write_log: HOTA = hota0 + 4 * epoch, IDF1 = HOTA + 2; 3 epochs
@@ -244,7 +246,12 @@ def test_last_values_and_runs_listed_once(tmp_path: Path) -> None:
         texts = [t.get_text() for t in _panel(fig, title).texts]
         assert len(texts) >= 2, (title, texts)  # one per run at least
     # loss terms are coloured by term, so their values name the run
-    assert "stage1_universal_foundation id 0.108" in _gutter(_panel(fig, "loss terms"))
+    assert "#1 id 0.108" in _gutter(_panel(fig, "loss terms"))
+    plt.close(fig)
+    short = _figure([write_log(tmp_path / name / "train.log", per_class=False) for name in ("base", "lr_half")])
+    assert [t.get_text() for t in short.legends[0].get_texts()] == ["base", "lr_half"]
+    assert "lr_half id 0.108" in _gutter(_panel(short, "loss terms"))
+    fig = short
     plt.close(fig)
 
 

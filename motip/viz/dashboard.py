@@ -36,6 +36,7 @@ class Run:
     log: TrainLog
     colour: str
     short: str = ""  # its name in an overlay's run legend (short_names)
+    tag: str = ""    # what names it where colour does not (loss-terms values): its short name, or #k when long
 
 
 def run_label(path: Path) -> str:
@@ -175,10 +176,12 @@ class Panel:
     log_y: bool = False
     headroom: float = 0.0             # fraction of the axis kept free at the top (non-finite markers)
     targets: bool = False
+    gutter: list[Any] | None = None   # the Text artists of ``ends``, placed after the layout
 
     def __post_init__(self) -> None:
         self.handles = self.handles or []
         self.ends = self.ends or []
+        self.gutter = self.gutter or []
 
     def line(self, x: np.ndarray, y: np.ndarray, style: str | Any, colour: str, label: str | None,
              end: str | None, **kwargs: Any) -> None:
@@ -217,8 +220,11 @@ def build_figure(paths: list[Path], dpi: int = 100) -> Any:
     fig, axes = plt.subplots(n_rows, 2, figsize=(width / dpi, height / dpi), dpi=dpi, squeeze=False)
     multi = len(runs) > 1
     if multi:
-        for run, name in zip(runs, short_names([r.label for r in runs])):
+        names = short_names([r.label for r in runs])
+        numbered = max(len(n) for n in names) > 12  # long names: values in the gutter carry "#k" instead
+        for k, (run, name) in enumerate(zip(runs, names), 1):
             run.short = name
+            run.tag = f"#{k}" if numbered else name
     panels = [
         _plot_hota_idf1(axes[0, 0], runs, multi),
         _plot_clear_metrics(axes[0, 1], runs, multi),
@@ -275,7 +281,8 @@ def _layout(fig: Any, panels: list[Panel], runs: list[Run], multi: bool) -> None
     if multi:  # the runs, once for the whole figure: colour (and line style in the loss-terms panel)
         handles = [Line2D([], [], color=r.colour, linestyle=_RUN_STYLES[k % len(_RUN_STYLES)], linewidth=2.5)
                    for k, r in enumerate(runs)]
-        run_legend = fig.legend(handles, [r.short for r in runs], loc="upper center", ncol=min(len(runs), 4),
+        labels = [r.short if r.tag == r.short else f"{r.tag} {r.short}" for r in runs]
+        run_legend = fig.legend(handles, labels, loc="upper center", ncol=min(len(runs), 4),
                                 fontsize=10, frameon=False, bbox_to_anchor=(0.5, 0.97), handlelength=3)
     renderer = fig.canvas.get_renderer()
     ncols = {id(p): max(1, len(p.handles)) for p in panels}
@@ -374,7 +381,7 @@ def _place_gutter(panel: Panel, renderer: Any) -> None:
         elif end.edge == "bottom":
             wanted.append(box.y0)
         else:
-            y = min(max(end.y, lo), hi) if not panel.log_y else min(max(end.y, lo), hi)
+            y = min(max(end.y, lo), hi)  # a value outside the range (log axis: <= 0) sits at the edge
             wanted.append(float(ax.transData.transform((ax.get_xlim()[1], y))[1]))
     step = max(t.get_window_extent(renderer).height for t in panel.gutter) * 1.05
     order = sorted(range(len(wanted)), key=lambda k: wanted[k])
@@ -491,7 +498,7 @@ def _plot_loss_terms(ax: Any, runs: list[Run], multi: bool) -> Panel:
                 continue
             smallest = min(smallest, float(np.min(y[np.isfinite(y)])))
             colour = cmap_colours[k % len(cmap_colours)]
-            end = f"{run.short} {term.removeprefix('loss_')}" if multi else term.removeprefix("loss_")
+            end = f"{run.tag} {term.removeprefix('loss_')}" if multi else term.removeprefix("loss_")
             panel.line(x, y, "-", colour, None, end, linewidth=0.5, alpha=0.2)  # colour = term: name the run
             panel.line(x, smooth(y), _RUN_STYLES[r % len(_RUN_STYLES)], colour,
                        None if term in shown else term, None, linewidth=1.6)
@@ -633,6 +640,8 @@ def _status_lines(runs: list[Run], multi: bool) -> str:
                    math.isnan(v) else v)
         best_text = f", best HOTA {best:.2f}" if math.isfinite(best) else ""
         name = run.label if not multi or run.short == run.label else f"{run.short} = {run.label}"
+        if multi and run.tag != run.short:
+            name = f"{run.tag} {name}"
         lines.append(f"{name}: {status.get('state', '?')}, epoch {status.get('epoch', '-')}, "
                      f"{len(run.log.train)} steps, {len(run.log.eval)} evals{best_text}")
     return "\n".join(lines)
