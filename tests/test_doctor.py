@@ -178,7 +178,7 @@ def test_disk_too_small_for_the_checkpoints_fails(demo: Path, monkeypatch: pytes
 async def test_tui_shows_the_doctor_before_a_gpu_launch_and_cancel_starts_nothing(tmp_path: Path,
                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
     """`t` on a stage whose config asks for CUDA runs `motip doctor --json` in a subprocess first; its FAILs (no
-    dataset built here, and no GPU on a CPU box) show in a dialog; c cancels (no job), l launches anyway."""
+    dataset built here, and no GPU on a CPU box) show in a dialog; c cancels and no job starts."""
     from motip_tui.app import MotipApp
     from motip_tui.screens.doctor import DoctorScreen, doctor_wanted
     from tui_helpers import REPO, make_workspace, wait_for
@@ -209,7 +209,21 @@ async def test_tui_shows_the_doctor_before_a_gpu_launch_and_cancel_starts_nothin
         await pilot.pause(0.5)
         assert not [j for j in app.jobs if j.kind == "train"]
 
-        await pilot.press("t")  # again: this time launch anyway
+
+@pytest.mark.slow
+async def test_tui_launch_anyway_after_the_doctor_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from motip_tui.app import MotipApp
+    from motip_tui.screens.doctor import DoctorScreen
+    from tui_helpers import REPO, make_workspace, wait_for
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("MOTIP_TUI_DOCTOR", "always")
+    config = make_workspace(tmp_path / "ws")
+    stage = config.parent / "configs" / "stage1_universal_foundation.yaml"
+    stage.write_text(f"SUPER_CONFIG_PATH: {REPO / 'configs' / 'tiny_cpu.yaml'}\n", encoding="utf-8")
+    app = MotipApp(config, refresh_s=0.05, poll_s=0.2)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.press("t")  # no dataset built here: the doctor FAILs, l launches anyway
         assert await wait_for(pilot, lambda: isinstance(app.screen, DoctorScreen), timeout=180)
         await pilot.press("l")
         assert await wait_for(pilot, lambda: "despite the doctor" in str(app.query_one("#message").render())
