@@ -95,7 +95,7 @@ def acquire_lock(run_dir: Path) -> RunLock:
         handle.close()
         who = f"pid {pid}" if pid else "another process"
         raise MotipError(f"another trainer ({who}) is running in this run folder", path=run_dir,
-                         hint=f"wait for it to end or stop it (`motip jobs stop`, kill {pid or '<pid>'}); "
+                         hint=f"wait for it to end, or stop it (motip-tui: Jobs view, `s`; or kill {pid or '<pid>'}); "
                               "two trainers would write the same train.log and checkpoints") from None
     handle.seek(0)
     handle.truncate()
