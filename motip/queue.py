@@ -41,7 +41,7 @@ from typing import Any
 
 from motip.atomic import atomic_write_json
 from motip.errors import ConfigError, MotipError
-from motip.jsonfile import read_json, try_read_json
+from motip.jsonfile import read_json
 
 QUEUE_FILE = Path(".motip") / "queue.json"
 DEFAULT_MIN_FREE_GB = 5.0
@@ -331,7 +331,8 @@ def resume_queue(workspace_root: str | os.PathLike[str]) -> dict[str, Any]:
 
 def queue_status(workspace_root: str | os.PathLike[str]) -> dict[str, Any] | None:
     """queue.json plus live facts for display: ``worker`` (job state) and, for the current stage's run, ``run``
-    (train.log status: epoch, step, last eval). None when the workspace has no queue."""
+    (train.log progress: epoch, step, last eval; ``status.state`` and ``state``: ``motip.rundir.run_state``).
+    None when the workspace has no queue."""
     from motip.trainlog import parse_log
 
     queue = read_queue(workspace_root)
@@ -349,8 +350,13 @@ def queue_status(workspace_root: str | os.PathLike[str]) -> dict[str, Any] | Non
         run_dir = queue["stages"][current].get("run_dir")
         log_path = Path(run_dir) / "train.log" if run_dir else None
         if log_path is not None and log_path.is_file():
+            from motip.rundir import run_state as decide
+
             log = parse_log(log_path)
-            queue["run"] = {"status": log.status, "last_eval": log.eval[-1] if log.eval else None}
+            state = decide(run_dir)
+            # train.log gives progress (epoch, step); whether the run lives comes from run_state alone.
+            queue["run"] = {"status": {**log.status, "state": state.state}, "state": state.to_json(),
+                            "last_eval": log.eval[-1] if log.eval else None}
     return queue
 
 
@@ -421,56 +427,36 @@ def start_detached_training(cwd: str | os.PathLike[str], argv: list[str], *, tim
     return job.run_dir  # type: ignore[return-value]
 
 
+# The queue's words for motip.rundir.run_state's states: a run that is dead, unknown or unreadable did not finish
+# and pauses the stage as failed; one that is starting is waited for like a running one.
+_QUEUE_STATE = {"starting": "running", "dead": "lost", "unknown": "lost", "unreadable": "lost"}
+
+
 def run_state(run_dir: str | os.PathLike[str]) -> tuple[str, int | None]:
-    """(state, exit code) of a training run: from its job.json (a detached run), else (no job.json, or a job whose
-    supervisor vanished without recording the exit) its run.json (status), else its train.log's end event.
-    States: running, finished, failed, stopped, lost. A damaged job.json or run.json is skipped, never a crash."""
-    import psutil
+    """(state, exit code) of a training run as the queue acts on it: ``motip.rundir.run_state`` (the one home of
+    that decision) mapped to running, finished, failed, stopped or lost."""
+    from motip.rundir import run_state as decide
 
-    from motip.jobs import read_job
-    from motip.trainlog import parse_log
-
-    run_dir = Path(run_dir)
-    job = read_job(run_dir)
-    if job is not None and job.state not in ("lost", "unreadable"):
-        return job.state, job.exit_code
-    info, _error = try_read_json(run_dir / "run.json", what="run.json")
-    info = info or {}
-    status = info.get("status") if isinstance(info.get("status"), str) else None
-    code = info.get("exit_code") if isinstance(info.get("exit_code"), int) else None
-    if status == "running":
-        from motip.rundir import lock_holder
-
-        if lock_holder(run_dir) is not None:
-            return "running", None  # the kernel says a trainer still holds the run's lock
-        if job is not None:
-            return "lost", None  # its job says nothing runs any more, and the trainer never wrote its end
-        pid = info.get("pid")
-        alive = isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 and psutil.pid_exists(pid)
-        return ("running" if alive else "lost"), None
-    if status:
-        return ("finished" if status == "finished" and not code else status), code
-    if job is not None:
-        return "lost", None
-    log_path = run_dir / "train.log"
-    if log_path.is_file():
-        state = parse_log(log_path).status.get("state", "lost")
-        return ("running" if state in ("running", "empty") else state), None
-    return "running", None  # just started: nothing written yet
+    state = decide(run_dir)
+    return _QUEUE_STATE.get(state.state, state.state), state.exit_code
 
 
 def _wait_for_run(root: Path, queue: dict[str, Any], stage: dict[str, Any]) -> None:
     run_dir = Path(stage["run_dir"])
     poll_s = float(queue["options"].get("poll_s", DEFAULT_POLL_S))
+    from motip.rundir import run_state as decide
+
     while True:
-        state, code = run_state(run_dir)
-        if state != "running":
+        found = decide(run_dir)
+        if not found.live:
             break
         time.sleep(poll_s)
+    state = _QUEUE_STATE.get(found.state, found.state)
     if state != "finished":
         stage["state"] = "failed" if state in ("failed", "lost") else "stopped"
-        raise Paused(f"{stage['name']}: training run {state} (exit {code}); see {run_dir}/train.log "
-                     f"and {run_dir}/output.log")
+        why = f": {found.message}" if found.message else ""
+        raise Paused(f"{stage['name']}: training run {found.state} (exit {found.exit_code}{why}); see "
+                     f"{run_dir}/train.log and {run_dir}/output.log")
 
 
 def _collect_results(queue: dict[str, Any], stage: dict[str, Any]) -> None:

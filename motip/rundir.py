@@ -6,14 +6,19 @@ run never leaves a stale lock; a second trainer (``motip train --resume`` of a l
 
 A folder "holds a run" once a trainer wrote into it: ``train.log``, ``run.json`` or any ``*.pth``. ``job.json`` and
 ``output.log`` (written by ``motip train --detach`` before the trainer starts) do not count.
+
+``run_state(run_dir)`` is the one answer to "what is this run doing": the queue, the TUI's run table and charts
+header, and ``motip log`` all call it (see its doc for the rules, docs/formats.md for the table).
 """
 
 from __future__ import annotations
 
 import fcntl
 import os
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from motip.errors import MotipError
 
@@ -118,3 +123,225 @@ def lock_holder(run_dir: Path) -> int | None:
             return _read_pid(handle) or 0
         fcntl.flock(handle, fcntl.LOCK_UN)
         return None
+
+
+# ------------------------------------------------------------------------------------------------- run state
+
+RUN_STATES = ("running", "starting", "finished", "failed", "stopped", "dead", "unknown", "unreadable")
+ENDED_STATES = ("finished", "failed", "stopped")
+TAIL_BYTES = 64 * 1024  # run_state reads at most this much of train.log's end, however long the log
+_RUN_JSON_TYPES: dict[str, tuple[type, ...]] = {"pid": (int,), "status": (str,), "exit_code": (int,),
+                                                "config": (str,), "ended_at": (str,), "message": (str,)}
+_RUN_JSON_STATUSES = ("running", *ENDED_STATES)
+_REUSE_SLACK_S = 2.0  # run.json's times have 1 s resolution
+
+
+@dataclass(frozen=True)
+class RunState:
+    """What a run folder's training is doing, and which file said so.
+
+    ``state``: one of RUN_STATES. ``source``: the file that decided (``train.lock``, ``job.json``, ``run.json``,
+    ``train.log``) or ``none``. ``pid``: the live trainer (running) or the live job process (starting).
+    ``problems``: damaged records noticed on the way (``"run.json unreadable: <path>: why"``), even when another
+    file decided; for ``unreadable`` the first one is the reason and ``path`` names the damaged file."""
+
+    state: str
+    source: str = "none"
+    pid: int | None = None
+    exit_code: int | None = None
+    message: str = ""
+    ended_at: str | None = None
+    path: Path | None = None
+    problems: tuple[str, ...] = ()
+
+    @property
+    def live(self) -> bool:
+        """A process of this run is alive (its trainer, or the job about to start it)."""
+        return self.state in ("running", "starting")
+
+    @property
+    def ended(self) -> bool:
+        return self.state in ENDED_STATES
+
+    def to_json(self) -> dict[str, Any]:
+        return {"state": self.state, "source": self.source, "pid": self.pid, "exit_code": self.exit_code,
+                "message": self.message, "ended_at": self.ended_at,
+                "path": None if self.path is None else str(self.path), "problems": list(self.problems)}
+
+
+def _read_run_json(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """(run.json's fields, None); (None, None) when absent; (None, "run.json unreadable: ...") when damaged."""
+    from motip.jsonfile import try_read_json
+
+    path = run_dir / RUN_FILE
+    if not path.exists() and not path.is_symlink():
+        return None, None
+    data, error = try_read_json(path, what="run.json", hint="the trainer rewrites it at its next start or end")
+    if error is not None:
+        return None, f"run.json unreadable: {error.render().splitlines()[0]}"
+    for key, types in _RUN_JSON_TYPES.items():
+        value = data.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
+            return None, f"run.json unreadable: {path}: field {key!r} is {type(value).__name__} {value!r:.40}"
+    if data.get("status") is not None and data["status"] not in _RUN_JSON_STATUSES:
+        return None, (f"run.json unreadable: {path}: field 'status' is {data['status']!r:.40}, expected one of "
+                      + "/".join(_RUN_JSON_STATUSES))
+    return data, None
+
+
+@dataclass(frozen=True)
+class _LogTail:
+    exists: bool = False
+    end: dict[str, Any] | None = None  # the [end] line closing the last training segment, else None
+    pid: int | None = None  # of the last [start] line seen
+    since: str | None = None  # time of the last [start]/[resume] line seen
+
+
+def _log_tail(path: Path, tail_bytes: int = TAIL_BYTES) -> _LogTail:
+    """What the last ``tail_bytes`` of train.log say about the end of the run.
+
+    [end] is the last line a trainer writes, so an [end] that closes the log lies within the tail; lines older
+    than the tail cannot change the answer (a [resume] after an older [end] re-opens the run)."""
+    from motip.trainlog import LineSplitter, parse_lines
+
+    try:
+        with open(path, "rb") as handle:
+            size = os.fstat(handle.fileno()).st_size
+            handle.seek(max(0, size - tail_bytes))
+            data = handle.read(tail_bytes)
+    except FileNotFoundError:
+        return _LogTail()
+    except OSError:
+        return _LogTail(exists=True)
+    if size > tail_bytes:  # the first line is cut: drop it
+        cut = data.find(b"\n")
+        data = data[cut + 1:] if cut >= 0 else b""
+    lines = LineSplitter().feed(data)  # complete lines only: a half-written [end] is not an end yet
+    marks = [line for line in lines if any(tag in line[:40] for tag in (" [start] ", " [resume] ", " [end] "))]
+    events = parse_lines(marks).events
+    if not events:
+        return _LogTail(exists=True)
+    pid = next((e.get("pid") for e in reversed(events) if e["event"] == "start"), None)
+    since = next((e.get("time") for e in reversed(events) if e["event"] in ("start", "resume")), None)
+    return _LogTail(exists=True, end=events[-1] if events[-1]["event"] == "end" else None,
+                    pid=pid if isinstance(pid, int) and not isinstance(pid, bool) else None, since=since)
+
+
+def _epoch(iso: Any) -> float | None:
+    try:
+        return datetime.fromisoformat(str(iso)).timestamp()
+    except (TypeError, ValueError):
+        return None
+
+
+def _unproven_pid_gone(pid: Any, since: float | None) -> bool:
+    """True when the trainer recorded as ``pid`` (started at ``since``) is provably gone: no such pid, the machine
+    booted after it started, or the pid now belongs to a process created after it. False proves nothing."""
+    import psutil
+
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
+    if since is not None and psutil.boot_time() > since + _REUSE_SLACK_S:
+        return True
+    try:
+        proc = psutil.Process(pid)
+        created = proc.create_time()
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return True
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.AccessDenied:
+        return False
+    return since is not None and created > since + _REUSE_SLACK_S
+
+
+def run_state(run_dir: str | os.PathLike[str]) -> RunState:
+    """The one answer to "is this run running, ended, or dead", from the kernel and the run's files, in this order:
+
+    1. ``train.lock`` held: a live trainer -> ``running`` (pid from the lock). The kernel drops the lock when the
+       trainer dies however it dies, so this is proof, not a guess.
+    2. ``job.json``'s command is alive (pid + create time + boot id; or its supervisor, before it started the
+       command) but no trainer holds the lock yet -> ``starting`` (a detached run loading data; a trainer between
+       releasing the lock and exiting shows as ``starting`` for that instant too).
+    3. ``run.json`` damaged -> ``unreadable`` (path and error). Else run.json says finished/failed/stopped ->
+       that, with its exit code, message and ended_at.
+    4. train.log's last training segment ends with an ``[end]`` line -> its status (the trainer wrote it but died
+       before updating run.json). Only the last 64 KB of the log are read.
+    5. ``job.json`` damaged -> ``unreadable``. A job that ended without any trainer record (refused before the
+       trainer started) -> the job's own state; a job stopped by ``stop_job`` -> ``stopped``.
+    6. Nobody alive and no end recorded: run.json says "running" or train.log has no [end]:
+       - with a ``train.lock`` file (every run since the lock exists) or a job.json: ``dead`` (killed with -9,
+         OOM-killed, machine rebooted), with the job's exit code/signal when the supervisor recorded one;
+       - runs from before the lock, without job.json: run.json's (or the [start] line's) pid proves nothing when
+         alive (pids get reused), but proves death when gone, when the machine booted after the run started, or
+         when the pid now belongs to a younger process -> ``dead``; otherwise ``unknown``.
+    7. Nothing written at all -> ``unknown`` (an empty folder).
+    """
+    run_dir = Path(run_dir)
+    from motip.jobs import read_job
+
+    holder = lock_holder(run_dir)
+    if holder is not None:
+        return RunState("running", "train.lock", pid=holder or None, path=run_dir / LOCK_FILE,
+                        message=f"a trainer holds {LOCK_FILE}" + (f" (pid {holder})" if holder else ""))
+    problems: list[str] = []
+    job = read_job(run_dir)
+    job_path = run_dir / JOB_FILE
+    if job is not None and job.error is not None:
+        problems.append(f"job.json unreadable: {job.error.render().splitlines()[0]}")
+    elif job is not None and job.exit_code is None:
+        # The command alive, or not started yet by a live supervisor. (A supervisor outliving its command is
+        # only recording the exit: that is no longer a start.)
+        job_alive = job.child_process() or (job.process() if job.child_pid is None else None)
+        if job_alive is not None:
+            return RunState("starting", "job.json", pid=job_alive.pid, path=job_path,
+                            message="the job is alive; its trainer has not taken the run's lock yet")
+    info, run_problem = _read_run_json(run_dir)
+    if run_problem is not None:
+        problems.insert(0, run_problem)
+        return RunState("unreadable", "run.json", path=run_dir / RUN_FILE, message=run_problem,
+                        problems=tuple(problems))
+    info = info or {}
+    status = info.get("status")
+    if status in ENDED_STATES:
+        return RunState(status, "run.json", exit_code=info.get("exit_code"), message=info.get("message") or "",
+                        ended_at=info.get("ended_at"), path=run_dir / RUN_FILE, problems=tuple(problems))
+    tail = _log_tail(run_dir / TRAIN_LOG)
+    end = tail.end
+    if end is not None:
+        end_status = end.get("status")
+        return RunState(end_status if end_status in ENDED_STATES else "finished", "train.log",
+                        message=str(end.get("msg") or ""), ended_at=end.get("time"), path=run_dir / TRAIN_LOG,
+                        problems=tuple(problems))
+    if job is not None and job.error is not None:
+        return RunState("unreadable", "job.json", path=job_path, message=problems[0], problems=tuple(problems))
+    trainer_wrote = status == "running" or tail.exists
+    if job is not None and job.exit_code is not None and not trainer_wrote:
+        state = job.state if job.state in ENDED_STATES else "failed"
+        return RunState(state, "job.json", exit_code=job.exit_code, ended_at=job.data.get("ended_at"),
+                        path=job_path, message=f"the job ended (exit {job.exit_code}) before its trainer started")
+    if job is not None and job.data.get("stopped"):
+        return RunState("stopped", "job.json", exit_code=job.exit_code, ended_at=job.data.get("ended_at"),
+                        path=job_path, message="stopped by `stop_job` before the trainer wrote its end")
+    killed = "no live trainer and no end recorded: killed (kill -9), OOM-killed, or the machine rebooted"
+    if job is not None:
+        signal_name = job.data.get("signal")
+        how = f" (the job recorded exit {job.exit_code}{', ' + signal_name if signal_name else ''})" \
+            if job.exit_code is not None else ""
+        return RunState("dead", "job.json", exit_code=job.exit_code, ended_at=job.data.get("ended_at"),
+                        path=job_path, message=killed + how)
+    if (run_dir / LOCK_FILE).exists():
+        return RunState("dead", LOCK_FILE, exit_code=info.get("exit_code"), path=run_dir / LOCK_FILE,
+                        message=killed)
+    if not trainer_wrote:
+        return RunState("unknown", "none", message="no run recorded here yet (no run.json, train.log or job.json)")
+    pid = info.get("pid") if info.get("pid") is not None else tail.pid
+    since = _epoch(info.get("resumed_at") or info.get("started_at") or tail.since)
+    source = "run.json" if info else "train.log"
+    if _unproven_pid_gone(pid, since):
+        return RunState("dead", source, path=run_dir / (RUN_FILE if info else TRAIN_LOG),
+                        message=f"trainer pid {pid} is gone and no end was recorded: killed, OOM-killed, or the "
+                                "machine rebooted")
+    return RunState("unknown", source, pid=None, path=run_dir / (RUN_FILE if info else TRAIN_LOG),
+                    message=f"a run from before {LOCK_FILE}: no end recorded, and its pid "
+                            f"{pid if pid is not None else '(none recorded)'} proves nothing (pids get reused)")

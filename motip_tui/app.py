@@ -27,6 +27,7 @@ from motip.alerts import Alert, gpu_idle, machine_alerts, run_alerts
 from motip.errors import MotipError
 from motip.jobs import JobInfo, find_jobs, jobs_dir, logout_kills_processes, stop_job
 from motip.progress import parse_progress_line
+from motip.rundir import run_state
 from motip.workspace import SOURCE_LABELS, SOURCES, Stage, Workspace, apply_stage, load_workspace, update_workspace
 from motip_tui import launch
 from motip_tui.alerts import banner_class, banner_text
@@ -408,7 +409,9 @@ class MotipApp(App[None]):
         self.ui("#chart-grad", Chart).draw([("log10 grad", gx, gy, "red")])
         lx, ly = downsample(steps, series["lr"], width)
         self.ui("#chart-lr", Chart).draw([("lr", lx, ly, "blue")])
-        title = (f"[b]{watch.run_dir.name}[/b] {status.get('state', 'empty')} epoch {fmt(status.get('epoch'))} "
+        # The state the run table shows (motip.rundir.run_state), not train.log's: a killed run has no [end] line.
+        state = next((r.state for r in self.runs if r.dir == watch.run_dir), None) or run_state(watch.run_dir).state
+        title = (f"[b]{watch.run_dir.name}[/b] {state} epoch {fmt(status.get('epoch'))} "
                  f"step {fmt(status.get('global_step'))}  {len(steps)} steps, {len(evals)} evals")
         if self.compare_watch is not None:
             title += f"  vs {self.compare_watch.run_dir.name}"

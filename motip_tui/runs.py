@@ -1,7 +1,8 @@
 """Runs and stages as the TUI shows them: run folders under <workspace>/outputs, their best metrics, stage estimates.
 
 Everything here reads files only (torch-free). Summaries of big train.logs read just the lines that matter
-(start/eval/end and the last train steps), so listing many runs stays fast.
+(start/eval/end and the last train steps), so listing many runs stays fast. A run's state (running, dead, ...) is
+``motip.rundir.run_state``'s, never re-decided here.
 """
 
 from __future__ import annotations
@@ -14,14 +15,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from motip.jsonfile import try_read_json
+from motip.rundir import JOB_FILE, RUN_FILE, TRAIN_LOG, RunState, run_state
 from motip.trainlog import TrainLog, TrainLogParser, finite_value, parse_lines
 from motip_tui.tailer import FileTailer
 from motip.workspace import Stage, Workspace
 
 OUTPUTS = "outputs"
-TRAIN_LOG = "train.log"
-RUN_JSON = "run.json"
 _LAST_TRAIN_LINES = 200
 
 
@@ -30,7 +29,7 @@ class RunSummary:
     name: str
     dir: Path
     config: str | None = None
-    state: str = "empty"
+    state: str = "unknown"  # motip.rundir.run_state's state (RUN_STATES)
     epoch: int | None = None
     best_hota: float | None = None
     best_idf1: float | None = None
@@ -39,6 +38,7 @@ class RunSummary:
     total_steps: int | None = None
     bad_lines: int = 0
     problem: str | None = None
+    run_state: RunState | None = None  # the whole answer: source, pid, exit code, message
 
     @property
     def train_log(self) -> Path:
@@ -82,9 +82,9 @@ class _RunEntry:
         self.parser.feed(line for line in lines if " [train] " not in line[:40])
 
     def summary(self) -> RunSummary:
-        run = RunSummary(name=self.dir.name, dir=self.dir, problem=record_problem(self.dir))
-        if run.problem is not None:
-            run.state = "unreadable"
+        found = run_state(self.dir)
+        run = RunSummary(name=self.dir.name, dir=self.dir, state=found.state, run_state=found,
+                         problem=found.problems[0] if found.problems else None)
         try:
             self.tailer.read_available()
         except FileNotFoundError:
@@ -96,45 +96,25 @@ class _RunEntry:
         if not (self.dir / TRAIN_LOG).exists():
             run.problem = run.problem or "no train.log yet"
             return run
-        return summarize_run(self.dir, self.parser.log, parse_lines(self.recent_steps).train)
+        return summarize_run(self.dir, self.parser.log, parse_lines(self.recent_steps).train, found)
 
 
-def summarize_run(run_dir: Path, events: TrainLog, steps: list[dict[str, Any]]) -> RunSummary:
-    """A run's summary from its parsed events (start/eval/end...) and its last step rows."""
-    run = RunSummary(name=run_dir.name, dir=run_dir)
+def summarize_run(run_dir: Path, events: TrainLog, steps: list[dict[str, Any]],
+                  found: RunState | None = None) -> RunSummary:
+    """A run's summary from its parsed events (start/eval/end...) and its last step rows. Its state is
+    ``motip.rundir.run_state`` (``found`` when the caller has it): train.log alone cannot tell a run that is
+    training from one whose trainer was killed."""
+    found = found or run_state(run_dir)
+    run = RunSummary(name=run_dir.name, dir=run_dir, state=found.state, run_state=found)
     run.bad_lines = events.bad_lines
-    state = str(events.status.get("state", "empty"))
-    run.state = "running" if state == "empty" and steps else state
     run.config = events.status.get("config")
     run.epoch = steps[-1].get("epoch") if steps else (events.eval[-1].get("epoch") if events.eval else None)
     for key, value in summarize_log(TrainLog(train=steps, eval=events.eval)).items():
         setattr(run, key, value)
     if events.lines and not events.events and not steps and not events.eval:
         run.problem = "train.log has no readable events"
-    run.problem = record_problem(run_dir) or run.problem
+    run.problem = (found.problems[0] if found.problems else None) or run.problem
     return run
-
-
-def record_problem(run_dir: Path) -> str | None:
-    """'run.json unreadable: <path>: why' (or job.json) when the run's run.json or job.json exists but cannot be used
-    (not JSON, truncated, a list, wrong types), else None: the run is listed with that problem, nothing crashes."""
-    from motip.jobs import read_job
-
-    job = read_job(run_dir)
-    if job is not None and job.error is not None:
-        return f"job.json unreadable: {job.error.render().splitlines()[0]}"
-    path = run_dir / RUN_JSON
-    if not path.exists() and not path.is_symlink():
-        return None
-    data, error = try_read_json(path, what="run.json", hint="the trainer rewrites it at its next start or end")
-    if error is None:
-        for key, types in (("pid", (int,)), ("status", (str,)), ("exit_code", (int,)), ("config", (str,))):
-            value = data.get(key)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
-                error_text = f"{path}: field {key!r} is {type(value).__name__} {value!r:.40}"
-                return f"run.json unreadable: {error_text}"
-        return None
-    return f"run.json unreadable: {error.render().splitlines()[0]}"
 
 
 class RunIndex:
@@ -148,7 +128,7 @@ class RunIndex:
         if not self.folder.is_dir():
             return []
         return [p for p in sorted(self.folder.iterdir())
-                if p.is_dir() and any((p / name).exists() for name in (TRAIN_LOG, "job.json", RUN_JSON))]
+                if p.is_dir() and any((p / name).exists() for name in (TRAIN_LOG, JOB_FILE, RUN_FILE))]
 
     def newest(self) -> Path | None:
         """The run whose train.log changed last (what the user most likely wants to watch), without parsing."""

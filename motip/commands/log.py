@@ -1,4 +1,5 @@
-"""`motip log LOG [--json]`: parse a train.log (the one parser, motip.trainlog) into series and status."""
+"""`motip log LOG [--json]`: parse a train.log (the one parser, motip.trainlog) into series and status, with the
+run's state from ``motip.rundir.run_state`` (a run whose trainer was killed is ``dead``, whatever its log says)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from typing import Any
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("log", help="path of a train.log (or a run folder holding one)")
     parser.add_argument("--json", action="store_true",
-                        help='print {"train": [...], "eval": [...], "events": [...], "status": {...}} as JSON '
-                             "(non-finite numbers as the strings NaN/Infinity/-Infinity; long_lines: lines over 1 MB, skipped)")
+                        help='print {"train": [...], "eval": [...], "events": [...], "status": {...}, "state": ..., '
+                             '"run_state": {...}} as JSON (state: the run\'s state from its lock, job.json, run.json '
+                             "and train.log, see docs/formats.md; status.state is what the log alone says; non-finite "
+                             "numbers as the strings NaN/Infinity/-Infinity; long_lines: lines over 1 MB, skipped)")
 
 
 def _json_safe(value: Any) -> Any:
@@ -29,11 +32,12 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from motip.errors import MotipError
+    from motip.rundir import TRAIN_LOG, run_state
     from motip.trainlog import parse_log
 
     path = Path(args.log)
     if path.is_dir():
-        path = path / "train.log"
+        path = path / TRAIN_LOG
     if not path.is_file():
         raise MotipError("train.log not found", path=path, hint="pass the train.log of a run (outputs/<run>/train.log)")
     log = parse_log(path)  # chunked: bounded memory even with a corrupted multi-MB line
@@ -42,15 +46,20 @@ def run(args: argparse.Namespace) -> int:
 
         print(f"warning: {path}: skipped {log.long_lines} line(s) longer than 1 MB (a corrupted write?)",
               file=sys.stderr)
+    # A run folder's log: its state comes from the lock and the records beside it. Any other file: the log alone.
+    found = run_state(path.parent) if path.name == TRAIN_LOG else None
+    state = found.state if found is not None else log.status.get("state")
     if args.json:
-        print(json.dumps(_json_safe(log.to_json())))
+        print(json.dumps(_json_safe({**log.to_json(), "state": state,
+                                     "run_state": found.to_json() if found is not None else None})))
         return 0
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
     status = log.status
-    console.print(f"[bold]{path}[/]: {status.get('state')}  epoch {status.get('epoch', '-')}/{status.get('epochs', '-')}"
+    why = f" ({found.message})" if found is not None and found.message and not found.ended else ""
+    console.print(f"[bold]{path}[/]: {state}{why}  epoch {status.get('epoch', '-')}/{status.get('epochs', '-')}"
                   f"  steps {len(log.train)}  evals {len(log.eval)}  unparsed lines {log.bad_lines}")
     if log.eval:
         table = Table("epoch", "HOTA", "IDF1", "MOTA", "DetA", "AssA", "IDSW", *[f"{c} HOTA" for c in log.classes])
