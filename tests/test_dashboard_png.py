@@ -279,3 +279,16 @@ def test_image_size_is_what_help_and_docs_say(tmp_path: Path) -> None:
     out = render_dashboard([write_log(tmp_path / "r" / "train.log", per_class=False)], tmp_path / "d.png", dpi=50)
     with Image.open(out) as image:
         assert image.size == figure_size_px(False, 50) == (800, 670)
+
+
+def test_flat_non_negative_series_never_get_an_axis_below_zero(tmp_path: Path) -> None:
+    # The real tiny log: HOTA/IDF1 are 0 at both evals and the lr is flat. A flat 0 reads 0..1 (not -1..1) and a
+    # flat lr of 2e-4 is padded in proportion to itself, not by 1.
+    fig = _figure(_real(tmp_path))
+    for title in ("HOTA and IDF1", "per-class HOTA"):
+        ax = _panel(fig, title)
+        lo, hi = ax.get_ylim()
+        assert -0.05 < lo < 0 and 0 < hi <= 1.0  # a sliver below 0 keeps the flat line off the axis
+        assert all(tick >= 0 for tick in ax.get_yticks() if lo <= tick <= hi)  # no negative tick label
+    lo, hi = _panel(fig, "learning rate").get_ylim()
+    assert lo >= -1e-5 and hi < 1e-3

@@ -337,8 +337,14 @@ def _fit_y(panel: Panel) -> None:
         ax.set_ylim(10 ** (llo - pad), 10 ** top)
     else:
         span = hi - lo
-        pad = 0.08 * span if span > 0 else max(0.05 * abs(hi), 1.0)  # a flat series sits mid-panel
-        ax.set_ylim(lo - pad, hi + pad)
+        # A flat series sits mid-panel, padded in proportion to its value (a flat lr of 2e-4 is not padded by 1).
+        pad = 0.08 * span if span > 0 else (0.05 * abs(hi) if hi != 0 else 1.0)
+        bottom, top = lo - pad, hi + pad
+        if lo >= 0 and bottom < 0:
+            # Non-negative data (HOTA, losses, lr...) gets no negative ticks: a flat 0 HOTA reads 0..1, not -1..1,
+            # with a sliver below 0 so the line is not hidden under the axis.
+            bottom = -0.03 * (top - lo)
+        ax.set_ylim(bottom, top)
 
 
 def _targets(panel: Panel) -> None:
