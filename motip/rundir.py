@@ -268,7 +268,8 @@ def run_state(run_dir: str | os.PathLike[str]) -> RunState:
     4. train.log's last training segment ends with an ``[end]`` line -> its status (the trainer wrote it but died
        before updating run.json). Only the last 64 KB of the log are read.
     5. ``job.json`` damaged -> ``unreadable``. A job that ended without any trainer record (refused before the
-       trainer started) -> the job's own state; a job stopped by ``stop_job`` -> ``stopped``.
+       trainer started) -> the job's own state; a job stopped by ``stop_job`` -> ``stopped``. A job.json that
+       ended before the run's last segment started (a later ``--resume`` by hand) is an older launch's: ignored.
     6. Nobody alive and no end recorded: run.json says "running" or train.log has no [end]:
        - with a ``train.lock`` file (every run since the lock exists) or a job.json: ``dead`` (killed with -9,
          OOM-killed, machine rebooted), with the job's exit code/signal when the supervisor recorded one;
@@ -316,6 +317,10 @@ def run_state(run_dir: str | os.PathLike[str]) -> RunState:
     if job is not None and job.error is not None:
         return RunState("unreadable", "job.json", path=job_path, message=problems[0], problems=tuple(problems))
     trainer_wrote = status == "running" or tail.exists
+    since = _epoch(info.get("resumed_at") or info.get("started_at") or tail.since)
+    job_ended = job.data.get("ended_at_epoch") if job is not None else None
+    if since is not None and isinstance(job_ended, (int, float)) and since > job_ended:
+        job = None  # an older launch's job.json: the last segment (e.g. a `--resume` by hand) is not its doing
     if job is not None and job.exit_code is not None and not trainer_wrote:
         state = job.state if job.state in ENDED_STATES else "failed"
         return RunState(state, "job.json", exit_code=job.exit_code, ended_at=job.data.get("ended_at"),
@@ -336,7 +341,6 @@ def run_state(run_dir: str | os.PathLike[str]) -> RunState:
     if not trainer_wrote:
         return RunState("unknown", "none", message="no run recorded here yet (no run.json, train.log or job.json)")
     pid = info.get("pid") if info.get("pid") is not None else tail.pid
-    since = _epoch(info.get("resumed_at") or info.get("started_at") or tail.since)
     source = "run.json" if info else "train.log"
     if _unproven_pid_gone(pid, since):
         return RunState("dead", source, path=run_dir / (RUN_FILE if info else TRAIN_LOG),

@@ -193,6 +193,27 @@ def test_job_whose_trainer_was_killed_is_dead_with_the_recorded_exit(tmp_path: P
     assert "SIGKILL" in state.message
 
 
+def test_an_older_jobs_record_does_not_decide_a_later_segment(tmp_path: Path) -> None:
+    """Launched detached and stopped (job.json: stopped), then resumed by hand in a terminal and killed -9: the
+    run is dead, not "stopped" by the old job."""
+    from motip.jobs import read_job, start_job, stop_job
+
+    run_dir = tmp_path / "run"
+    start_job([sys.executable, "-c", "import time; time.sleep(60)"], run_dir, kind="train")
+    deadline = time.monotonic() + 20
+    while read_job(run_dir).child_pid is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stop_job(read_job(run_dir), grace_s=5)
+    ended = read_job(run_dir).data["ended_at_epoch"]
+    assert run_state(run_dir).state == "stopped"
+    trainer = subprocess.Popen([sys.executable, "-c", TRAINER.replace(
+        "datetime.now()", f"datetime.fromtimestamp({ended + 5})"), str(run_dir)], stdout=subprocess.PIPE, text=True)
+    assert trainer.stdout is not None and trainer.stdout.readline().strip() == "locked"
+    kill9(trainer)
+    state = run_state(run_dir)
+    assert (state.state, state.source) == ("dead", LOCK_FILE), state
+
+
 def test_runs_from_before_the_lock(tmp_path: Path) -> None:
     """No train.lock and no job.json: a gone pid proves death; a live one proves nothing ("unknown")."""
     run_dir = tmp_path / "run"
