@@ -335,6 +335,23 @@ def _update(job_dir: Path, fallback: dict[str, Any] | None = None, **fields: Any
 
 def _supervise(job_dir: Path) -> int:
     """Run the job's command (we are already detached), forward SIGTERM/SIGINT, record the exit status."""
+    # SIGTERM/SIGINT are forwarded to the command. One that arrives before the command exists (stop_job in the
+    # first instant of a job) is kept: the command is then never started, and the stop is recorded.
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    child: subprocess.Popen[bytes] | None = None
+    pending: list[int] = []
+
+    def forward(signum: int, _frame: object) -> None:
+        if child is None:
+            pending.append(signum)
+            return
+        try:
+            child.send_signal(signum)
+        except ProcessLookupError:
+            pass
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
     # Wait until start_job has recorded our pid so our final write does not race with it.
     for _ in range(100):
         job = read_job(job_dir)
@@ -346,7 +363,13 @@ def _supervise(job_dir: Path) -> int:
         why = "vanished" if job is None else (job.error.render() if job.error else "names no command (argv)")
         print(f"motip.jobs: {job_dir / JOB_FILE}: {why}; nothing started", file=sys.stderr, flush=True)
         return 2
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    if pending or job.data.get("stopped"):  # stop_job came first: start nothing, record the stop
+        number = pending[0] if pending else signal.SIGTERM
+        name = signal.Signals(number).name
+        print("motip.jobs: stopped before the command started; nothing started", flush=True)
+        _update(job_dir, job.data, exit_code=128 + number, signal=name,
+                ended_at=datetime.now().isoformat(timespec="seconds"), ended_at_epoch=time.time())
+        return 0
     child = subprocess.Popen(job.data["argv"], cwd=job.data.get("cwd"), stdin=subprocess.DEVNULL)
     try:
         child_create_time: float | None = psutil.Process(child.pid).create_time()
@@ -354,15 +377,8 @@ def _supervise(job_dir: Path) -> int:
         child_create_time = None
     # pid + create time (+ the job's boot id): what lets stop_job find the command if this supervisor is killed.
     known = _update(job_dir, job.data, child_pid=child.pid, child_create_time=child_create_time)
-
-    def forward(signum: int, _frame: object) -> None:
-        try:
-            child.send_signal(signum)
-        except ProcessLookupError:
-            pass
-
-    signal.signal(signal.SIGTERM, forward)
-    signal.signal(signal.SIGINT, forward)
+    if pending:  # a stop that came while the command was being started
+        forward(pending[0], None)
     code = child.wait()
     fields: dict[str, Any] = {"exit_code": code if code >= 0 else 128 - code,
                               "ended_at": datetime.now().isoformat(timespec="seconds"), "ended_at_epoch": time.time()}
@@ -416,6 +432,19 @@ def stop_job(job: JobInfo, grace_s: float = 10.0) -> str:
             members += _tree(child)
     else:
         members = _tree(child)  # type: ignore[arg-type]
+    if proc is not None and not members:
+        # The supervisor has not started the command yet. It reads `stopped` (written above) before it starts
+        # anything, then records the stop and exits; if it read job.json just before, the command appears in a
+        # moment and is stopped below. Signalling the supervisor now could kill it before it can record anything.
+        deadline = time.monotonic() + grace_s
+        while not members and time.monotonic() < deadline:
+            try:
+                if proc.status() == psutil.STATUS_ZOMBIE:
+                    return "terminated"
+            except psutil.NoSuchProcess:
+                return "terminated"
+            time.sleep(0.05)
+            members = _tree(proc)[1:]
     # Signal the command first (a live supervisor stays to record the exit status).
     alive = _terminate_then_kill(members, grace_s)
     if proc is not None:

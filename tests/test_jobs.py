@@ -79,3 +79,18 @@ def test_reused_pid_is_not_mistaken_for_the_job(tmp_path: Path) -> None:
     (job_dir / "job.json").write_text(json.dumps({"pid": me.pid, "create_time": me.create_time() - 100,
                                                   "boot_id": read_job.__globals__["boot_id"](), "exit_code": None}))
     assert read_job(job_dir).state == "lost"
+
+
+def test_stop_in_the_first_instant_never_leaves_the_command_running(tmp_path: Path) -> None:
+    # stop_job right after start_job: the supervisor has not started the command yet (it first waits to see its pid
+    # in job.json). The stop must still reach the command, and the exit must be recorded.
+    token = f"motip-first-instant-{os.getpid()}"
+    job = start_job([sys.executable, "-c", "import time, sys; time.sleep(60)", token], tmp_path / "j", kind="test")
+    assert read_job(job.dir).data.get("child_pid") is None  # really the first instant
+    stop_job(read_job(job.dir), grace_s=5.0)
+    _wait(lambda: read_job(job.dir).exit_code is not None)
+    assert read_job(job.dir).state == "stopped"
+    time.sleep(0.5)
+    left = [p for p in psutil.process_iter(["cmdline"]) if token in (p.info["cmdline"] or [])
+            and p.status() != psutil.STATUS_ZOMBIE]
+    assert not left, left
