@@ -163,11 +163,11 @@ def choose_manifest(workspace: Workspace, *, val_per_source: int, test_per_sourc
         # Builder order: sources in the builder's order, ids as the manifest lists them (sorted here).
         order = list(sources)
         picked[split].sort(key=lambda pair: (order.index(pair[0].source), pair[0].video_id))
-        for video, annotations in picked[split]:
+        for video, read in picked[split]:
             splits[split].setdefault(video.source, []).append(video.video_id)
-            boxes = Counter(CLASS_NAMES[b.cls] for b in annotations.boxes)
+            boxes = Counter(CLASS_NAMES[b.cls] for b in read.boxes)
             chosen_rows.append(ChosenVideo(video.source, video.video_id, split, video.split, video.num_frames,
-                                           boxes, len(annotations.ignores)))
+                                           boxes, len(read.ignores)))
     val_boxes = Counter[str]()
     for row in chosen_rows:
         if row.split == "val":

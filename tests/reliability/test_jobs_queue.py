@@ -22,20 +22,11 @@ from pathlib import Path
 
 import psutil
 import pytest
+from proc_helpers import wait_until
 
 from motip.jobs import boot_id, read_job, start_job, stop_job
 
 SLEEPER = [sys.executable, "-c", "import time\nwhile True: time.sleep(0.2)"]
-
-
-def wait_until(predicate, timeout: float, what: str, poll: float = 0.1):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def gone(pid: int) -> bool:

@@ -14,11 +14,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
 import pytest
+from proc_helpers import wait_until as wait_for
 
 from motip.trainlog import parse_log
 
@@ -29,14 +29,6 @@ ENV = dict(os.environ, OMP_NUM_THREADS="1")  # faster on a shared CPU (docs/trai
 OVERRIDES = ["--EPOCHS", "2", "--MAX_STEPS_PER_EPOCH", "12", "--LOG_EVERY_STEPS", "1", "--VAL_EVERY_EPOCHS", "0"]
 
 
-def wait_for(predicate, timeout: float, what: str, poll: float = 0.2):  # noqa: ANN001, ANN201
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(poll)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
 
 
 def train_rows(run_dir: Path) -> list[dict]:
