@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import os
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -131,11 +132,11 @@ def _canonical(dotted: str) -> str:
     return ".".join(parts)
 
 
-def key_lines(text: str) -> dict[str, int]:
-    """Every table header and key of a TOML text -> its 1-based line: ``bdd``, ``bdd.frame_budget``, ``stages[0]``
-    (the first ``[[stages]]`` entry; ``stages`` too), ``stages[0].budgets``. A line scan (tomlkit keeps no line
-    numbers): good for config.toml's flat layout, not for keys inside multi-line values."""
-    lines: dict[str, int] = {}
+def _key_occurrences(text: str) -> Iterator[tuple[str, int, bool]]:
+    """Every table header and key of a TOML text, in order: (dotted name, 1-based line, is an array-of-tables
+    header). ``[[stages]]`` entries are named ``stages[0]``, ``stages[1]``...; keys under them ``stages[0].budgets``.
+    A line scan (tomlkit keeps no line numbers): good for config.toml's flat layout, not for keys inside multi-line
+    values."""
     counts: dict[str, int] = {}
     table = ""
     for number, raw in enumerate(text.splitlines(), 1):
@@ -144,17 +145,26 @@ def key_lines(text: str) -> dict[str, int]:
         header = _HEADER.match(raw)
         if header:
             name = _canonical(header.group(2))
-            if header.group(1) == "[[":                  # "stages" is the first [[stages]] entry
-                lines.setdefault(name, number)
+            array = header.group(1) == "[["
+            if array:
+                yield name, number, True
                 counts[name] = counts.get(name, -1) + 1
                 name = f"{name}[{counts[name]}]"
             table = name
-            lines.setdefault(table, number)
+            yield table, number, False
             continue
         key = _KEY.match(raw)
         if key:
             dotted = _canonical(key.group(1))
-            lines.setdefault(f"{table}.{dotted}" if table else dotted, number)
+            yield (f"{table}.{dotted}" if table else dotted), number, False
+
+
+def key_lines(text: str) -> dict[str, int]:
+    """Every table header and key of a TOML text -> the line of its first occurrence: ``bdd``,
+    ``bdd.frame_budget``, ``stages`` (the first ``[[stages]]`` entry) and ``stages[0]``, ``stages[0].budgets``."""
+    lines: dict[str, int] = {}
+    for name, number, _ in _key_occurrences(text):
+        lines.setdefault(name, number)
     return lines
 
 
@@ -389,31 +399,15 @@ def decode_text(raw: bytes, path: Path, what: str) -> str:
 
 
 def _duplicate_key(text: str) -> tuple[str, int] | None:
-    """The first key (or table) written twice in a TOML text and the line of its second occurrence."""
+    """The first key (or table) written twice in a TOML text and the line of its second occurrence (a repeated
+    ``[[stages]]`` header is a new entry, not a duplicate)."""
     seen: set[str] = set()
-    counts: dict[str, int] = {}
-    table = ""
-    for number, raw in enumerate(text.splitlines(), 1):
-        if raw.lstrip().startswith("#"):
+    for name, number, array in _key_occurrences(text):
+        if array:
             continue
-        header = _HEADER.match(raw)
-        if header:
-            name = _canonical(header.group(2))
-            if header.group(1) == "[[":
-                counts[name] = counts.get(name, -1) + 1
-                name = f"{name}[{counts[name]}]"
-            elif name in seen:
-                return name, number
-            table = name
-            seen.add(table)
-            continue
-        key = _KEY.match(raw)
-        if key:
-            dotted = _canonical(key.group(1))
-            full = f"{table}.{dotted}" if table else dotted
-            if full in seen:
-                return full, number
-            seen.add(full)
+        if name in seen:
+            return name, number
+        seen.add(name)
     return None
 
 
