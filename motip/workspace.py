@@ -62,8 +62,13 @@ class SourceSettings:
 
     @property
     def table(self) -> str:
-        """The source's table in config.toml, as ``key_line`` takes it: ``bdd`` or ``sources.depot_cams``."""
-        return f"sources.{self.name}" if self.custom else self.name
+        return source_table(self.name, self.custom)
+
+
+def source_table(name: str, custom: bool) -> str:
+    """A source's table in config.toml, as ``key_line`` takes it: ``bdd``, or ``sources.depot_cams`` for a custom
+    source."""
+    return f"sources.{name}" if custom else name
 
 
 @dataclass

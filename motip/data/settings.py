@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from motip.data.readers import SOURCES
-from motip.workspace import Workspace, load_workspace
+from motip.workspace import Workspace, load_workspace, source_table
 
 
 @dataclass(frozen=True)
@@ -36,8 +36,7 @@ class SourceSettings:
 
     @property
     def table(self) -> str:
-        """The source's table in config.toml (for ``key_line`` and messages): ``bdd`` or ``sources.depot_cams``."""
-        return f"sources.{self.name}" if self.custom else self.name
+        return source_table(self.name, self.custom)
 
 
 @dataclass(frozen=True)
