@@ -15,6 +15,7 @@ from motip.model.ms_deform_attn import ms_deform_attn_core_pytorch
 CHECK = textwrap.dedent("""
     import sys, torch
     from motip.model.ms_deform_attn import ms_deform_attn_core_pytorch
+    from motip.model import ms_deform_attn_triton as kernel
     from motip.model.ms_deform_attn_triton import ms_deform_attn_triton
     torch.manual_seed(0)
     dev = sys.argv[1]
@@ -30,22 +31,137 @@ CHECK = textwrap.dedent("""
     ref_grads = torch.autograd.grad((ref * g).sum(), (value, loc, attn))
     out = ms_deform_attn_triton(value, shapes, starts, loc, attn)
     grads = torch.autograd.grad((out * g).sum(), (value, loc, attn))
+    # The kernels really launched (not a silent detour through the reference).
+    assert kernel.LAUNCHES == {"forward": 1, "backward": 1}, kernel.LAUNCHES
     diffs = [(out - ref).abs().max().item()] + [(a - b).abs().max().item() for a, b in zip(grads, ref_grads)]
     print("DIFFS", *diffs)
     assert max(diffs) < 1e-4, diffs
 """)
 
+# Scenarios of the first-use self-check (`select_kernel`), driven on the CPU through Triton's interpreter.
+SELF_CHECK = textwrap.dedent("""
+    import sys, warnings
+    scenario = sys.argv[1]
+    if scenario == "no-triton":
+        sys.modules["triton"] = None  # `import triton` now raises ImportError, as with a missing/broken Triton
+    import torch
+    from motip.model import ms_deform_attn as mda
+    if scenario == "wrong":
+        from motip.model import ms_deform_attn_triton as kernel
+        launcher = kernel.ms_deform_attn_triton
+        def perturbed(*args):  # the real kernel, its output off by 1e-3: small, but over the tolerance
+            return launcher(*args) + 1e-3
+        kernel.ms_deform_attn_triton = perturbed
+    torch.manual_seed(0)
+    rng_before = torch.rand(1)
+    torch.manual_seed(0)
+    module = mda.MSDeformAttn(16, 2, 2, 2)
+    torch.manual_seed(0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = mda.select_kernel("cpu")
+        assert torch.rand(1).item() == rng_before.item(), "the self-check moved the global RNG"
+        shapes = torch.tensor([[4, 5], [2, 3]])
+        starts = torch.tensor([0, 20])
+        src = torch.randn(1, 26, 16, requires_grad=True)
+        out = module(torch.randn(1, 3, 16), torch.rand(1, 3, 2, 2), src, shapes, starts)
+        out.square().sum().backward()
+        again = mda.select_kernel("cpu")
+    ours = [str(w.message) for w in caught if "deformable attention" in str(w.message)]
+    launches = {}
+    if "triton" in sys.modules and sys.modules["triton"] is not None:
+        from motip.model import ms_deform_attn_triton as kernel
+        launches = dict(kernel.LAUNCHES)
+    print("RESULT", first, again, mda.kernel_status("cpu"), launches, sep="|")
+    print("WARNINGS", len(ours), *ours, sep="|")
+    print("LOGLINE", mda.kernel_warning(), sep="|")
+""")
+
+
+def _interpreted(script: str, *args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, TRITON_INTERPRET="1")
+    env.pop("MOTIP_DEFORM_ATTN", None)
+    result = subprocess.run([sys.executable, "-c", script, *args], env=env, capture_output=True, text=True,
+                            timeout=300)
+    if "InterpreterError" in result.stderr and "not supported" in result.stderr:
+        pytest.skip("this Triton version's interpreter cannot run the kernel")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def _lines(stdout: str) -> dict[str, list[str]]:
+    return {line.split("|")[0]: line.split("|")[1:] for line in stdout.splitlines() if "|" in line}
+
 
 def test_triton_kernel_matches_reference_in_interpreter():
     """Runs the real Triton kernels through Triton's CPU interpreter (TRITON_INTERPRET=1, set before import)."""
     pytest.importorskip("triton")
-    env = dict(os.environ, TRITON_INTERPRET="1")
-    result = subprocess.run([sys.executable, "-c", CHECK, "cpu"], env=env, capture_output=True, text=True,
-                            timeout=300)
-    if "InterpreterError" in result.stderr and "not supported" in result.stderr:
-        pytest.skip("this Triton version's interpreter cannot run the kernel")
-    assert result.returncode == 0, result.stderr[-2000:]
+    result = _interpreted(CHECK, "cpu")
     assert "DIFFS" in result.stdout
+
+
+def test_self_check_passes_and_the_kernel_is_used_in_interpreter():
+    pytest.importorskip("triton")
+    out = _lines(_interpreted(SELF_CHECK, "good").stdout)
+    first, again, status, launches = out["RESULT"]
+    assert (first, again, status) == ("triton", "triton", "('triton', None)")
+    # Self-check: 1 forward + 1 backward; the module's forward + backward after it: 1 + 1 more.
+    assert launches == "{'forward': 2, 'backward': 2}"
+    assert out["WARNINGS"] == ["0"]
+    assert out["LOGLINE"] == ["None"]
+
+
+def test_a_kernel_with_wrong_numbers_falls_back_with_one_warning():
+    pytest.importorskip("triton")
+    out = _lines(_interpreted(SELF_CHECK, "wrong").stdout)
+    first, again, status, launches = out["RESULT"]
+    assert (first, again) == ("pytorch", "pytorch")
+    assert status.startswith("('pytorch', 'the Triton kernel disagrees") and "max difference 0.001" in status
+    # Only the self-check ran the kernel; the module's forward/backward took the reference path.
+    assert launches == "{'forward': 1, 'backward': 1}"
+    count, *messages = out["WARNINGS"]
+    assert count == "1" and "max difference 0.001" in messages[0] and "PyTorch reference" in messages[0]
+    assert "max difference 0.001" in out["LOGLINE"][0] and "not the Triton kernel" in out["LOGLINE"][0]
+
+
+def test_a_missing_triton_falls_back_with_one_warning():
+    out = _lines(_interpreted(SELF_CHECK, "no-triton").stdout)
+    first, again, status, launches = out["RESULT"]
+    assert (first, again) == ("pytorch", "pytorch")
+    assert "Triton does not import (" in status
+    assert launches == "{}"
+    count, *messages = out["WARNINGS"]
+    assert count == "1" and "Triton does not import" in messages[0]
+    assert "Triton does not import" in out["LOGLINE"][0]
+
+
+def test_a_kernel_that_fails_to_launch_is_reported(monkeypatch):
+    """A compile/launch error inside the kernel call is caught by the self-check and named (no Triton needed)."""
+    import types
+
+    from motip.model import ms_deform_attn as mda
+
+    def broken(*args):
+        raise RuntimeError("CUDA error: an illegal memory access was encountered")
+
+    fake = types.ModuleType("motip.model.ms_deform_attn_triton")
+    fake.ms_deform_attn_triton = broken
+    monkeypatch.setitem(sys.modules, "motip.model.ms_deform_attn_triton", fake)
+    import motip.model
+    monkeypatch.setattr(motip.model, "ms_deform_attn_triton", fake, raising=False)
+    reason = mda.kernel_self_check("cpu")
+    assert reason is not None and "failed to run (RuntimeError: CUDA error: an illegal memory access" in reason
+
+
+def test_override_forces_the_reference_without_a_check(monkeypatch):
+    from motip.model import ms_deform_attn as mda
+    monkeypatch.setenv("MOTIP_DEFORM_ATTN", "pytorch")
+    monkeypatch.setattr(mda, "_CHOICE", {})
+    assert mda.select_kernel("cuda") == "pytorch"  # no CUDA needed: nothing is checked or launched
+    assert mda._CHOICE == {} and mda.kernel_warning() is None
+    monkeypatch.delenv("MOTIP_DEFORM_ATTN")
+    monkeypatch.delenv("TRITON_INTERPRET", raising=False)
+    assert mda.select_kernel("cpu") == "pytorch" and mda.kernel_status("cpu") == ("pytorch", None)
 
 
 @pytest.mark.gpu
@@ -53,6 +169,13 @@ def test_triton_kernel_matches_reference_in_interpreter():
 def test_triton_kernel_matches_reference_on_gpu():
     result = subprocess.run([sys.executable, "-c", CHECK, "cuda"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_self_check_passes_on_gpu():
+    from motip.model import ms_deform_attn as mda
+    assert mda.kernel_self_check("cuda") is None
 
 
 @pytest.mark.gpu

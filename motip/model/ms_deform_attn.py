@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -36,22 +37,109 @@ def ms_deform_attn_core_pytorch(value: torch.Tensor, spatial_shapes: list[tuple[
     return out.transpose(1, 2).contiguous()
 
 
-def _triton_available(value: torch.Tensor) -> bool:
-    if os.environ.get("MOTIP_DEFORM_ATTN", "auto") == "pytorch":
-        return False
-    if not value.is_cuda and os.environ.get("TRITON_INTERPRET") != "1":
-        return False
+# The kernel chosen for each device type in this process: device type -> (name, reason). Filled at first use by
+# `select_kernel`; `reason` is None unless the Triton kernel was wanted but fell back to the reference path.
+_CHOICE: dict[str, tuple[str, str | None]] = {}
+SELF_CHECK_ATOL = 1e-4  # the tolerances of tests/test_model_deform_attn.py (float32, bilinear sampling)
+SELF_CHECK_RTOL = 1e-4
+
+
+def _wants_triton(device: torch.device) -> bool:
+    """Production selection: CUDA only (or CPU under Triton's interpreter, for the tests)."""
+    return device.type == "cuda" or (device.type == "cpu" and os.environ.get("TRITON_INTERPRET") == "1")
+
+
+def kernel_self_check(device: torch.device | str) -> str | None:
+    """Run the Triton kernel against the reference on a small random problem on `device`: forward and the gradients
+    of value, sampling locations and attention weights. Returns None when it agrees, else why not (import error,
+    compile/launch error, or the largest difference). Never raises; leaves the global RNG and autocast alone."""
+    device = torch.device(device)
     try:
-        from motip.model import ms_deform_attn_triton  # noqa: F401  (import cost only paid on GPU)
-    except Exception:  # Triton missing or broken: the reference path is always correct
-        return False
-    return True
+        from motip.model import ms_deform_attn_triton as kernel_module
+    except Exception as err:  # Triton missing or broken
+        return f"Triton does not import ({type(err).__name__}: {err})"
+    gen = torch.Generator().manual_seed(0)  # private generator: the run's seeded RNG stream is untouched
+    shapes_list = [(6, 8), (3, 4), (2, 2)]
+    n, m, d, lq, p, levels = 2, 2, 8, 5, 3, len(shapes_list)
+    s = sum(h * w for h, w in shapes_list)
+    try:
+        with torch.inference_mode(False), torch.enable_grad(), torch.autocast(device.type, enabled=False):
+            shapes = torch.tensor(shapes_list, device=device)
+            starts = torch.cat([shapes.new_zeros(1), shapes.prod(1).cumsum(0)[:-1]])
+            value = torch.randn(n, s, m, d, generator=gen).to(device).requires_grad_(True)
+            # Some points outside the map: the zero-padding rule is part of what is checked.
+            loc = (torch.rand(n, lq, m, levels, p, 2, generator=gen) * 1.3 - 0.15).to(device).requires_grad_(True)
+            attn = torch.rand(n, lq, m, levels, p, generator=gen).to(device).requires_grad_(True)
+            grad_out = torch.randn(n, lq, m * d, generator=gen).to(device)
+            ref = ms_deform_attn_core_pytorch(value, shapes_list, loc, attn)
+            ref_grads = torch.autograd.grad((ref * grad_out).sum(), (value, loc, attn))
+            out = kernel_module.ms_deform_attn_triton(value, shapes, starts, loc, attn)
+            grads = torch.autograd.grad((out * grad_out).sum(), (value, loc, attn))
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)  # a launch error surfaces here, inside the try
+    except Exception as err:  # compile or launch error
+        return f"the Triton kernel failed to run ({type(err).__name__}: {str(err).strip()[:300]})"
+    worst_name, worst, bad = "", 0.0, False
+    for name, got, want in zip(("output", "grad value", "grad sampling_locations", "grad attention_weights"),
+                               (out, *grads), (ref, *ref_grads)):
+        got, want = got.detach().float().cpu(), want.detach().float().cpu()
+        if got.shape != want.shape:
+            return f"the Triton kernel's {name} has shape {tuple(got.shape)}, expected {tuple(want.shape)}"
+        diff = (got - want).abs()
+        finite = bool(torch.isfinite(got).all())
+        over = (not finite) or bool((diff > SELF_CHECK_ATOL + SELF_CHECK_RTOL * want.abs()).any())
+        biggest = float(diff.max()) if finite else float("inf")
+        if over and (not bad or biggest > worst):
+            worst_name, worst, bad = name, biggest, True
+    if bad:
+        return (f"the Triton kernel disagrees with the PyTorch reference: max difference {worst:.3g} in the "
+                f"{worst_name} (tolerance {SELF_CHECK_ATOL:g} + {SELF_CHECK_RTOL:g} x abs(reference))")
+    return None
+
+
+def select_kernel(device: torch.device | str) -> str:
+    """The sampling kernel for `device` in this process ("triton" or "pytorch"), decided once: the Triton kernel
+    only after it passed `kernel_self_check` on that device. A fallback emits one warning and is remembered."""
+    device = torch.device(device)
+    if os.environ.get("MOTIP_DEFORM_ATTN", "auto").strip().lower() == "pytorch":
+        return "pytorch"  # the user's override, read on every call (not cached): no check, no warning
+    key = device.type
+    if key not in _CHOICE:
+        if not _wants_triton(device):
+            _CHOICE[key] = ("pytorch", None)
+        else:
+            reason = kernel_self_check(device)
+            _CHOICE[key] = ("triton", None) if reason is None else ("pytorch", reason)
+            if reason is not None:
+                warnings.warn(f"deformable attention: {reason}; using the PyTorch reference path for the rest of "
+                              "this process (slower, correct)", RuntimeWarning, stacklevel=2)
+    return _CHOICE[key][0]
+
+
+def kernel_status(device_type: str | None = None) -> tuple[str, str | None]:
+    """(kernel name, fallback reason or None) chosen so far, for logs and `motip doctor`. With no device type: the
+    CUDA choice if one was made, else any. ("unchecked", None) before the first use."""
+    if device_type is not None:
+        return _CHOICE.get(device_type, ("unchecked", None))
+    if "cuda" in _CHOICE:
+        return _CHOICE["cuda"]
+    return next(iter(_CHOICE.values()), ("unchecked", None))
+
+
+def kernel_warning(device_type: str | None = None) -> str | None:
+    """One line for train.log / doctor when the Triton kernel fell back, else None."""
+    name, reason = kernel_status(device_type)
+    if reason is None:
+        return None
+    return (f"deformable attention runs on the PyTorch reference path ({name}), not the Triton kernel: {reason}. "
+            "Training is correct but slower; MOTIP_DEFORM_ATTN=pytorch silences this check")
 
 
 def ms_deform_attn_core(value: torch.Tensor, spatial_shapes: torch.Tensor, level_start_index: torch.Tensor,
                         sampling_locations: torch.Tensor, attention_weights: torch.Tensor) -> torch.Tensor:
-    """Dispatch to the Triton kernel on CUDA (or under TRITON_INTERPRET=1), else to grid_sample."""
-    if _triton_available(value):
+    """Dispatch to the Triton kernel on CUDA (or under TRITON_INTERPRET=1) once it passed its self-check, else to
+    grid_sample."""
+    if select_kernel(value.device) == "triton":
         from motip.model.ms_deform_attn_triton import ms_deform_attn_triton
         return ms_deform_attn_triton(value, spatial_shapes, level_start_index, sampling_locations, attention_weights)
     shapes = [(int(h), int(w)) for h, w in spatial_shapes.tolist()]

@@ -13,6 +13,9 @@ import torch
 import triton
 import triton.language as tl
 
+# Kernel launches in this process, so a test can tell that the Triton path really ran (not the reference).
+LAUNCHES = {"forward": 0, "backward": 0}
+
 
 @triton.jit
 def _corner(value_ptr, base, idx_h, idx_w, height, width, m, d_offs, d_mask, M: tl.constexpr, D: tl.constexpr):
@@ -122,6 +125,7 @@ class _MSDeformAttnTriton(torch.autograd.Function):
         _ms_deform_attn_fwd[(n * lq, m)](value, spatial_shapes, level_start_index, sampling_locations,
                                          attention_weights, out, s, lq, M=m, D=d, L=num_levels, P=p,
                                          BLOCK_D=triton.next_power_of_2(d))
+        LAUNCHES["forward"] += 1
         ctx.save_for_backward(value, spatial_shapes, level_start_index, sampling_locations, attention_weights)
         return out.view(n, lq, m * d)
 
@@ -137,6 +141,7 @@ class _MSDeformAttnTriton(torch.autograd.Function):
                                          attention_weights, grad_output.contiguous().float(), grad_value, grad_loc,
                                          grad_attn, s, lq, M=m, D=d, L=num_levels, P=p,
                                          BLOCK_D=triton.next_power_of_2(d))
+        LAUNCHES["backward"] += 1
         return grad_value, None, None, grad_loc, grad_attn
 
 
