@@ -433,9 +433,21 @@ class Doctor:
             share = result.peak_bytes / result.total_bytes
             message = (f"{result.seconds:.2f} s/step at {shape} on {device}; peak memory "
                        f"{_gib(result.peak_bytes)} of {_gib(result.total_bytes)} ({share:.0%})")
+            # The step above ran the deformable-attention kernel's first-use self-check: a fallback is a WARN.
+            from motip.model.ms_deform_attn import kernel_status, kernel_warning
+            kernel = kernel_warning(device.type)
+            details["deform_attn_kernel"] = kernel_status(device.type)[0]
+            problems, hints = [], []
             if share > MEMORY_WARN:
-                return Check("train step", WARN, message + ": little headroom (real frames may hold more objects)",
-                             OOM_HINT, details=details)
+                problems.append("little headroom (real frames may hold more objects)")
+                hints.append(OOM_HINT)
+            if kernel:
+                problems.append(kernel)
+                hints.append("reinstall the Triton that matches this torch (pip install torch brings it), or set "
+                             "MOTIP_DEFORM_ATTN=pytorch to accept the slower path")
+            if problems:
+                return Check("train step", WARN, message + ": " + "; ".join(problems), "; ".join(hints),
+                             details=details)
             return Check("train step", OK, message, details=details)
         if reduced:
             return Check("train step", WARN if not self.device_ok else OK,

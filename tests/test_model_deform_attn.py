@@ -209,3 +209,29 @@ def test_reference_core_zero_outside_the_map():
     loc = torch.full((1, 1, 1, 1, 1, 2), 1.5)  # far outside
     out = ms_deform_attn_core_pytorch(value, [(2, 2)], loc, torch.ones(1, 1, 1, 1, 1))
     assert out.abs().max().item() == 0.0
+
+
+def test_trainer_writes_a_fallback_as_one_warning_line_in_train_log(tmp_path, monkeypatch):
+    """The trainer's kernel line: a fallback decided for the run's device is one [warning] line in train.log."""
+    import types
+
+    from motip.engine.train import Trainer
+    from motip.model import ms_deform_attn as mda
+    from motip.trainlog import TrainLogWriter
+
+    reason = "the Triton kernel disagrees with the PyTorch reference: max difference 0.5 in the output"
+    monkeypatch.setattr(mda, "_CHOICE", {"cpu": ("pytorch", reason)})  # as select_kernel records a fallback
+    monkeypatch.delenv("MOTIP_DEFORM_ATTN", raising=False)
+    log = tmp_path / "train.log"
+    writer = TrainLogWriter(log, enabled=True)
+    Trainer._log_kernel(types.SimpleNamespace(writer=writer), torch.device("cpu"))
+    writer.close()
+    lines = [line for line in log.read_text().splitlines() if "[warning]" in line]
+    assert len(lines) == 1 and "max difference 0.5" in lines[0] and "PyTorch reference path" in lines[0]
+    # A kernel that passed its check writes nothing.
+    monkeypatch.setattr(mda, "_CHOICE", {"cpu": ("triton", None)})
+    writer = TrainLogWriter(tmp_path / "ok.log", enabled=True)
+    Trainer._log_kernel(types.SimpleNamespace(writer=writer), torch.device("cpu"))
+    writer.close()
+    ok_log = tmp_path / "ok.log"
+    assert not ok_log.exists() or "[warning]" not in ok_log.read_text()

@@ -308,6 +308,7 @@ class Trainer:
                                       world_size=self.dist.world_size, data=" | ".join(dataset.statistics()))
             if resumed is not None:
                 self.writer.resume(**resumed)
+            self._log_kernel(device)
             self._train(device, sampler, loader, model, criterion, id_criterion, optimizer, scheduler)
             status, code = "finished", 0
         except NonFiniteLoss as err:
@@ -342,6 +343,15 @@ class Trainer:
             if previous_handler is not None:
                 signal.signal(signal.SIGTERM, previous_handler)  # an in-process caller gets its handler back
         return code
+
+    def _log_kernel(self, device: torch.device) -> None:
+        """Choose the deformable-attention kernel now (the Triton kernel's self-check on this device) so that a
+        fallback to the PyTorch path is a [warning] line in train.log, once, before the first step."""
+        from motip.model.ms_deform_attn import kernel_warning, select_kernel
+        select_kernel(device)
+        message = kernel_warning(device.type)
+        if message:
+            self.writer.warning(message)
 
     @staticmethod
     def _log_quietly(call: Any, *args: Any, **kwargs: Any) -> None:
