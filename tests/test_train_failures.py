@@ -93,7 +93,12 @@ def test_changed_val_set_is_warned(tmp_path: Path) -> None:
                    cwd=workspace)
     assert result.returncode == 0, result.stderr[-2000:]
     warnings = [line for line in (run_dir / "train.log").read_text().splitlines() if "[warning]" in line]
+    # The dataset is pinned (no rebuild can swap it), but a file edited in place is still caught: the split against
+    # its build report's fingerprint, checked once per eval and warned once (one epoch, one warning).
+    assert len([line for line in warnings if "fingerprint" in line]) == 1
     assert any("changed since it was built" in line for line in warnings)
+    report = json.loads((run_dir / "eval" / "epoch_1" / "metrics.json").read_text())
+    assert sum("changed since it was built" in w for w in report["warnings"]) == 1
 
 
 def test_sigterm_ends_with_stopped(workspace: Path) -> None:

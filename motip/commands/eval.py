@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from motip.errors import MotipError
+from motip.eval.classes import KNOWN_CLASS_IDS, classes_to_eval
 
 ACCEPTS_OVERRIDES = True       # --KEY VALUE config overrides (with --config only)
-KNOWN_CLASS_IDS = {"pedestrian": 1, "person": 1, "vehicle": 2}
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -88,16 +88,6 @@ def resolve_split_dir(root: Path, split: str | None) -> Path:
                      path=root, hint="pass the split folder holding <seq>/gt/gt.txt, e.g. datasets/DanceTrack/val")
 
 
-def classes_from_config(val_config: dict[str, Any]) -> dict[str, int]:
-    names = val_config.get("CLASSES_TO_EVAL") or ["pedestrian"]
-    mapping = val_config.get("CLASS_NAME_TO_ID") or {}
-    missing = [n for n in names if n not in mapping and n not in KNOWN_CLASS_IDS]
-    if missing:
-        raise MotipError(f"val_config.CLASSES_TO_EVAL names {missing} but CLASS_NAME_TO_ID has no id for them",
-                         hint="add e.g. CLASS_NAME_TO_ID: {vehicle: 2}")
-    return {n: int(mapping.get(n, KNOWN_CLASS_IDS.get(n, 0))) for n in names}
-
-
 def _track_with_checkpoint(args: argparse.Namespace) -> tuple[Path, Path, Path | None, dict[str, int], Path]:
     """Run the tracker; returns (results dir, split dir, seqmap, classes, output dir)."""
     from motip.config import load_config
@@ -123,7 +113,7 @@ def _track_with_checkpoint(args: argparse.Namespace) -> tuple[Path, Path, Path |
         seqmap = Path(args.seqmap) if args.seqmap else config.resolve_path(val_config.get("SEQMAP_FILE"))
         if seqmap is not None and not seqmap.is_file():
             seqmap = None                       # every sequence folder, as TrackEval does without a seqmap
-    classes = parse_classes(args.classes) if args.classes else classes_from_config(val_config)
+    classes = parse_classes(args.classes) if args.classes else classes_to_eval(val_config, path=config.path)
     output_dir = Path(args.output_dir) if args.output_dir else checkpoint.parent / f"eval_{checkpoint.stem}"
     try:
         from motip.engine.tracking import track_split

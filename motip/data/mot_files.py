@@ -186,7 +186,8 @@ def format_number(value: float) -> str:
 
 
 def format_tracker_lines(boxes: MotBoxes) -> str:
-    """Tracker file text, rows sorted by frame then id."""
+    """Tracker file text, rows sorted by frame then id: boxes with ``format_number`` (0.01 px, as TrackEval's
+    MOTChallenge files), score with 4 decimals, the class column (1 person, 2 vehicle), then ``-1,-1``."""
     order = np.lexsort((boxes.id, boxes.frame))
     out = []
     for i in order:
@@ -197,8 +198,20 @@ def format_tracker_lines(boxes: MotBoxes) -> str:
 
 
 def write_tracker_file(path: str | Path, boxes: MotBoxes) -> None:
-    """Write (atomically) a tracker file ``frame,id,x,y,w,h,score,class,-1,-1``."""
+    """Write (atomically) a tracker file ``frame,id,x,y,w,h,score,class,-1,-1``: THE writer of tracker files (the
+    runtime tracker, validation and ``motip track`` all end here)."""
     atomic_write_text(path, format_tracker_lines(boxes))
+
+
+def concat_boxes(tables: Iterable[MotBoxes], source: Path | None = None) -> MotBoxes:
+    """The rows of ``tables`` one after the other (``line`` renumbered 1..N); an empty table when there are none."""
+    tables = [t for t in tables if len(t)]
+    if not tables:
+        return MotBoxes.empty(source)
+    return MotBoxes(np.concatenate([t.frame for t in tables]), np.concatenate([t.id for t in tables]),
+                    np.concatenate([t.xywh for t in tables]), np.concatenate([t.score for t in tables]),
+                    np.concatenate([t.cls for t in tables]), np.concatenate([t.visibility for t in tables]),
+                    np.arange(1, sum(len(t) for t in tables) + 1, dtype=np.int64), source)
 
 
 def make_boxes(frame: Iterable[int], ids: Iterable[int], xywh: Iterable[Iterable[float]], *,

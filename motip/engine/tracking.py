@@ -7,7 +7,7 @@ detection is kept only with score > NEWBORN_THRESH and takes a free ID word (the
 ever-increasing track ids, so a word recycled for a new object gives a new id.
 
 Output lines (MOTChallenge, 1-based frames and ids, class 1 person / 2 vehicle):
-``frame,id,x,y,w,h,score,class,-1,-1``.
+``frame,id,x,y,w,h,score,class,-1,-1``, written by ``motip.data.mot_files.write_tracker_file``.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
-from motip.data.mot_files import read_seqmap
+from motip.data.mot_files import MotBoxes, concat_boxes, make_boxes, read_seqmap, write_tracker_file
 from motip.errors import DataError, MotipError
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -280,35 +280,34 @@ def iter_video_frames(path: Path) -> Iterator[np.ndarray]:
         capture.release()
 
 
-def format_rows(frame: int, result: Mapping[str, torch.Tensor]) -> list[str]:
-    rows = []
-    for track_id, score, category, (x, y, w, h) in zip(result["id"].tolist(), result["score"].tolist(),
-                                                       result["category"].tolist(), result["bbox"].tolist()):
-        rows.append(f"{frame},{track_id},{x:.2f},{y:.2f},{w:.2f},{h:.2f},{score:.4f},{category + 1},-1,-1\n")
-    return rows
+def result_boxes(frame: int, result: Mapping[str, torch.Tensor]) -> MotBoxes:
+    """One frame's tracker output as a ``MotBoxes`` table (class = category + 1: 1 person, 2 vehicle)."""
+    ids = result["id"].tolist()
+    return make_boxes([frame] * len(ids), ids, result["bbox"].reshape(-1, 4).tolist(),
+                      score=result["score"].tolist(), cls=[c + 1 for c in result["category"].tolist()])
 
 
 @torch.no_grad()
 def track_frames(model: torch.nn.Module, config: Mapping[str, Any], frames: Iterable[np.ndarray],
                  out_file: Path, progress: Any | None = None) -> int:
-    """Track RGB ``frames`` and write ``out_file``; returns the number of frames."""
-    from motip.atomic import atomic_write_text
+    """Track RGB ``frames`` and write ``out_file`` (``motip.data.mot_files.write_tracker_file``, the one writer of
+    tracker files); returns the number of frames."""
     from motip.model import inference_dtype
 
     dtype = inference_dtype(config)
     model.eval()
     tracker: RuntimeTracker | None = None
-    rows: list[str] = []
+    tables: list[MotBoxes] = []
     count = 0
     max_longer = int(config.get("INFERENCE_MAX_LONGER") or 1440)
     for count, rgb in enumerate(frames, 1):
         if tracker is None:
             tracker = tracker_from_config(model, config, rgb.shape[:2], dtype)
         result = tracker.update(preprocess(rgb, max_longer))
-        rows.extend(format_rows(count, result))
+        tables.append(result_boxes(count, result))
         if progress is not None:
             progress.advance(1)
-    atomic_write_text(out_file, "".join(rows))
+    write_tracker_file(out_file, concat_boxes(tables))
     return count
 
 

@@ -177,7 +177,6 @@ class Trainer:
         self.dist = ddp.DistInfo()
         self.writer: TrainLogWriter | None = None
         self.states: dict[str, Any] = {"epoch": 0, "global_step": 0, "best_hota": None, "best_idf1": None}
-        self.val_fingerprint: str | None = None
         self._evaluating: int | None = None  # the saved epoch whose eval is running (for the stop message)
         self.last_norms = {"grad_norm": float("nan"), "grad_norm_detr": float("nan"), "grad_norm_id": float("nan")}
 
@@ -440,9 +439,6 @@ class Trainer:
             train_model = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=False)
         val_every = int(config.get("VAL_EVERY_EPOCHS") or 0)
-        if main and val_every > 0:
-            from motip.engine.validate import val_fingerprint, val_settings
-            self.val_fingerprint = val_fingerprint(val_settings(config)[0])
         due = self.states.get("eval_due")
         if due:  # resumed after a failed/interrupted eval: that epoch is saved, its eval comes first
             if main and val_every > 0:
@@ -614,22 +610,10 @@ class Trainer:
 
     # -- epoch end
     def _validate(self, model: torch.nn.Module, number: int) -> dict[str, float]:
-        from motip.engine.validate import metric_row, val_fingerprint, val_settings, validate
+        from motip.engine.validate import metric_row, validate
 
+        # validate() checks the (pinned) val set against its build report once and returns that as a warning.
         out_dir = self.run_dir / "eval" / f"epoch_{number}"
-        gt_folder = val_settings(self.config)[0]
-        now = val_fingerprint(gt_folder)
-        if self.val_fingerprint and now and now != self.val_fingerprint:
-            self.writer.warning("val set fingerprint changed since the run started (the dataset was rebuilt?): "
-                                "metrics of different epochs may not be comparable", epoch=number)
-            self.val_fingerprint = now
-        try:  # the eval engineer's check: the split against its build report (the manifest-locked val set)
-            from motip.eval.fingerprint import check_val_fingerprint
-            changed = check_val_fingerprint(gt_folder)
-        except ImportError:
-            changed = None
-        if changed:
-            self.writer.warning(changed, epoch=number)
         started = time.monotonic()
         report = validate(model, self.config, out_dir)
         top, per_class = metric_row(report)

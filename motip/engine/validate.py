@@ -1,5 +1,6 @@
 """Validation of one epoch: track the val split (val_config GT_FOLDER / SEQMAP_FILE), score it with TrackEval
-(``motip.eval.metrics.evaluate``, classes from CLASSES_TO_EVAL / CLASS_NAME_TO_ID) and watch the val fingerprint.
+(``motip.eval.metrics.evaluate``, classes from ``motip.eval.classes.classes_to_eval``) and check the val set against
+its build report's fingerprint (``motip.eval.fingerprint``), once per eval.
 
 Writes ``<run>/eval/epoch_<N>/{tracker/<seq>.txt, metrics.json}``. When the tracker finds nothing at all (an early
 epoch of a model trained from scratch) every metric is 0 and a warning says so, instead of failing the run.
@@ -15,6 +16,7 @@ import torch
 
 from motip.atomic import atomic_write_json
 from motip.errors import ConfigError, DataError
+from motip.eval.classes import classes_to_eval
 
 METRIC_NAMES = ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW")
 
@@ -27,13 +29,8 @@ def val_settings(config: Mapping[str, Any]) -> tuple[Path, Path | None, dict[str
     if gt_folder is None:
         raise ConfigError("val_config.GT_FOLDER is not set", hint="set it, or VAL_EVERY_EPOCHS: 0 to skip validation")
     seqmap = resolve(val.get("SEQMAP_FILE")) if val.get("SEQMAP_FILE") else None
-    names = list(val.get("CLASSES_TO_EVAL") or ["pedestrian"])
-    mapping = dict(val.get("CLASS_NAME_TO_ID") or {"pedestrian": 1})
-    unknown = [n for n in names if n not in mapping]
-    if unknown:
-        raise ConfigError(f"val_config.CLASSES_TO_EVAL names {unknown[0]!r}, which CLASS_NAME_TO_ID does not map",
-                          path=getattr(config, "path", None), hint="add it to val_config.CLASS_NAME_TO_ID")
-    return Path(gt_folder), (Path(seqmap) if seqmap else None), {n: int(mapping[n]) for n in names}
+    classes = classes_to_eval(val, path=getattr(config, "path", None))  # the one mapping `motip eval` uses too
+    return Path(gt_folder), (Path(seqmap) if seqmap else None), classes
 
 
 def check_val_inputs(config: Mapping[str, Any]) -> None:
@@ -49,23 +46,19 @@ def check_val_inputs(config: Mapping[str, Any]) -> None:
         raise DataError("validation folder holds no sequences", path=gt_folder, hint="rebuild the dataset")
 
 
-def val_fingerprint(gt_folder: Path) -> str | None:
-    """sha256 of the val split as the builder fingerprints it (None when it cannot be computed)."""
-    try:
-        from motip.data.mot_format import fingerprint_split
-
-        return fingerprint_split(gt_folder.parent, gt_folder.name)
-    except (ImportError, OSError):
-        return None
-
-
 def validate(model: torch.nn.Module, config: Mapping[str, Any], out_dir: Path) -> dict[str, Any]:
     """Track + evaluate; returns {"metrics": {...}, "per_class": {name: {...}}, "warnings": [...]} and writes
-    ``out_dir/metrics.json``."""
+    ``out_dir/metrics.json``.
+
+    The val set is checked against its build report's fingerprint here, once per eval, whether or not the tracker
+    found anything; a change is the first of ``warnings`` (the trainer logs each warning once)."""
     from motip.engine.tracking import track_split
-    from motip.eval.metrics import evaluate
+    from motip.eval.fingerprint import check_val_fingerprint
+    from motip.eval.metrics import METRICS_FILE, evaluate, write_metrics
 
     gt_folder, seqmap, classes = val_settings(config)
+    changed = check_val_fingerprint(gt_folder)
+    fingerprint_warnings = [changed] if changed else []
     tracker_dir = out_dir / "tracker"
     was_training = model.training
     try:
@@ -76,11 +69,14 @@ def validate(model: torch.nn.Module, config: Mapping[str, Any], out_dir: Path) -
     if not has_rows:
         zeros = {name: 0.0 for name in METRIC_NAMES} | {"IDSW": 0}
         report = {"metrics": dict(zeros), "per_class": {name: dict(zeros) for name in classes},
-                  "warnings": ["the tracker found no objects in any val sequence (DET_THRESH too high or an "
+                  "warnings": [*fingerprint_warnings,
+                               "the tracker found no objects in any val sequence (DET_THRESH too high or an "
                                "untrained detector): every metric is 0"]}
-        atomic_write_json(out_dir / "metrics.json", report)
+        atomic_write_json(out_dir / METRICS_FILE, report)
         return report
-    report = evaluate(gt_folder, tracker_dir, seqmap=seqmap, classes=classes, output_dir=out_dir)
+    report = evaluate(gt_folder, tracker_dir, seqmap=seqmap, classes=classes, check_fingerprint=False)
+    report["warnings"] = [*fingerprint_warnings, *report["warnings"]]  # where evaluate's own check puts it
+    write_metrics(out_dir / METRICS_FILE, report)
     return report
 
 
