@@ -199,6 +199,10 @@ def test_module_picks_triton_on_cuda_and_agrees_at_full_size():
         grads = torch.autograd.grad(out.square().sum(), (src, query, attn.sampling_offsets.weight))
         outs[mode] = (out, grads)
     os.environ.pop("MOTIP_DEFORM_ATTN")
+    from motip.model import ms_deform_attn as mda
+    from motip.model.ms_deform_attn_triton import LAUNCHES
+    assert mda.kernel_status("cuda") == ("triton", None)  # passed its self-check on this GPU
+    assert LAUNCHES["forward"] >= 2 and LAUNCHES["backward"] >= 2  # self-check + the "auto" pass really ran it
     torch.testing.assert_close(outs["auto"][0], outs["pytorch"][0], rtol=1e-4, atol=1e-4)
     for a, b in zip(outs["auto"][1], outs["pytorch"][1]):
         torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)
