@@ -18,7 +18,6 @@ modeling + ID decoder logits (train and eval), the matcher, and the DETR/ID loss
 from __future__ import annotations
 
 import argparse
-import subprocess
 import sys
 import types
 from pathlib import Path

@@ -247,7 +247,7 @@ def test_manifest_is_seeded_reproducible_and_shows_both_classes(workspace: Path,
     counts = dict(part.split("=") for part in total.split("boxes ")[1].split())
     assert total.startswith("val total: 3 videos, 24 frames") and int(counts["person"]) > 0 \
         and int(counts["vehicle"]) > 0
-    assert f"val dancetrack: 1 videos, 8 frames, boxes person=" in out and "vehicle=0" in out
+    assert "val dancetrack: 1 videos, 8 frames, boxes person=" in out and "vehicle=0" in out
     # The toy releases cannot feed TRAIN.md's budgets: said per stage, with the pool left after locking.
     assert "warning: stage Foundation asks for 5000 bdd frames but its training pool holds 24 once this " \
         "manifest is locked" in out
