@@ -367,8 +367,6 @@ def test_init_beside_other_files_and_manifest_table_on_a_terminal(tmp_path: Path
     assert "note: visdrone: skipped (disabled and its root" in out
 
 
-@pytest.mark.skipif(not hasattr(__import__("motip.workspace").workspace, "CUSTOM_FORMATS"),
-                    reason="custom [sources.NAME] sources (issue 12 item 5) are not in this checkout")
 def test_manifest_locks_a_custom_mot_source_too(workspace: Path, capsys) -> None:
     """A `format = "mot"` source in config.toml gets val videos like the built-in ones, and the val fingerprint is
     still the build's."""
