@@ -62,20 +62,19 @@ def test_healthy_tiny_stage_exits_0_with_every_check(demo: Path) -> None:
     assert disk["files"] == 6 and disk["need_bytes"] > disk["per_file_bytes"] * 6
 
 
-def test_every_problem_at_once_missing_pretrain_cuda_and_stale_val(demo: Path) -> None:
+def test_every_problem_at_once_missing_pretrain_cuda_and_stale_val(demo: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     from motip.doctor import run_doctor
 
     config = write_stage(demo, "broken.yaml", "DETR_PRETRAIN: ./pretrains/motip_dancetrack.pth\nDEVICE: cuda\n")
     val_gt = sorted((demo / "datasets" / "DanceTrack" / "val").glob("*/gt/gt.txt"))[0]
     original = val_gt.read_bytes()
     val_gt.write_bytes(original + b"1,999,10,10,20,40,1,1,1.0\n")  # someone edited the locked val set
-    cwd = os.getcwd()
+    monkeypatch.chdir(demo)
     try:
         result = motip("doctor", config, cwd=demo, timeout=120)  # the CLI: text, exit 2
-        os.chdir(demo)
         report = run_doctor(config).to_json()  # the same checks in-process (what --json prints)
     finally:
-        os.chdir(cwd)
         val_gt.write_bytes(original)
     assert result.returncode == 2 and report["exit_code"] == 2, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
@@ -96,7 +95,8 @@ def test_every_problem_at_once_missing_pretrain_cuda_and_stale_val(demo: Path) -
     assert len(report["checks"]) >= 9 and report["counts"]["FAIL"] >= 2
 
 
-def test_pretrain_of_another_architecture_names_the_first_mismatching_key(demo: Path, tmp_path: Path) -> None:
+def test_pretrain_of_another_architecture_names_the_first_mismatching_key(demo: Path, tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
     from motip.config import load_config
     from motip.doctor import run_doctor
     from motip.model import build_model
@@ -105,12 +105,8 @@ def test_pretrain_of_another_architecture_names_the_first_mismatching_key(demo: 
     pretrain = tmp_path / "other_arch.pth"
     torch.save({"model": build_model(other).state_dict()}, pretrain)
     config = write_stage(demo, "wrong_arch.yaml", f"DETR_PRETRAIN: {pretrain}\n")
-    cwd = os.getcwd()
-    os.chdir(demo)
-    try:
-        report = run_doctor(config).to_json()
-    finally:
-        os.chdir(cwd)
+    monkeypatch.chdir(demo)
+    report = run_doctor(config).to_json()
     assert report["exit_code"] == 2
     check = by_name(report, "pretrain")[0]
     assert check["status"] == "FAIL" and "shape mismatch at 'detr." in check["message"]
@@ -128,19 +124,16 @@ class _RunsCode:
         return (os.mkdir, (str(self.marker),))
 
 
-def test_pretrain_that_pickles_code_is_refused_without_running_it(demo: Path, tmp_path: Path) -> None:
+def test_pretrain_that_pickles_code_is_refused_without_running_it(demo: Path, tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from motip.doctor import run_doctor
 
     marker = tmp_path / "code_ran"
     pretrain = tmp_path / "evil.pth"
     torch.save({"model": {"w": torch.zeros(1)}, "payload": _RunsCode(marker)}, pretrain)
     config = write_stage(demo, "evil.yaml", f"DETR_PRETRAIN: {pretrain}\n")
-    cwd = os.getcwd()
-    os.chdir(demo)
-    try:
-        report = run_doctor(config).to_json()
-    finally:
-        os.chdir(cwd)
+    monkeypatch.chdir(demo)
+    report = run_doctor(config).to_json()
     assert not marker.exists()
     check = by_name(report, "pretrain")[0]
     assert check["status"] == "FAIL" and "not unpickled" in check["message"]
