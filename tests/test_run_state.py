@@ -181,7 +181,10 @@ def test_job_whose_trainer_was_killed_is_dead_with_the_recorded_exit(tmp_path: P
     run_dir = tmp_path / "run"
     start_job([sys.executable, "-c", TRAINER, str(run_dir)], run_dir, kind="train")
     deadline = time.monotonic() + 30
-    while run_state(run_dir).source != "train.lock" and time.monotonic() < deadline:
+    # The trainer can take the lock before its supervisor has recorded child_pid in job.json: wait for both.
+    while (run_state(run_dir).source != "train.lock" or read_job(run_dir).child_pid is None) and (
+        time.monotonic() < deadline
+    ):
         time.sleep(0.05)
     state = run_state(run_dir)
     assert state.state == "running" and state.pid == read_job(run_dir).child_pid
