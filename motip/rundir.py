@@ -34,6 +34,37 @@ BEST_HOTA = "checkpoint_best_hota.pth"
 BEST_IDF1 = "checkpoint_best_idf1.pth"
 
 
+DASHBOARD_FILE = "dashboard.png"  # `motip dashboard RUN/train.log` writes it beside the log
+VIZ_DIR = "viz"  # the TUI's `motip viz --output_dir RUN/viz` (contact sheets <seq>_worst.png, summary.json)
+VIZ_SUMMARY = "summary.json"
+
+
+def dashboard_png(run_dir: Path) -> Path:
+    """Where a run's dashboard.png lives by default (``motip dashboard``'s default ``--out``, the TUI's picture)."""
+    return Path(run_dir) / DASHBOARD_FILE
+
+
+def viz_dir(run_dir: Path) -> Path:
+    """The run's viz output folder, as the TUI launches ``motip viz`` (``--output_dir RUN/viz``)."""
+    return Path(run_dir) / VIZ_DIR
+
+
+def contact_sheets(run_dir: Path) -> list[Path]:
+    """The existing contact sheets (worst frames) of the run's viz folder: the ones its summary.json names, in its
+    order, else every ``*_worst.png`` there sorted by name; [] when there is no viz yet."""
+    folder = viz_dir(run_dir)
+    from motip.jsonfile import try_read_json
+
+    summary, error = try_read_json(folder / VIZ_SUMMARY, what="viz summary.json")
+    named: list[Path] = []
+    if error is None and isinstance(summary, dict) and isinstance(summary.get("sequences"), dict):
+        for row in summary["sequences"].values():
+            if isinstance(row, dict) and isinstance(row.get("contact_sheet"), str):
+                named.append(folder / row["contact_sheet"])
+    found = [path for path in named if path.is_file()]
+    return found if found else sorted(folder.glob("*_worst.png")) if folder.is_dir() else []
+
+
 def epoch_checkpoint(number: int) -> str:
     """``checkpoint_epoch_<N>.pth`` (N 1-based, as in train.log)."""
     return f"checkpoint_epoch_{number}.pth"

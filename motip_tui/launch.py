@@ -12,6 +12,7 @@ from pathlib import Path
 
 from motip.jobs import JobInfo, new_job_dir, start_job
 from motip.jobs import launch as launch_job
+from motip.rundir import viz_dir
 from motip.workspace import Stage, Workspace
 
 MOTIP = [sys.executable, "-m", "motip"]
@@ -43,7 +44,7 @@ def viz_argv(workspace: Workspace, run_dir: Path, stage: Stage | None) -> list[s
     """TRAIN.md's viz defaults: best IDF1 checkpoint, the run's config, the val split, score threshold 0.4."""
     return [*MOTIP, "viz", "--config", str(run_config(run_dir, stage.config if stage else None)),
             "--checkpoint", str(best_checkpoint(run_dir)), "--dataset_root", str(workspace.builder.output / "val"),
-            "--output_dir", str(run_dir / "viz"), "--score_thresh", str(SCORE_THRESH)]
+            "--output_dir", str(viz_dir(run_dir)), "--score_thresh", str(SCORE_THRESH)]
 
 
 def dashboard_argv(run_dir: Path) -> list[str]:

@@ -23,9 +23,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from motip.rundir import dashboard_png
     from motip.viz.dashboard import render_dashboard
 
-    out = args.out if args.out is not None else args.logs[0].parent / "dashboard.png"
+    out = args.out if args.out is not None else dashboard_png(args.logs[0].parent)
     render_dashboard(list(args.logs), out, dpi=args.dpi)
     print(out)
     return 0

@@ -1,5 +1,6 @@
-"""`motip log LOG [--json]`: parse a train.log (the one parser, motip.trainlog) into series and status, with the
-run's state from ``motip.rundir.run_state`` (a run whose trainer was killed is ``dead``, whatever its log says)."""
+"""`motip log LOG [--json] [--tensorboard DIR]`: parse a train.log (the one parser, motip.trainlog) into series and
+status, with the run's state from ``motip.rundir.run_state`` (a run whose trainer was killed is ``dead``, whatever its
+log says); ``--tensorboard DIR`` writes its scalars as TensorBoard event files (``motip.tensorboard_export``)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,13 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              '"run_state": {...}} as JSON (state: the run\'s state from its lock, job.json, run.json '
                              "and train.log, see docs/formats.md; status.state is what the log alone says; non-finite "
                              "numbers as the strings NaN/Infinity/-Infinity; long_lines: lines over 1 MB, skipped)")
+    parser.add_argument("--tensorboard", metavar="DIR", default=None,
+                        help="write the run's scalars (loss terms, grad norm, lr per step; HOTA/IDF1/MOTA/DetA/AssA "
+                             "overall and per class per epoch) as TensorBoard event files into DIR/<run name>/, "
+                             "replacing an earlier export of the same run (needs the tensorboard extra: "
+                             "pip install 'motip-control-center[tensorboard]'); see docs/tensorboard.md")
+    parser.add_argument("--name", default=None,
+                        help="run name under --tensorboard DIR (default: the run folder's name)")
 
 
 def _json_safe(value: Any) -> Any:
@@ -40,6 +48,13 @@ def run(args: argparse.Namespace) -> int:
         path = path / TRAIN_LOG
     if not path.is_file():
         raise MotipError("train.log not found", path=path, hint="pass the train.log of a run (outputs/<run>/train.log)")
+    if args.tensorboard is not None:
+        from motip.tensorboard_export import export_tensorboard
+
+        result = export_tensorboard(path, args.tensorboard, run_name=args.name)
+        print(f"{result.event_file}: {result.points} points, {len(result.tags)} tags "
+              f"({result.train_steps} steps, {result.evals} evals)")
+        return 0
     log = parse_log(path)  # chunked: bounded memory even with a corrupted multi-MB line
     if log.long_lines:
         import sys
