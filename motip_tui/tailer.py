@@ -8,6 +8,9 @@ rotation (inode changed), and polls every ``poll_s``; watchdog, when it works, o
 Memory stays bounded whatever the file holds: it is read in ``CHUNK_BYTES`` chunks and split by the core's
 ``motip.trainlog.LineSplitter``, which never holds a line over ``MAX_LINE_BYTES`` (1 MB; a corrupted write): such a
 line is delivered as ``SKIPPED_LINE`` and counted in ``long_lines``.
+
+``from_end_bytes``: start near the end of a file that is already there (only its last bytes are read, from the
+first line that starts in them), for readers that want the latest lines only (a job's PROGRESS lines).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
 from motip.trainlog import LineSplitter
 
@@ -31,8 +35,9 @@ LinesCallback = Callable[[list[str], bool], None]
 
 class FileTailer:
     def __init__(self, path: str | os.PathLike[str], on_lines: LinesCallback, *, poll_s: float = 0.5,
-                 use_watchdog: bool = True) -> None:
+                 use_watchdog: bool = True, from_end_bytes: int | None = None) -> None:
         self.path = Path(path)
+        self.from_end_bytes = from_end_bytes
         self.on_lines = on_lines
         self.poll_s = poll_s
         self.use_watchdog = use_watchdog
@@ -160,6 +165,9 @@ class FileTailer:
                 self._head = handle.read(HEAD_BYTES)
                 if len(self._head) < HEAD_BYTES:
                     self._head = b""  # too short to be a fingerprint yet; take it again next time
+            if self.from_end_bytes is not None and self.offset == 0 and self.resets == 0 \
+                    and stat.st_size > self.from_end_bytes:
+                self._start_near_end(handle, stat.st_size - self.from_end_bytes)
             handle.seek(self.offset)
             delivered = 0
             first = True
@@ -177,3 +185,10 @@ class FileTailer:
             if reset and first:
                 self.on_lines([], True)
         return delivered
+
+    def _start_near_end(self, handle: BinaryIO, start: int) -> None:
+        """Begin at the first line that starts at or after ``start`` (the bytes before it are never delivered)."""
+        handle.seek(start - 1)
+        data = handle.read(self.from_end_bytes + 1)
+        newline = data.find(b"\n")
+        self.offset = start - 1 + (newline + 1 if newline >= 0 else len(data))

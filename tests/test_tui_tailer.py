@@ -65,6 +65,22 @@ def test_truncation_and_rotation_start_over(tmp_path: Path) -> None:
     assert got.resets == 3 and got.lines[0].startswith("ROTATED")
 
 
+def test_from_end_bytes_starts_at_the_first_whole_line_near_the_end(tmp_path: Path) -> None:
+    path = tmp_path / "output.log"
+    path.write_text("".join(f"PROGRESS line {i:04d}\n" for i in range(1000)))  # 20 bytes a line
+    got = Collector()
+    tailer = FileTailer(path, got, use_watchdog=False, from_end_bytes=50)
+    tailer.read_available()
+    assert got.lines == ["PROGRESS line 0998", "PROGRESS line 0999"]  # the line cut at the start is dropped
+    with open(path, "a") as handle:
+        handle.write("PROGRESS line 1000\n")
+    tailer.read_available()
+    assert got.lines[-1] == "PROGRESS line 1000" and len(got.lines) == 3
+    exact = Collector()  # a start exactly at a line boundary keeps that line
+    FileTailer(path, exact, use_watchdog=False, from_end_bytes=40).read_available()
+    assert exact.lines == ["PROGRESS line 0999", "PROGRESS line 1000"]
+
+
 def test_thread_polls_without_file_events(tmp_path: Path) -> None:
     path = tmp_path / "train.log"
     path.write_text("")

@@ -1,13 +1,18 @@
-"""plotext charts inside Textual (textual-plotext): metrics per epoch, loss, grad norm (log10) and lr per step.
+"""plotext charts inside Textual (textual-plotext): metrics per epoch, loss, grad norm and lr per step.
 
 Drawing cost grows with points, so series are downsampled to about two points per column, keeping each bucket's
-min and max (spikes stay visible). textual-plotext's log scale crashes on the second render: we plot log10 values.
+min and max (spikes stay visible). textual-plotext's log scale crashes on the second render: a log axis is drawn on
+log10 values with ticks labelled in real values (``motip_tui.chartmath.log_ticks``).
+
+``Chart.draw_plot(PlotSpec)`` draws what ``motip_tui/widgets/charts_view.py`` computed (lines, y-range, ticks,
+target line, a note at the panel's edge); ``Chart.draw`` is the older one-call form.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from textual_plotext import PlotextPlot
@@ -63,6 +68,32 @@ def bucket_means(xs: Sequence[float], ys: Sequence[float], buckets: int) -> tupl
     return x[edges].tolist(), (np.add.reduceat(y, edges) / counts).tolist()
 
 
+@dataclass
+class Line:
+    """One series: ``marker`` draws the line (``braille``: finest); ``point_marker`` (a letter) marks each point,
+    which tells series of one colour apart (HOTA ``H``, IDF1 ``I``)."""
+
+    xs: list[float]
+    ys: list[float]
+    color: Any
+    marker: str = "braille"
+    point_marker: str | None = None
+
+
+@dataclass
+class PlotSpec:
+    lines: list[Line] = field(default_factory=list)
+    y_range: tuple[float, float] | None = None
+    y_ticks: tuple[list[float], list[str]] | None = None
+    x_ticks: tuple[list[float], list[str]] | None = None
+    x_range: tuple[float, float] | None = None
+    hline: float | None = None  # drawn only inside y_range
+    hline_color: Any = "red"
+    edge_note: str | None = None  # e.g. "▲54": a value outside the range, written at the top (or bottom) edge
+    edge_top: bool = True
+    frame: bool = True
+
+
 class Chart(PlotextPlot):
     """One chart; ``draw(series)`` with series = [(label, xs, ys, color)], plus optional horizontal line."""
 
@@ -71,6 +102,7 @@ class Chart(PlotextPlot):
         self.title = title
         self.hline = hline
         self.points = 0  # points drawn last time (tests and the bench read it)
+        self.spec: PlotSpec | None = None  # what draw_plot drew last (tests read it)
 
     def draw(self, series: list[tuple[str, list[float], list[float], str]], ylabel: str = "") -> None:
         plt = self.plt
@@ -87,6 +119,37 @@ class Chart(PlotextPlot):
             plt.ylabel(ylabel)
         self.refresh()
 
+    def draw_plot(self, spec: PlotSpec) -> None:
+        plt = self.plt
+        plt.clear_figure()
+        plt.frame(spec.frame)
+        self.spec = spec
+        self.points = 0
+        xs_all: list[float] = []
+        for line in spec.lines:
+            if not line.xs:
+                continue
+            plt.plot(line.xs, line.ys, color=line.color, marker=line.marker)
+            if line.point_marker:
+                plt.scatter(line.xs, line.ys, color=line.color, marker=line.point_marker)
+            self.points += len(line.xs)
+            xs_all += (line.xs[0], line.xs[-1])
+        if spec.y_range is not None:
+            low, high = spec.y_range
+            plt.ylim(low, high)
+            if spec.hline is not None and low <= spec.hline <= high and self.points:
+                plt.horizontal_line(spec.hline, color=spec.hline_color)
+            if spec.edge_note and xs_all:
+                plt.text(spec.edge_note, max(xs_all), high if spec.edge_top else low, alignment="right",
+                         color=spec.hline_color)
+        if spec.x_range is not None:
+            plt.xlim(*spec.x_range)
+        if spec.y_ticks is not None:
+            plt.yticks(*spec.y_ticks)
+        if spec.x_ticks is not None:
+            plt.xticks(*spec.x_ticks)
+        self.refresh()
+
 
 def log10_series(ys: Sequence[float]) -> Any:
     """log10 of positive finite values, nan elsewhere (nan points are dropped when drawn)."""
@@ -97,4 +160,4 @@ def log10_series(ys: Sequence[float]) -> Any:
         return np.where((values > 0) & np.isfinite(values), np.log10(np.where(values > 0, values, 1.0)), np.nan)
 
 
-__all__ = ["Chart", "bucket_means", "downsample", "log10_series", "TARGET"]
+__all__ = ["Chart", "Line", "PlotSpec", "bucket_means", "downsample", "log10_series", "TARGET"]
