@@ -194,6 +194,7 @@ class Doctor:
         from motip.data.builder import build_status, current_build
         from motip.data.manifest import load_manifest
         from motip.data.mot_files import list_sequences
+        from motip.records import BUILD_REPORT_FILE
 
         checks: list[Check] = []
         rebuild = (f"motip build --config {self.workspace.path}" if self.workspace is not None
@@ -214,7 +215,7 @@ class Doctor:
                 checks.append(Check("dataset", WARN, f"{link} is not a `motip build` link (a hand-made folder): no "
                                     "build report to check it against", f"build it with {rebuild}", str(link)))
                 continue
-            if not (build / "build_report.json").is_file():
+            if not (build / BUILD_REPORT_FILE).is_file():
                 checks.append(Check("dataset", FAIL, f"{link} points at an incomplete build {build.name} (no "
                                     "build_report.json)", f"rebuild: {rebuild}", str(build)))
                 continue

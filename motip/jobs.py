@@ -2,10 +2,11 @@
 
 A job lives in a folder (a training run folder, or ``.motip/jobs/<time>-<name>/`` for builds, viz...) holding:
 
-- ``job.json``: ``{"name", "kind", "argv", "cwd", "run_dir", "pid", "create_time", "boot_id", "started_at",
-  "child_pid", "child_create_time", "exit_code", "ended_at", "signal", "stopped"}`` (written atomically; schema in
-  docs/formats.md). ``run_dir`` is the training run folder the job writes (a train job's folder is its run folder),
-  recorded before anything starts, so job control never parses a path out of printed text.
+- ``job.json``: the typed record ``motip.records.JobRecord`` (``name``, ``kind``, ``argv``, ``cwd``, ``run_dir``,
+  ``pid``, ``create_time``, ``boot_id``, ``started_at``, ``child_pid``, ``child_create_time``, ``exit_code``,
+  ``ended_at``, ``signal``, ``stopped``...; one reader, one writer, versioned; fields in docs/formats.md).
+  ``run_dir`` is the training run folder the job writes (a train job's folder is its run folder), recorded before
+  anything starts, so job control never parses a path out of printed text.
 - ``output.log``: the job's stdout and stderr.
 
 A launcher that runs a command which itself calls ``start_job`` (``motip train --detach``) learns the job without
@@ -25,12 +26,13 @@ A job.json that cannot be used (not JSON, truncated, a list, wrong types) gives 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -40,21 +42,11 @@ import psutil
 from motip.atomic import atomic_write_json
 from motip.errors import MotipError
 from motip.jsonfile import try_read_json
+from motip.records import JOB_FILE, JobRecord
 
-JOB_FILE = "job.json"
 OUTPUT_FILE = "output.log"
 LAUNCH_RECORD_ENV = "MOTIP_LAUNCH_RECORD"
 _CREATE_TIME_TOLERANCE_S = 0.05
-
-# job.json's fields and the JSON types each may hold (null is allowed for all: "not known yet").
-_INT = (int,)
-_NUM = (int, float)
-_FIELDS: dict[str, tuple[type, ...]] = {
-    "name": (str,), "kind": (str,), "argv": (list,), "cwd": (str,), "run_dir": (str,), "pid": _INT,
-    "create_time": _NUM, "boot_id": (str,), "started_at": (str,), "started_at_epoch": _NUM, "child_pid": _INT,
-    "child_create_time": _NUM, "exit_code": _INT, "ended_at": (str,), "ended_at_epoch": _NUM, "signal": (str,),
-    "stopped": (bool,),
-}
 
 
 def boot_id() -> str:
@@ -62,22 +54,6 @@ def boot_id() -> str:
         return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
     except OSError:
         return str(psutil.boot_time())
-
-
-def _type_problem(data: dict[str, Any]) -> str | None:
-    """The first field of job.json with a type we never write (a bool is not a pid), or None."""
-    for key, types in _FIELDS.items():
-        value = data.get(key)
-        if value is None:
-            continue
-        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
-            wanted = " or ".join("number" if t is float else {"int": "integer", "str": "string", "list": "list",
-                                                               "bool": "true/false"}.get(t.__name__, t.__name__)
-                                 for t in types if not (t is int and float in types))
-            return f"job.json field {key!r} is {type(value).__name__} {value!r:.40}, expected {wanted}"
-    if data.get("argv") is not None and not all(isinstance(a, str) for a in data["argv"]):
-        return "job.json field 'argv' holds a non-string"
-    return None
 
 
 def _same_process(pid: Any, create_time: Any, recorded_boot: Any) -> psutil.Process | None:
@@ -99,9 +75,19 @@ def _same_process(pid: Any, create_time: Any, recorded_boot: Any) -> psutil.Proc
 
 @dataclass
 class JobInfo:
+    """A job folder and its job.json (``record``: the typed ``motip.records.JobRecord``)."""
+
     dir: Path
-    data: dict[str, Any]
+    record: JobRecord = field(default_factory=JobRecord)
     error: MotipError | None = None  # job.json could not be used: the job shows as unreadable
+
+    @property
+    def data(self) -> dict[str, Any]:
+        """job.json's known fields as a dict, without the null ones (``"child_pid" in job.data``: recorded); {}
+        when unreadable. Prefer ``record`` (typed)."""
+        if self.error is not None:
+            return {}
+        return {k: v for k, v in self.record.to_json().items() if v is not None}
 
     @property
     def path(self) -> Path:
@@ -109,29 +95,29 @@ class JobInfo:
 
     @property
     def name(self) -> str:
-        return str(self.data.get("name") or self.dir.name)
+        return str(self.record.name or self.dir.name)
 
     @property
     def kind(self) -> str:
-        return str(self.data.get("kind") or ("?" if self.error else "job"))
+        return str(self.record.kind or ("?" if self.error else "job"))
 
     @property
     def run_dir(self) -> Path | None:
         """The training run folder this job writes (recorded at launch), else None."""
-        value = self.data.get("run_dir")
+        value = self.record.run_dir
         return Path(value) if value else None
 
     @property
     def child_pid(self) -> int | None:
-        return self.data.get("child_pid")
+        return self.record.child_pid
 
     @property
     def pid(self) -> int | None:
-        return self.data.get("pid")
+        return self.record.pid
 
     @property
     def exit_code(self) -> int | None:
-        return self.data.get("exit_code")
+        return self.record.exit_code
 
     @property
     def output_path(self) -> Path:
@@ -139,19 +125,19 @@ class JobInfo:
 
     @property
     def started_at(self) -> float:
-        return float(self.data.get("started_at_epoch") or 0.0)
+        return float(self.record.started_at_epoch or 0.0)
 
     def process(self) -> psutil.Process | None:
         """The supervisor process, if it is still alive and really this job's (boot id + create time match)."""
         if self.error is not None:
             return None
-        return _same_process(self.pid, self.data.get("create_time"), self.data.get("boot_id"))
+        return _same_process(self.pid, self.record.create_time, self.record.boot_id)
 
     def child_process(self) -> psutil.Process | None:
         """The command the supervisor started, if alive and provably it (child pid + create time + boot id)."""
         if self.error is not None:
             return None
-        return _same_process(self.data.get("child_pid"), self.data.get("child_create_time"), self.data.get("boot_id"))
+        return _same_process(self.record.child_pid, self.record.child_create_time, self.record.boot_id)
 
     @property
     def state(self) -> str:
@@ -161,18 +147,18 @@ class JobInfo:
         if self.error is not None:
             return "unreadable"
         if self.exit_code is not None:
-            if self.data.get("stopped"):
+            if self.record.stopped:
                 return "stopped"
             return "finished" if self.exit_code == 0 else "failed"
         if self.process() is not None or self.child_process() is not None:
             return "running"
-        return "stopped" if self.data.get("stopped") else "lost"
+        return "stopped" if self.record.stopped else "lost"
 
     @property
     def elapsed_s(self) -> float:
         if not self.started_at:
             return 0.0  # unknown (an unreadable job.json), not "since 1970"
-        end = self.data.get("ended_at_epoch") or time.time()
+        end = self.record.ended_at_epoch or time.time()
         return max(0.0, float(end) - self.started_at)
 
     def tail(self, lines: int = 20, max_bytes: int = 64_000) -> list[str]:
@@ -190,21 +176,15 @@ class JobInfo:
 
 def read_job(job_dir: str | os.PathLike[str]) -> JobInfo | None:
     """The job in ``job_dir``; None when there is no job.json, a JobInfo with ``error`` set (state ``unreadable``)
-    when it cannot be used."""
+    when it cannot be used (read by job.json's one reader, ``motip.records.JobRecord.read``)."""
     job_dir = Path(job_dir)
     path = job_dir / JOB_FILE
     if not path.exists() and not path.is_symlink():
         return None
-    data, error = try_read_json(path, what="job.json",
-                                hint="the job's own record is damaged; its output is in output.log beside it "
-                                     "(delete job.json to forget the job)")
-    if error is None:
-        problem = _type_problem(data)
-        if problem is not None:
-            error = MotipError(problem, path=path, hint="delete job.json to forget the job (output.log stays)")
-    if error is not None:
-        return JobInfo(job_dir, {}, error)
-    return JobInfo(job_dir, data)
+    record, error = JobRecord.try_read(path)
+    if record is None:
+        return JobInfo(job_dir, JobRecord(), error)
+    return JobInfo(job_dir, record)
 
 
 def find_jobs(*roots: str | os.PathLike[str]) -> list[JobInfo]:
@@ -246,12 +226,11 @@ def start_job(argv: list[str], job_dir: str | os.PathLike[str], *, kind: str, na
     cwd = str(Path(cwd or os.getcwd()).resolve())
     if run_dir is None and kind == "train":
         run_dir = job_dir
-    data: dict[str, Any] = {"name": name or job_dir.name, "kind": kind, "argv": list(argv), "cwd": cwd,
-                            "run_dir": None if run_dir is None else str(Path(cwd, run_dir).absolute()),
-                            "started_at": datetime.now().isoformat(timespec="seconds"),
-                            "started_at_epoch": time.time(), "boot_id": boot_id(),
-                            "pid": None, "create_time": None, "exit_code": None}
-    atomic_write_json(job_dir / JOB_FILE, data)
+    record = JobRecord(name=name or job_dir.name, kind=kind, argv=[str(a) for a in argv], cwd=cwd,
+                       run_dir=None if run_dir is None else str(Path(cwd, run_dir).absolute()),
+                       started_at=datetime.now().isoformat(timespec="seconds"), started_at_epoch=time.time(),
+                       boot_id=boot_id())
+    record.write(job_dir / JOB_FILE)
     child_env = dict(os.environ if env is None else env)
     child_env.pop(LAUNCH_RECORD_ENV, None)  # meant for this launch only, not for jobs the command starts
     child_env.setdefault("MOTIP_PROGRESS", "plain")  # the TUI reads PROGRESS lines from output.log
@@ -260,15 +239,15 @@ def start_job(argv: list[str], job_dir: str | os.PathLike[str], *, kind: str, na
         proc = subprocess.Popen([sys.executable, "-m", "motip.jobs", str(job_dir)], cwd=cwd, env=child_env,
                                 stdin=devnull, stdout=output, stderr=subprocess.STDOUT, start_new_session=True,
                                 close_fds=True)
-    data["pid"] = proc.pid
-    data["create_time"] = psutil.Process(proc.pid).create_time()
-    atomic_write_json(job_dir / JOB_FILE, data)
-    record = os.environ.pop(LAUNCH_RECORD_ENV, None)
-    if record:
-        atomic_write_json(Path(record), {"job_dir": str(job_dir.absolute()), "run_dir": data["run_dir"],
-                                         "pid": data["pid"], "create_time": data["create_time"],
-                                         "boot_id": data["boot_id"]})
-    return JobInfo(job_dir, data)
+    record.pid = proc.pid
+    record.create_time = psutil.Process(proc.pid).create_time()
+    record.write(job_dir / JOB_FILE)
+    launch_record = os.environ.pop(LAUNCH_RECORD_ENV, None)
+    if launch_record:
+        atomic_write_json(Path(launch_record), {"job_dir": str(job_dir.absolute()), "run_dir": record.run_dir,
+                                                "pid": record.pid, "create_time": record.create_time,
+                                                "boot_id": record.boot_id})
+    return JobInfo(job_dir, record)
 
 
 def launch_record_env(record: str | os.PathLike[str], env: dict[str, str] | None = None) -> dict[str, str]:
@@ -323,14 +302,14 @@ def launch(argv: list[str], cwd: str | os.PathLike[str], *, timeout_s: float | N
             pass
 
 
-def _update(job_dir: Path, fallback: dict[str, Any] | None = None, **fields: Any) -> dict[str, Any]:
-    """Merge ``fields`` into job.json, read afresh (stop_job and the supervisor both write it); a file that can no
+def _update(job_dir: Path, fallback: JobRecord | None = None, **fields: Any) -> JobRecord:
+    """Set ``fields`` in job.json, read afresh (stop_job and the supervisor both write it); a file that can no
     longer be read is rebuilt from ``fallback`` (what the writer knows) rather than from nothing."""
     job = read_job(job_dir)
-    data = dict(job.data) if job is not None and job.error is None else dict(fallback or {})
-    data.update(fields)
-    atomic_write_json(job_dir / JOB_FILE, data)
-    return data
+    base = job.record if job is not None and job.error is None else (fallback or JobRecord())
+    updated = dataclasses.replace(base, **fields)
+    updated.write(job_dir / JOB_FILE)
+    return updated
 
 
 def _supervise(job_dir: Path) -> int:
@@ -359,24 +338,24 @@ def _supervise(job_dir: Path) -> int:
             break
         time.sleep(0.02)
     job = read_job(job_dir)
-    if job is None or job.error is not None or not job.data.get("argv"):
+    if job is None or job.error is not None or not job.record.argv:
         why = "vanished" if job is None else (job.error.render() if job.error else "names no command (argv)")
         print(f"motip.jobs: {job_dir / JOB_FILE}: {why}; nothing started", file=sys.stderr, flush=True)
         return 2
-    if pending or job.data.get("stopped"):  # stop_job came first: start nothing, record the stop
+    if pending or job.record.stopped:  # stop_job came first: start nothing, record the stop
         number = pending[0] if pending else signal.SIGTERM
         name = signal.Signals(number).name
         print("motip.jobs: stopped before the command started; nothing started", flush=True)
-        _update(job_dir, job.data, exit_code=128 + number, signal=name,
+        _update(job_dir, job.record, exit_code=128 + number, signal=name,
                 ended_at=datetime.now().isoformat(timespec="seconds"), ended_at_epoch=time.time())
         return 0
-    child = subprocess.Popen(job.data["argv"], cwd=job.data.get("cwd"), stdin=subprocess.DEVNULL)
+    child = subprocess.Popen(job.record.argv, cwd=job.record.cwd, stdin=subprocess.DEVNULL)
     try:
         child_create_time: float | None = psutil.Process(child.pid).create_time()
     except psutil.NoSuchProcess:  # already gone (and reaped by nobody yet: only if it exited at once)
         child_create_time = None
     # pid + create time (+ the job's boot id): what lets stop_job find the command if this supervisor is killed.
-    known = _update(job_dir, job.data, child_pid=child.pid, child_create_time=child_create_time)
+    known = _update(job_dir, job.record, child_pid=child.pid, child_create_time=child_create_time)
     if pending:  # a stop that came while the command was being started
         forward(pending[0], None)
     code = child.wait()
@@ -425,7 +404,7 @@ def stop_job(job: JobInfo, grace_s: float = 10.0) -> str:
     child = job.child_process()
     if proc is None and child is None:
         return "not running"
-    _update(job.dir, job.data, stopped=True)
+    _update(job.dir, job.record, stopped=True)
     if proc is not None:
         members = _tree(proc)[1:]
         if child is not None and all(m.pid != child.pid for m in members):
@@ -456,7 +435,7 @@ def stop_job(job: JobInfo, grace_s: float = 10.0) -> str:
             except psutil.NoSuchProcess:
                 pass
     else:
-        _update(job.dir, job.data, stopped=True, signal="SIGKILL" if alive else "SIGTERM",
+        _update(job.dir, job.record, stopped=True, signal="SIGKILL" if alive else "SIGTERM",
                 ended_at=datetime.now().isoformat(timespec="seconds"), ended_at_epoch=time.time(),
                 supervisor_lost=True)  # nobody is left to record an exit code: it stays null (unknown)
     return "killed" if alive else "terminated"

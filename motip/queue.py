@@ -17,7 +17,8 @@ pauses the queue with a one-line reason. ``resume_queue`` goes on: a stage pause
 checkpoint feeds the next stage); a stopped or failed run with a ``checkpoint_last.pth`` is resumed with
 ``motip train --resume``; anything else is retried from its build.
 
-State lives in ``<workspace>/.motip/queue.json`` (written atomically; schema in docs/demo.md)::
+State lives in ``<workspace>/.motip/queue.json``, the typed record ``motip.records.QueueRecord`` (one reader, one
+writer: validated, versioned, written atomically; fields in docs/formats.md)::
 
     {"version": 1, "config": "/abs/config.toml", "state": "running|paused|stopped|finished",
      "paused_reason": str|null, "current": int, "job_dir": str|null, "overrides": ["KEY=VALUE"],
@@ -39,19 +40,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from motip.atomic import atomic_write_json
 from motip.errors import ConfigError, MotipError
-from motip.jsonfile import read_json
+from motip.records import QUEUE_FILE as QUEUE_NAME
+from motip.records import QUEUE_STATES, STAGE_STATES, QueueRecord  # noqa: F401 - the states, for callers
 
-QUEUE_FILE = Path(".motip") / "queue.json"
+QUEUE_FILE = Path(".motip") / QUEUE_NAME
 DEFAULT_MIN_FREE_GB = 5.0
 DEFAULT_POLL_S = 2.0
 BEST_CHECKPOINT = "checkpoint_best_hota.pth"
 LAST_CHECKPOINT = "checkpoint_last.pth"
-_QUEUE_HINT = "delete it to forget the queue (runs and builds are not affected)"
-
-QUEUE_STATES = ("running", "paused", "stopped", "finished")
-STAGE_STATES = ("pending", "building", "training", "done", "alert", "failed", "stopped")
 
 
 def _now() -> str:
@@ -66,16 +63,20 @@ def queue_path(workspace_root: str | os.PathLike[str]) -> Path:
 
 
 def read_queue(workspace_root: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """queue.json, checked: None when there is none, MotipError naming the file when it cannot be used (not JSON,
-    truncated, a list, a field of the wrong type), so no caller meets a KeyError/TypeError later."""
+    """queue.json as a dict (``QueueRecord.to_json()``: every field present, defaults filled in), checked by its
+    one reader ``motip.records.QueueRecord.read``: None when there is none, MotipError naming the file and the
+    field when it cannot be used (not JSON, truncated, a list, a field of the wrong type, a newer version), so no
+    caller meets a KeyError/TypeError later. ``read_queue_record`` gives the typed record."""
+    record = read_queue_record(workspace_root)
+    return None if record is None else record.to_json()
+
+
+def read_queue_record(workspace_root: str | os.PathLike[str]) -> QueueRecord | None:
+    """The typed queue.json (``motip.records.QueueRecord``); None when there is none; MotipError when damaged."""
     path = queue_path(workspace_root)
     if not path.exists() and not path.is_symlink():
         return None
-    queue = read_json(path, what="queue state (queue.json)", hint=_QUEUE_HINT)
-    problem = _queue_problem(queue)
-    if problem is not None:
-        raise MotipError(f"queue state (queue.json) {problem}", path=path, hint=_QUEUE_HINT)
-    return queue
+    return QueueRecord.read(path)
 
 
 def try_read_queue(workspace_root: str | os.PathLike[str]) -> tuple[dict[str, Any] | None, MotipError | None]:
@@ -86,78 +87,18 @@ def try_read_queue(workspace_root: str | os.PathLike[str]) -> tuple[dict[str, An
         return None, err
 
 
-def _kind(value: Any, types: tuple[type, ...], optional: bool) -> bool:
-    if value is None:
-        return optional
-    if isinstance(value, bool) and bool not in types:
-        return False
-    return isinstance(value, types)
-
-
-_STR, _NUM, _DICT, _LIST = (str,), (int, float), (dict,), (list,)
-_QUEUE_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
-    "config": (_STR, False), "state": (_STR, False), "current": ((int,), False), "stages": (_LIST, False),
-    "paused_reason": (_STR, True), "job_dir": (_STR, True), "overrides": (_LIST, True), "options": (_DICT, True),
-    "history": (_LIST, True),
-}
-_STAGE_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
-    "name": (_STR, False), "config": (_STR, False), "state": (_STR, False), "run_dir": (_STR, True),
-    "build_exit": ((int,), True), "pretrain": (_STR, True), "best_checkpoint": (_STR, True),
-    "metrics": (_DICT, True), "alerts": (_LIST, True), "started_at": (_STR, True), "ended_at": (_STR, True),
-}
-_METRIC_FIELDS: dict[str, tuple[tuple[type, ...], bool]] = {
-    "HOTA": (_NUM, True), "IDF1": (_NUM, True), "per_class": (_DICT, True),
-}
-
-
-def _fields_problem(data: dict[str, Any], fields: dict[str, tuple[tuple[type, ...], bool]], where: str) -> str | None:
-    for key, (types, optional) in fields.items():
-        if key not in data and optional:
-            continue
-        if not _kind(data.get(key), types, optional):
-            return f"{where}{key!r} is {type(data.get(key)).__name__} {data.get(key)!r:.40}"
-    return None
-
-
-def _queue_problem(queue: dict[str, Any]) -> str | None:
-    """What makes a parsed queue.json unusable (first problem found), else None."""
-    problem = _fields_problem(queue, _QUEUE_FIELDS, "field ")
-    if problem:
-        return problem
-    if queue["state"] not in QUEUE_STATES:
-        return f"field 'state' is {queue['state']!r:.40}, expected one of {', '.join(QUEUE_STATES)}"
-    if not 0 <= queue["current"] <= len(queue["stages"]):
-        return f"field 'current' is {queue['current']}, outside its {len(queue['stages'])} stages"
-    for index, stage in enumerate(queue["stages"]):
-        where = f"stage {index + 1} "
-        if not isinstance(stage, dict):
-            return f"{where}is {type(stage).__name__}, expected an object"
-        problem = _fields_problem(stage, _STAGE_FIELDS, where + "field ")
-        if problem:
-            return problem
-        if stage["state"] not in STAGE_STATES:
-            return f"{where}field 'state' is {stage['state']!r:.40}, expected one of {', '.join(STAGE_STATES)}"
-        metrics = stage.get("metrics")
-        if metrics is not None:
-            problem = _fields_problem(metrics, _METRIC_FIELDS, where + "metrics field ")
-            if problem:
-                return problem
-            for name, value in (metrics.get("per_class") or {}).items():
-                if not isinstance(value, dict):
-                    return f"{where}metrics per_class {name!r} is {type(value).__name__}, expected an object"
-    if not all(isinstance(t, str) for t in queue.get("overrides") or []):
-        return "field 'overrides' holds a non-string"
-    for entry in queue.get("history") or []:
-        if not isinstance(entry, dict) or not isinstance(entry.get("msg"), str):
-            return "field 'history' holds an entry without a text 'msg'"
-    return None
-
-
-def write_queue(workspace_root: str | os.PathLike[str], queue: dict[str, Any]) -> None:
-    queue["updated_at"] = _now()
+def write_queue(workspace_root: str | os.PathLike[str], queue: dict[str, Any] | QueueRecord) -> None:
+    """Write queue.json through its one writer (``QueueRecord.write``: validated, atomic), stamping
+    ``updated_at``; a dict (the worker's working copy) is checked as the reader would check it."""
     path = queue_path(workspace_root)
+    if isinstance(queue, QueueRecord):
+        queue.updated_at = _now()
+        record = queue
+    else:
+        queue["updated_at"] = _now()
+        record = QueueRecord.from_json(queue, path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path, queue)
+    record.write(path)
 
 
 _IN_WORKER = False  # the worker also echoes its notes to its output.log

@@ -21,14 +21,15 @@ from pathlib import Path
 from typing import IO, Any
 
 from motip.errors import MotipError
+from motip.records import JOB_FILE, METRICS_FILE, RUN_FILE, RunRecord  # noqa: F401 - METRICS_FILE: re-exported
+
+# run.json, job.json and metrics.json are typed records: their names, fields, reader and writer live in
+# motip.records; they are re-exported here with the run folder's other names.
 
 TRAIN_LOG = "train.log"
-RUN_FILE = "run.json"
 CONFIG_FILE = "config.yaml"
-JOB_FILE = "job.json"  # motip.jobs.JOB_FILE
 OUTPUT_LOG = "output.log"  # motip.jobs.OUTPUT_FILE
 LOCK_FILE = "train.lock"
-METRICS_FILE = "metrics.json"
 LAST = "checkpoint_last.pth"
 BEST_HOTA = "checkpoint_best_hota.pth"
 BEST_IDF1 = "checkpoint_best_idf1.pth"
@@ -161,9 +162,6 @@ def lock_holder(run_dir: Path) -> int | None:
 RUN_STATES = ("running", "starting", "finished", "failed", "stopped", "dead", "unknown", "unreadable")
 ENDED_STATES = ("finished", "failed", "stopped")
 TAIL_BYTES = 64 * 1024  # run_state reads at most this much of train.log's end, however long the log
-_RUN_JSON_TYPES: dict[str, tuple[type, ...]] = {"pid": (int,), "status": (str,), "exit_code": (int,),
-                                                "config": (str,), "ended_at": (str,), "message": (str,)}
-_RUN_JSON_STATUSES = ("running", *ENDED_STATES)
 _REUSE_SLACK_S = 2.0  # run.json's times have 1 s resolution
 
 
@@ -200,24 +198,15 @@ class RunState:
                 "path": None if self.path is None else str(self.path), "problems": list(self.problems)}
 
 
-def _read_run_json(run_dir: Path) -> tuple[dict[str, Any] | None, str | None]:
-    """(run.json's fields, None); (None, None) when absent; (None, "run.json unreadable: ...") when damaged."""
-    from motip.jsonfile import try_read_json
-
+def _read_run_json(run_dir: Path) -> tuple[RunRecord | None, str | None]:
+    """(run.json's record, None); (None, None) when absent; (None, "run.json unreadable: ...") when damaged."""
     path = run_dir / RUN_FILE
     if not path.exists() and not path.is_symlink():
         return None, None
-    data, error = try_read_json(path, what="run.json", hint="the trainer rewrites it at its next start or end")
+    record, error = RunRecord.try_read(path)
     if error is not None:
         return None, f"run.json unreadable: {error.render().splitlines()[0]}"
-    for key, types in _RUN_JSON_TYPES.items():
-        value = data.get(key)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
-            return None, f"run.json unreadable: {path}: field {key!r} is {type(value).__name__} {value!r:.40}"
-    if data.get("status") is not None and data["status"] not in _RUN_JSON_STATUSES:
-        return None, (f"run.json unreadable: {path}: field 'status' is {data['status']!r:.40}, expected one of "
-                      + "/".join(_RUN_JSON_STATUSES))
-    return data, None
+    return record, None
 
 
 @dataclass(frozen=True)
@@ -326,18 +315,17 @@ def run_state(run_dir: str | os.PathLike[str]) -> RunState:
         # only recording the exit: that is no longer a start.)
         job_alive = job.child_process() or (job.process() if job.child_pid is None else None)
         if job_alive is not None:
-            return RunState("starting", "job.json", pid=job_alive.pid, path=job_path,
+            return RunState("starting", JOB_FILE, pid=job_alive.pid, path=job_path,
                             message="the job is alive; its trainer has not taken the run's lock yet")
     info, run_problem = _read_run_json(run_dir)
     if run_problem is not None:
         problems.insert(0, run_problem)
-        return RunState("unreadable", "run.json", path=run_dir / RUN_FILE, message=run_problem,
+        return RunState("unreadable", RUN_FILE, path=run_dir / RUN_FILE, message=run_problem,
                         problems=tuple(problems))
-    info = info or {}
-    status = info.get("status")
-    if status in ENDED_STATES:
-        return RunState(status, "run.json", exit_code=info.get("exit_code"), message=info.get("message") or "",
-                        ended_at=info.get("ended_at"), path=run_dir / RUN_FILE, problems=tuple(problems))
+    status = info.status if info is not None else None
+    if info is not None and status in ENDED_STATES:
+        return RunState(status, RUN_FILE, exit_code=info.exit_code, message=info.message or "",
+                        ended_at=info.ended_at, path=run_dir / RUN_FILE, problems=tuple(problems))
     tail = _log_tail(run_dir / TRAIN_LOG)
     end = tail.end
     if end is not None:
@@ -346,37 +334,38 @@ def run_state(run_dir: str | os.PathLike[str]) -> RunState:
                         message=str(end.get("msg") or ""), ended_at=end.get("time"), path=run_dir / TRAIN_LOG,
                         problems=tuple(problems))
     if job is not None and job.error is not None:
-        return RunState("unreadable", "job.json", path=job_path, message=problems[0], problems=tuple(problems))
+        return RunState("unreadable", JOB_FILE, path=job_path, message=problems[0], problems=tuple(problems))
     trainer_wrote = status == "running" or tail.exists
-    since = _epoch(info.get("resumed_at") or info.get("started_at") or tail.since)
-    job_ended = job.data.get("ended_at_epoch") if job is not None else None
+    since = _epoch((info.resumed_at or info.started_at if info is not None else None) or tail.since)
+    job_ended = job.record.ended_at_epoch if job is not None else None
     if since is not None and isinstance(job_ended, (int, float)) and since > job_ended:
         job = None  # an older launch's job.json: the last segment (e.g. a `--resume` by hand) is not its doing
     if job is not None and job.exit_code is not None and not trainer_wrote:
         state = job.state if job.state in ENDED_STATES else "failed"
-        return RunState(state, "job.json", exit_code=job.exit_code, ended_at=job.data.get("ended_at"),
+        return RunState(state, JOB_FILE, exit_code=job.exit_code, ended_at=job.record.ended_at,
                         path=job_path, message=f"the job ended (exit {job.exit_code}) before its trainer started")
-    if job is not None and job.data.get("stopped"):
-        return RunState("stopped", "job.json", exit_code=job.exit_code, ended_at=job.data.get("ended_at"),
+    if job is not None and job.record.stopped:
+        return RunState("stopped", JOB_FILE, exit_code=job.exit_code, ended_at=job.record.ended_at,
                         path=job_path, message="stopped by `stop_job` before the trainer wrote its end")
     killed = "no live trainer and no end recorded: killed (kill -9), OOM-killed, or the machine rebooted"
     if job is not None:
-        signal_name = job.data.get("signal")
+        signal_name = job.record.signal
         how = f" (the job recorded exit {job.exit_code}{', ' + signal_name if signal_name else ''})" \
             if job.exit_code is not None else ""
-        return RunState("dead", "job.json", exit_code=job.exit_code, ended_at=job.data.get("ended_at"),
+        return RunState("dead", JOB_FILE, exit_code=job.exit_code, ended_at=job.record.ended_at,
                         path=job_path, message=killed + how)
     if (run_dir / LOCK_FILE).exists():
-        return RunState("dead", LOCK_FILE, exit_code=info.get("exit_code"), path=run_dir / LOCK_FILE,
+        return RunState("dead", LOCK_FILE, exit_code=info.exit_code if info is not None else None,
+                        path=run_dir / LOCK_FILE,
                         message=killed)
     if not trainer_wrote:
         return RunState("unknown", "none", message="no run recorded here yet (no run.json, train.log or job.json)")
-    pid = info.get("pid") if info.get("pid") is not None else tail.pid
-    source = "run.json" if info else "train.log"
+    pid = info.pid if info is not None and info.pid is not None else tail.pid
+    source = RUN_FILE if info is not None else TRAIN_LOG
     if _unproven_pid_gone(pid, since):
-        return RunState("dead", source, path=run_dir / (RUN_FILE if info else TRAIN_LOG),
+        return RunState("dead", source, path=run_dir / (RUN_FILE if info is not None else TRAIN_LOG),
                         message=f"trainer pid {pid} is gone and no end was recorded: killed, OOM-killed, or the "
                                 "machine rebooted")
-    return RunState("unknown", source, pid=None, path=run_dir / (RUN_FILE if info else TRAIN_LOG),
+    return RunState("unknown", source, pid=None, path=run_dir / (RUN_FILE if info is not None else TRAIN_LOG),
                     message=f"a run from before {LOCK_FILE}: no end recorded, and its pid "
                             f"{pid if pid is not None else '(none recorded)'} proves nothing (pids get reused)")

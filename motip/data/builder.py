@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import json
 import os
 import re
 import shutil
@@ -45,6 +44,7 @@ from motip.data.settings import BuildSettings, load_build_settings
 from motip.data.video import VideoRef
 from motip.errors import ConfigError, DataError
 from motip.progress import Progress
+from motip.records import BuildReport
 from motip.workspace import key_line
 
 TMP_PREFIX = ".tmp-"
@@ -273,8 +273,8 @@ def build(settings: BuildSettings, *, dry_run: bool = False, progress_stream: Te
             stats, skipped = _write_all(plan, temp_dir, progress_stream)
             report = _report(settings, plan, stats, skipped, build_dir, created, time.monotonic() - start,
                              temp_dir=temp_dir)
-            # plain write: the folder rename below is what makes the build appear atomically
-            (temp_dir / report_mod.REPORT_NAME).write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+            # the report's one writer; the folder rename below is what makes the build appear atomically
+            BuildReport.from_json(report, temp_dir / report_mod.REPORT_NAME).write(temp_dir / report_mod.REPORT_NAME)
             os.rename(temp_dir, build_dir)
         except BaseException:
             shutil.rmtree(temp_dir, ignore_errors=True)
@@ -324,7 +324,7 @@ def _report(settings: BuildSettings, plan: BuildPlan, stats: list[SequenceStats]
                         "splits": list(settings.sources[source].splits)}
                for source, sel in plan.selections.items()}
     return {
-        "format": report_mod.FORMAT,
+        "version": BuildReport.VERSION,
         "created": created.isoformat(timespec="seconds"),
         "build_dir": None if build_dir is None else str(build_dir),
         "output": str(settings.output),
@@ -347,10 +347,10 @@ def _report(settings: BuildSettings, plan: BuildPlan, stats: list[SequenceStats]
 # ---------------------------------------------------------------- old builds and status (files only)
 
 def _read_report(build_dir: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((build_dir / report_mod.REPORT_NAME).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
+    """The build's report (its one reader, ``motip.records.BuildReport.read``) as a dict; None when it is missing
+    or unusable (such a build's owner is unknown, so a prune keeps it)."""
+    record, _ = BuildReport.try_read(build_dir / report_mod.REPORT_NAME)
+    return None if record is None else record.to_json()
 
 
 def current_build(output: Path) -> Path | None:

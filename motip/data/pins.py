@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import IO
 
 from motip.errors import DataError
+from motip.records import BUILD_REPORT_FILE as REPORT_NAME  # the file that marks a finished build
 
 PIN_FILE = ".motip-pin.lock"
-REPORT_NAME = "build_report.json"  # the file that marks a finished build (motip.data.report.REPORT_NAME)
 
 
 def enclosing_build(path: Path) -> Path | None:

@@ -1,11 +1,11 @@
 """The build report: ``<build>/build_report.json`` and the rich table ``motip build`` prints.
 
-JSON keys (format 1): ``format``, ``created`` (ISO time), ``build_dir``, ``output``, ``config``, ``seed``,
-``manifest`` (path or null), ``manifest_fingerprint``, ``val_fingerprint``, ``test_fingerprint``, ``budgets``
-(source -> {asked, used, pool_videos, pool_frames, frame_stride, splits}), ``splits`` (split -> {sequences, frames,
-boxes: {person, vehicle}, ignored, sources: source -> {sequences, frames, boxes: {person, vehicle}, ignored}}),
-``sequences`` (one row per written sequence), ``skipped`` (quirk -> count of source labels dropped),
-``warnings``, ``duration_s``, ``dry_run``.
+The file is the typed record ``motip.records.BuildReport`` (its one reader and writer; docs/formats.md). JSON keys:
+``version``, ``created`` (ISO time), ``build_dir``, ``output``, ``config``, ``seed``, ``manifest`` (path or null),
+``manifest_fingerprint``, ``val_fingerprint``, ``test_fingerprint``, ``budgets`` (source -> {asked, used,
+pool_videos, pool_frames, frame_stride, splits}), ``splits`` (split -> {sequences, frames, boxes: {person, vehicle},
+ignored, sources: source -> {sequences, frames, boxes: {person, vehicle}, ignored}}), ``sequences`` (one row per
+written sequence), ``skipped`` (quirk -> count of source labels dropped), ``warnings``, ``duration_s``, ``dry_run``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ from typing import Any
 
 from motip.data.categories import CLASS_NAMES
 from motip.data.mot_format import SequenceStats
+from motip.records import BUILD_REPORT_FILE
 
 SPLITS = ("train", "val", "test")
-REPORT_NAME = "build_report.json"
-FORMAT = 1
+REPORT_NAME = BUILD_REPORT_FILE
 
 
 def _empty_counts() -> dict[str, Any]:

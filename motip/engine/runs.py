@@ -22,8 +22,9 @@ from typing import Any
 
 import torch
 
-from motip.atomic import atomic_open, atomic_write_json
+from motip.atomic import atomic_open
 from motip.errors import MotipError
+from motip.records import RunRecord
 from motip.rundir import LAST, RUN_FILE  # noqa: F401 - the run folder's names live in motip.rundir
 
 
@@ -45,18 +46,13 @@ def resolve_run_dir(config: Mapping[str, Any], config_path: Path) -> Path:
 
 
 def write_run_json(run_dir: Path, **fields: Any) -> dict[str, Any]:
-    """Merge ``fields`` into run.json (pid, argv, started_at, ended_at, exit status, ...)."""
+    """Set ``fields`` in run.json (pid, argv, started_at, ended_at, exit status, ...), keeping the rest, through
+    its one reader and writer (``motip.records.RunRecord``). A damaged run.json is replaced by what we know now."""
     path = run_dir / RUN_FILE
-    data: dict[str, Any] = {}
-    if path.is_file():
-        import json
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            data = {}
-    data.update(fields)
-    atomic_write_json(path, data)
-    return data
+    record, _ = RunRecord.try_read(path) if path.exists() else (None, None)
+    updated = (record or RunRecord()).merged(**fields)
+    updated.write(path)
+    return updated.to_json()
 
 
 def run_started(run_dir: Path, config_path: Path, resumed: bool, data: Mapping[str, str] | None = None) -> None:

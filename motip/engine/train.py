@@ -23,7 +23,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from motip import rundir
-from motip.atomic import DiskFullError, atomic_write_json
+from motip.atomic import DiskFullError
 from motip.config import dump_config
 from motip.engine import ddp, runs
 from motip.engine.optim import build_optimizer, group_lr, warmup_lr
@@ -227,14 +227,13 @@ class Trainer:
         folders: a rebuild that switches the ``datasets/<name>`` link while we train changes nothing we read. On
         ``--resume`` the folders recorded in run.json are pinned again. Returns {configured path: real path}."""
         from motip.data.pins import pin_path
-        from motip.jsonfile import try_read_json
+        from motip.records import RunRecord
 
         config = self.config
         recorded: dict[str, str] = {}
         if self.resume:
-            data, _ = try_read_json(self.run_dir / rundir.RUN_FILE, what="run.json")
-            if isinstance(data, dict) and isinstance(data.get("data"), dict):
-                recorded = {str(k): str(v) for k, v in data["data"].items() if isinstance(v, str)}
+            record, _ = RunRecord.try_read(self.run_dir / rundir.RUN_FILE)  # run.json's one reader
+            recorded = dict(record.data or {}) if record is not None else {}
 
         mapping: dict[str, str] = {}
 
@@ -621,18 +620,10 @@ class Trainer:
             self.writer.warning(warning, epoch=number)
         self.writer.eval(epoch=number, metrics=top, per_class=per_class, global_step=int(self.states["global_step"]),
                          eval_s=round(time.monotonic() - started, 2))
-        history_path = self.run_dir / "metrics.json"
-        history: dict[str, Any] = {"epochs": []}
-        if history_path.is_file():
-            import json
-            try:
-                history = json.loads(history_path.read_text(encoding="utf-8"))
-            except ValueError:
-                history = {"epochs": []}
-        history["epochs"] = [e for e in history.get("epochs", []) if e.get("epoch") != number]
-        history["epochs"].append({"epoch": number, "global_step": int(self.states["global_step"]), **top,
-                                  "per_class": per_class})
-        atomic_write_json(history_path, history)
+        from motip.records import record_epoch_metrics  # the run's metrics.json: its one reader and writer
+
+        record_epoch_metrics(self.run_dir / rundir.METRICS_FILE, {"epoch": number, **top, "per_class": per_class,
+                                                                  "global_step": int(self.states["global_step"])})
         return top
 
     def _save(self, name: str, model, optimizer, scheduler) -> None:

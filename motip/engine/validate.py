@@ -14,7 +14,6 @@ from typing import Any
 
 import torch
 
-from motip.atomic import atomic_write_json
 from motip.errors import ConfigError, DataError
 from motip.eval.classes import classes_to_eval
 
@@ -72,7 +71,7 @@ def validate(model: torch.nn.Module, config: Mapping[str, Any], out_dir: Path) -
                   "warnings": [*fingerprint_warnings,
                                "the tracker found no objects in any val sequence (DET_THRESH too high or an "
                                "untrained detector): every metric is 0"]}
-        atomic_write_json(out_dir / METRICS_FILE, report)
+        write_metrics(out_dir / METRICS_FILE, report)
         return report
     report = evaluate(gt_folder, tracker_dir, seqmap=seqmap, classes=classes, check_fingerprint=False)
     report["warnings"] = [*fingerprint_warnings, *report["warnings"]]  # where evaluate's own check puts it

@@ -7,11 +7,11 @@ it equals the ``<split>_fingerprint`` the builder wrote into ``<build>/build_rep
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from motip.data.mot_format import fingerprint_split
 from motip.data.report import REPORT_NAME
+from motip.records import BuildReport
 
 
 def split_fingerprint(gt_folder: str | Path) -> str:
@@ -23,13 +23,8 @@ def split_fingerprint(gt_folder: str | Path) -> str:
 def recorded_fingerprint(gt_folder: str | Path) -> str | None:
     """The ``<split>_fingerprint`` recorded in the build report beside the split; None when there is none."""
     gt_folder = Path(gt_folder)
-    report_path = gt_folder.parent / REPORT_NAME
-    try:
-        report = json.loads(report_path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    value = report.get(f"{gt_folder.name}_fingerprint") if isinstance(report, dict) else None
-    return value if isinstance(value, str) and value else None
+    report, _ = BuildReport.try_read(gt_folder.parent / REPORT_NAME)  # the report's one reader
+    return None if report is None else report.fingerprint(gt_folder.name)
 
 
 def check_val_fingerprint(gt_folder: str | Path) -> str | None:

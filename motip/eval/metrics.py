@@ -36,12 +36,10 @@ from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-from motip.atomic import atomic_write_json
 from motip.data.mot_files import MotBoxes, Sequence, read_gt, read_ignore, read_split, read_tracker_file
 from motip.errors import DataError, MotipError
+from motip.records import METRICS_FILE, MetricsReport
 
-METRICS_FORMAT = 1
-METRICS_FILE = "metrics.json"
 DEFAULT_CLASSES: dict[str, int] = {"pedestrian": 1}
 MATCH_IOU = 0.5
 EPS = np.finfo("float").eps
@@ -385,7 +383,7 @@ def evaluate(gt_folder: str | Path, tracker_folder: str | Path, *, seqmap: str |
     metrics = summarize(_combine_classes(per_class_raw, metric_objs))
 
     report: dict[str, Any] = {
-        "format": METRICS_FORMAT,
+        "version": MetricsReport.VERSION,
         "created": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
         "gt_folder": str(gt_folder.absolute()),
         "tracker_folder": str(tracker_folder.absolute()),
@@ -415,5 +413,6 @@ def json_safe(value: Any) -> Any:
 
 
 def write_metrics(path: Path, report: dict[str, Any]) -> None:
-    """Write a report as JSON (atomically; non-finite numbers as null)."""
-    atomic_write_json(path, json_safe(report))
+    """Write a report to metrics.json through its one writer (``motip.records.MetricsReport``: non-finite numbers
+    as null, validated, atomic); ``MetricsReport.read`` reads it back."""
+    MetricsReport.from_report(report, path).write(path)
