@@ -472,3 +472,18 @@ def best_eval(log: TrainLog, metric: str = "HOTA", cls: str | None = None) -> di
         if isinstance(value, (int, float)) and math.isfinite(value) and value > best_value:
             best, best_value = row, value
     return best
+
+
+def tail_status(path: str | os.PathLike[str], max_bytes: int = 4096) -> dict[str, Any]:
+    """The status (epoch, step, total_steps, state...) of a log's last ``max_bytes`` only: how far a training is,
+    without reading a big log. {} when the file cannot be read or its tail has no step line."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            start = max(0, handle.tell() - max_bytes)
+            handle.seek(start)
+            lines = handle.read().decode("utf-8", errors="replace").splitlines()[1 if start else 0:]  # a cut first
+    except OSError:
+        return {}
+    status = parse_lines(lines).status
+    return status if status.get("epoch") is not None else {}

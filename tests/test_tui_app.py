@@ -23,11 +23,11 @@ async def test_edit_and_save_budget_changes_only_that_line(tmp_path: Path) -> No
     before = config.read_text()
     app = app_for(config)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("e")
+        await pilot.press("e")  # the editor, its cursor on the first budget; no field entered yet
         budget = app.query_one("#budget-bdd", Input)
-        assert app.focused is app.query_one("#budget-dancetrack", Input)
-        budget.focus()
-        await pilot.pause()
+        assert app.focused is app.query_one("#budget-editor")
+        await pilot.press("down", "down", "down", "enter")  # BDD's frame_budget, entered with Enter
+        assert app.focused is budget
         budget.value = ""
         await pilot.press("1", "5", "0")  # typed into the field, not taken as the "1" view key
         assert budget.value == "150"
@@ -44,11 +44,12 @@ async def test_views_reachable_from_inside_an_input(tmp_path: Path) -> None:
     # Digits go into the focused field; F1-F5 switch views from anywhere and Esc leaves the editor.
     app = app_for(make_workspace(tmp_path / "ws"))
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("e")
+        await pilot.press("e", "enter")
         assert isinstance(app.focused, Input)
         await pilot.press("f4")
         assert app.query_one("#views").active == "jobs"
-        await pilot.press("e")
+        await pilot.press("e", "enter", "escape")  # Esc leaves the field, a second Esc the editor
+        assert app.query_one("#views").active == "budgets" and not isinstance(app.focused, Input)
         await pilot.press("escape")
         await pilot.pause()
         assert app.query_one("#views").active == "stages" and not isinstance(app.focused, Input)
@@ -62,8 +63,9 @@ async def test_invalid_budget_is_refused_and_nothing_written(tmp_path: Path) -> 
     before = config.read_text()
     app = app_for(config)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("e")
+        await pilot.press("e", "enter")
         field = app.query_one("#budget-dancetrack", Input)
+        assert app.focused is field
         field.value = ""
         await pilot.press("minus", "5")
         assert field.value == "-5"
@@ -141,25 +143,25 @@ async def test_appended_lines_reach_the_charts(tmp_path: Path) -> None:
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         loss = app.query_one("#chart-loss", Chart)
-        assert await wait_for(pilot, lambda: app.watch is not None and len(app.watch.steps) == 10)
+        assert await wait_for(pilot, lambda: app.charts.watches and len(app.charts.watches[0].steps) == 10)
         assert await wait_for(pilot, lambda: loss.points > 0)
         drawn = loss.points
         with open(run / "train.log", "a", encoding="utf-8") as handle:
             handle.write("".join(train_line(i) for i in range(11, 21)))
             handle.write(eval_line(1, 45.0, 47.0))
             handle.write(train_line(21, grad=float("nan"))[:-20])  # a partial last line: not yet delivered
-        assert await wait_for(pilot, lambda: len(app.watch.log.eval) == 1)
-        assert len(app.watch.steps) == 20
+        assert await wait_for(pilot, lambda: len(app.charts.watches[0].log.eval) == 1)
+        assert len(app.charts.watches[0].steps) == 20
         ok = await wait_for(pilot, lambda: loss.points > drawn)
-        assert ok, (drawn, loss.points, app.watch.version, app._drawn, len(app.watch.steps))
+        assert ok, (drawn, loss.points, app.charts.watches[0].version, app.charts.draws, len(app.charts.watches[0].steps))
         assert app.query_one("#chart-eval", Chart).points == 2
         with open(run / "train.log", "a", encoding="utf-8") as handle:
             handle.write(train_line(21, grad=float("nan"))[-20:])
         assert await wait_for(pilot, lambda: any("grad norm is nan" in a.text for a in app.alerts))
         # truncation: the run restarted its log; the charts start over
         (run / "train.log").write_text(train_line(1) * 3, encoding="utf-8")
-        ok = await wait_for(pilot, lambda: len(app.watch.steps) == 3 and not app.watch.log.eval)
-        assert ok, (len(app.watch.steps), app.watch.tailer.offset, app.watch.tailer.resets, app.watch.tailer._thread.is_alive())
+        ok = await wait_for(pilot, lambda: len(app.charts.watches[0].steps) == 3 and not app.charts.watches[0].log.eval)
+        assert ok, (len(app.charts.watches[0].steps), app.charts.watches[0].tailer.offset, app.charts.watches[0].tailer.resets, app.charts.watches[0].tailer._thread.is_alive())
 
 
 async def test_compare_overlay_and_forgetting_alert(tmp_path: Path) -> None:
@@ -174,7 +176,7 @@ async def test_compare_overlay_and_forgetting_alert(tmp_path: Path) -> None:
         assert await wait_for(pilot, lambda: table.row_count == 1)
         table.focus()
         await pilot.press("c")  # compare with the Stage 1 run
-        assert app.compare_run is not None
+        assert app.compare_dir is not None and "foundation" in app.compare_dir.name
         stages = app.query_one("#stage-table", DataTable)
         stages.focus()
         stages.move_cursor(row=1)  # Refinement

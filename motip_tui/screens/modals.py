@@ -1,4 +1,5 @@
-"""Small modal screens: help, yes/no confirmation, and an editable command line before a launch."""
+"""Small modal screens: help, yes/no confirmation, save/discard/cancel of unsaved edits, and an editable command
+line before a launch. Dialogs size to their text (width and height auto, wrapped within the terminal)."""
 
 from __future__ import annotations
 
@@ -10,39 +11,17 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-HELP_TEXT = """\
-[b]motip-tui keys[/b] (every action is also in the command palette: ctrl+p)
-
- 1..5, tab  views: Stages, Budgets, Charts, Jobs, Machine
- F1..F5     the same from anywhere, also inside an input field
- esc        leave the budget editor (back to Stages)
- ctrl+q     quit, from anywhere
- up/down    select a stage, a run, a job (the highlighted row)
- b          build the stage's data (motip build); asks to apply the
-            stage's budgets first when config.toml holds others
- t          train the stage (motip train <config> --detach)
- s          stop the highlighted job (asks; SIGTERM, then SIGKILL)
- v          viz of the highlighted run (best IDF1 checkpoint, val,
-            score 0.4; the command is editable before it runs)
- d          dashboard of the highlighted run (dashboard.png)
- c          overlay the highlighted run on the charts; c again clears
- o / O      overnight queue from the selected stage on / stop it
- e          edit budgets; ctrl+s saves, a applies the stage's budgets
- r          rescan runs and jobs now
- ?          this help         q  quit (jobs keep running)
-
-Jobs are detached: quitting or losing SSH never stops them; the next
-motip-tui finds them again. Dialogs close with q or n too (tmux delays
-Esc).
-"""
+from motip_tui.bindings import help_text
 
 
 class HelpScreen(ModalScreen[None]):
+    """Made from the key table (motip_tui/bindings.py): the keys it lists are the keys that are bound."""
+
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
 
     def compose(self) -> ComposeResult:
-        with VerticalScroll(id="dialog"):
-            yield Static(HELP_TEXT, id="help-text")
+        with VerticalScroll(id="dialog", classes="help"):
+            yield Static(help_text(), id="help-text")
 
     def action_close(self) -> None:
         self.dismiss(None)
@@ -57,7 +36,7 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog"):
-            yield Label(self.question, id="question")
+            yield Label(self.question, id="question", markup=False)
             with Horizontal(classes="buttons"):
                 yield Button("Yes (y)", id="yes", variant="primary")
                 yield Button("No (n)", id="no")
@@ -66,6 +45,33 @@ class ConfirmScreen(ModalScreen[bool]):
         self.dismiss(event.button.id == "yes")
 
     def action_answer(self, value: bool) -> None:
+        self.dismiss(value)
+
+
+class SaveDiscardScreen(ModalScreen["str | None"]):
+    """Unsaved edits: s saves, d discards, c / n / q / Esc cancels (stays where the edits are). Dismisses with
+    "save", "discard" or None."""
+
+    BINDINGS = [Binding("s", "answer('save')", "Save"), Binding("d", "answer('discard')", "Discard"),
+                Binding("c,n,q,escape", "answer(None)", "Cancel")]
+
+    def __init__(self, changes: str) -> None:
+        super().__init__()
+        self.changes = changes
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog"):
+            yield Label("Unsaved budget edits:", id="question")
+            yield Label(self.changes, id="changes", markup=False)
+            with Horizontal(classes="buttons"):
+                yield Button("Save (s)", id="save", variant="primary")
+                yield Button("Discard (d)", id="discard", variant="error")
+                yield Button("Cancel (c)", id="cancel")
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        self.dismiss(None if event.button.id == "cancel" else event.button.id)
+
+    def action_answer(self, value: str | None) -> None:
         self.dismiss(value)
 
 
@@ -80,8 +86,8 @@ class CommandScreen(ModalScreen["list[str] | None"]):
         self.argv = argv
 
     def compose(self) -> ComposeResult:
-        with Vertical(id="dialog"):
-            yield Label(self.title_text)
+        with Vertical(id="dialog", classes="wide"):
+            yield Label(self.title_text, markup=False)
             yield Input(shlex.join(self.argv), id="command")
             yield Label("Enter runs it, Esc cancels", classes="hint")
 
