@@ -1,8 +1,9 @@
-"""Reading the JSON files we write (job.json, run.json, queue.json, metrics.json, manifests, build reports).
+"""Parsing the JSON files we read (the typed records of ``motip.records``, manifests, launch records, summaries).
 
-One reader, so every caller gets the same answer for a damaged file: a ``MotipError`` naming the file, the line
+One parser, so every caller gets the same answer for a damaged file: a ``MotipError`` naming the file, the line
 when the parser knows it, and what to do; never a ``KeyError``/``RecursionError``/``UnicodeDecodeError`` somewhere
-else. Writing stays in ``motip.atomic.atomic_write_json``.
+else. The files we write with a fixed schema (job.json, run.json, queue.json, metrics.json, build_report.json) are
+then checked field by field by their record's reader (``motip.records``). Writing stays in ``motip.atomic``.
 """
 
 from __future__ import annotations
