@@ -263,6 +263,64 @@ def downsample(xs: Sequence[float] | Any, ys: Sequence[float] | Any, buckets: in
     return out_x.tolist(), out_y.tolist()
 
 
+class MinMaxBuckets:
+    """Incremental min/max downsampling of a series that only grows: buckets of a power-of-two number of points,
+    aligned at multiples of it, so appended points only touch the last bucket. A 500,000-point history is reduced
+    once; each append then costs its own bucket (until the bucket size doubles, which recomputes once).
+
+    ``update(xs, ys, buckets)`` returns numpy arrays (x, low, high), at most ``buckets`` of them: each bucket's
+    middle x, its min and its max, non-finite values ignored (a bucket without any finite value is dropped). With
+    one point per bucket low == high == the point. Drawn as two lines (an envelope: spikes stay visible) it costs
+    plotext far less than a zigzag through the same points (measured: 18 vs 66 ms for 76 buckets at 38x8).
+    ``transform`` (e.g. ``log10_positive``) is applied to each new slice of ``ys`` before reducing."""
+
+    def __init__(self, transform: Any = None) -> None:
+        self.transform = transform
+        self.size = 0  # points per bucket
+        self.done = 0  # points already reduced into complete buckets
+        self.source: Any = None
+        self._parts: list[tuple[Any, Any, Any]] = []
+
+    def update(self, xs: Any, ys: Any, buckets: int, source: Any = None) -> tuple[Any, Any, Any]:
+        """``source``: an object whose identity changes when the series is replaced (not only extended)."""
+        import numpy as np
+
+        n = min(len(xs), len(ys))
+        size = 1 << max(0, math.ceil(math.log2(max(1.0, n / max(1, buckets)))))
+        if size != self.size or n < self.done or source is not self.source:
+            self.size, self.done, self.source, self._parts = size, 0, source, []
+        complete = n // size * size
+        if complete > self.done:
+            self._parts.append(self._reduce(xs, ys, self.done, complete))
+            self.done = complete
+        parts = list(self._parts)
+        if n > complete:
+            parts.append(self._reduce(xs, ys, complete, n))
+        if not parts:
+            return np.empty(0), np.empty(0), np.empty(0)
+        return tuple(np.concatenate([part[i] for part in parts]) for i in range(3))  # type: ignore[return-value]
+
+    def _reduce(self, xs: Any, ys: Any, start: int, end: int) -> tuple[Any, Any, Any]:
+        import numpy as np
+
+        x = np.asarray(xs[start:end], dtype=float)
+        y = np.asarray(ys[start:end], dtype=float)
+        if self.transform is not None:
+            y = self.transform(y)
+        y = np.where(np.isfinite(y), y, np.nan)
+        if self.size == 1:
+            keep = np.isfinite(y)
+            return x[keep], y[keep], y[keep]
+        edges = np.arange(0, len(y), self.size)
+        ends = np.minimum(edges + self.size, len(y)) - 1
+        with np.errstate(invalid="ignore"):
+            low = np.fmin.reduceat(y, edges)
+            high = np.fmax.reduceat(y, edges)
+        middle = (x[edges] + x[ends]) / 2
+        keep = np.isfinite(low)
+        return middle[keep], low[keep], high[keep]
+
+
 def last_finite(values: Sequence[float] | Any) -> float | None:
     """The latest finite value of a series (what a panel prints beside its chart)."""
     for value in reversed(values[-1000:] if len(values) > 1000 else values):

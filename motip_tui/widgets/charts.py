@@ -120,6 +120,8 @@ class Chart(PlotextPlot):
         self.refresh()
 
     def draw_plot(self, spec: PlotSpec) -> None:
+        if spec == self.spec and self.points:
+            return  # unchanged (an overlay's panel while only the selected run grows): no plotext rebuild
         plt = self.plt
         plt.clear_figure()
         plt.frame(spec.frame)

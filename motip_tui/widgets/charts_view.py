@@ -15,7 +15,9 @@ smoothing on/off, ``w`` EMA weight 0.6/0.9/0.99, ``y`` log y-axis (loss, grad no
 
 from __future__ import annotations
 
+import importlib
 import math
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -130,6 +132,7 @@ class ChartPanel(Vertical):
     def __init__(self, name: str) -> None:
         super().__init__(id=f"panel-{name}", classes="chart-panel")
         self.panel = name
+        self.title_text: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Static(classes="panel-title")
@@ -140,15 +143,20 @@ class ChartPanel(Vertical):
     def chart(self) -> Chart:
         return self.query_one(Chart)
 
+    def _title(self, title: str) -> None:
+        if title != self.title_text:  # parsing markup costs a few ms a title: only when it changed
+            self.title_text = title
+            self.query_one(".panel-title", Static).update(title)
+
     def show_plot(self, title: str, spec: PlotSpec) -> None:
-        self.query_one(".panel-title", Static).update(title)
+        self._title(title)
         self.query_one(".panel-message", Static).display = False
         chart = self.chart
         chart.display = True
         chart.draw_plot(spec)
 
     def show_message(self, title: str, message: str) -> None:
-        self.query_one(".panel-title", Static).update(title)
+        self._title(title)
         chart = self.chart
         chart.display = False
         chart.points = 0
@@ -224,8 +232,10 @@ class ChartsView(Widget, can_focus=True):
         self.draws = 0  # redraws done (tests and the bench read it)
         self._drawn_key: tuple[Any, ...] | None = None
         self._ema: dict[tuple[Path, str, float], _EmaCache] = {}
+        self._buckets: dict[tuple[Path, str, str, bool], chartmath.MinMaxBuckets] = {}
         self._checking = False
         self._check_again = False
+        self._numpy_ready = threading.Event()
 
     # -- layout ----------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -237,10 +247,18 @@ class ChartsView(Widget, can_focus=True):
                 yield ChartPanel(name)
 
     def on_mount(self) -> None:
+        # numpy (the series' arrays) takes ~0.3 s to import, more on a busy box: never on the UI thread.
+        threading.Thread(target=self._import_numpy, name="charts:numpy", daemon=True).start()
         self.set_interval(self.refresh_s, self._tick)
         self.set_interval(CHECK_EVERY_S, self._request_check)
         self._apply_layout()
         self._show_empty()
+
+    def _import_numpy(self) -> None:
+        importlib.import_module("numpy")
+
+        self._numpy_ready.set()
+        self._data_arrived()
 
     def on_unmount(self) -> None:
         for watch in self.watches:
@@ -295,6 +313,7 @@ class ChartsView(Widget, can_focus=True):
             watch.stop()
         self.watches = watches
         self._ema = {key: value for key, value in self._ema.items() if key[0] in dirs}
+        self._buckets = {key: value for key, value in self._buckets.items() if key[0] in dirs}
         self.labels = self._labels(dirs)
         self.previous_best = dict(previous_best or {})
         selected = dirs[0] if dirs else None
@@ -417,7 +436,7 @@ class ChartsView(Widget, can_focus=True):
             if self.alerts:
                 self._set_alerts([])
             return
-        if not self.is_mounted or not self.is_on_screen:
+        if not self.is_mounted or not self.is_on_screen or not self._numpy_ready.is_set():
             return
         follower = self.follower
         key = (tuple((id(w), w.version, w.loading) for w in self.watches), self.size, self.smoothing,
@@ -520,6 +539,9 @@ class ChartsView(Widget, can_focus=True):
                             classes.append(cls)
             keys = [(metric, cls) for cls in classes]
             heading = f"{metric} per class"
+        if self._reading(runs):
+            panel.show_message(f"[b]{heading}[/b]", "reading train.log…")
+            return
         if not any(run.evals for run in runs):
             update = self.evaluating(runs[0])
             detail = (f"evaluating ({update.task} {update.percent:.0f}%), ETA {chartmath.format_duration(update.eta_s)}"
@@ -563,6 +585,12 @@ class ChartsView(Widget, can_focus=True):
         target = f" [{TARGET_COLOR}]━{TARGET:g}[/]"
         panel.show_plot(f"[b]{heading}[/b]{target} " + " ".join(latest), spec)
 
+    @staticmethod
+    def _reading(runs: list[_RunData]) -> bool:
+        """The selected run's train.log exists but its first lines have not been parsed yet."""
+        watch = runs[0].watch
+        return watch.version == 0 and watch.path.exists()
+
     def _eval_wait_detail(self, run: _RunData) -> str:
         status = run.status
         if status.get("epoch") is None:
@@ -574,11 +602,14 @@ class ChartsView(Widget, can_focus=True):
         smoothing = self.smoothing and name in SMOOTHED
         weight = self.ema_weight
         title = STEP_TITLES[name] + (f" EMA {weight:g}" if smoothing else "") + (" log" if self.log_scale else "")
+        if self._reading(runs):
+            panel.show_message(f"[b]{title}[/b]", "reading train.log…")
+            return
         if not any(len(run.arrays["steps"]) for run in runs):
             panel.show_message(f"[b]{title}[/b]", "waiting for the first step")
             return
         x_ticks, y_rows, frame = self._ticks_room(panel)
-        buckets = max(10, panel.size.width)
+        buckets = 2 * max(10, panel.size.width)  # 1-2 buckets a column (braille: 2 dots a column)
         lines: list[Line] = []
         latest: list[str] = []
         for run in runs:
@@ -586,18 +617,17 @@ class ChartsView(Widget, can_focus=True):
             raw = run.arrays[name]
             if not len(steps):
                 continue
-            shown_raw = chartmath.log10_positive(raw) if self.log_scale else raw
-            rx, ry = chartmath.downsample(steps, shown_raw, buckets)
+            # Raw values as an envelope (each bucket's min and max: spikes stay visible), dim under the smoothed
+            # line; overlaid runs are drawn smoothed only when smoothing is on (readable, and half the drawing).
+            if not smoothing or run.index == 0:
+                lines += _envelope(*self._reduced(run, name, "raw", raw, buckets),
+                                   plot_color(run_color(run.index, dim=smoothing)))
             smooth_value = None
             if smoothing:
                 smoothed = self._smoothed(run, name, weight)
                 smooth_value = chartmath.last_finite(smoothed)
-                shown = chartmath.log10_positive(smoothed) if self.log_scale else smoothed
-                sx, sy = chartmath.downsample(steps, shown, buckets)
-                lines.append(Line(rx, ry, plot_color(run_color(run.index, dim=True))))
-                lines.append(Line(sx, sy, plot_color(run_color(run.index))))
-            else:
-                lines.append(Line(rx, ry, plot_color(run_color(run.index))))
+                x, low, high = self._reduced(run, name, f"ema {weight}", smoothed, buckets)
+                lines.append(Line(x.tolist(), ((low + high) / 2).tolist(), plot_color(run_color(run.index))))
             value = chartmath.last_finite(raw)
             if len(runs) == 1:
                 text = fmt_value(value) + (f" (smoothed {fmt_value(smooth_value)})" if smoothing else "")
@@ -626,6 +656,16 @@ class ChartsView(Widget, can_focus=True):
             return
         panel.show_plot(f"[b]{title}[/b] " + " ".join(latest), spec)
 
+    def _reduced(self, run: _RunData, name: str, variant: str, values: Any, buckets: int) -> tuple[Any, Any, Any]:
+        """``values`` downsampled against the run's steps (log10 first on a log axis), incrementally: an append
+        reduces only the last bucket, and an overlay that does not change costs nothing."""
+        key = (run.watch.run_dir, name, variant, self.log_scale)
+        reducer = self._buckets.get(key)
+        if reducer is None:
+            reducer = self._buckets[key] = chartmath.MinMaxBuckets(
+                chartmath.log10_positive if self.log_scale else None)
+        return reducer.update(run.arrays["steps"], values, buckets, source=run.arrays["source"])
+
     def _smoothed(self, run: _RunData, name: str, weight: float) -> Any:
         """The run's EMA of ``name``, extended by the appended steps only (a 500k-step history is smoothed once)."""
         import numpy as np
@@ -642,6 +682,15 @@ class ChartsView(Widget, can_focus=True):
             cache.count = len(values)
         self._ema[key] = cache
         return cache.values
+
+
+def _envelope(x: Any, low: Any, high: Any, color: Any) -> list[Line]:
+    """One line where every bucket holds one point, else a line through the minima and one through the maxima."""
+    import numpy as np
+
+    if np.array_equal(low, high):
+        return [Line(x.tolist(), low.tolist(), color)]
+    return [Line(x.tolist(), low.tolist(), color), Line(x.tolist(), high.tolist(), color)]
 
 
 def _markers(names: list[str]) -> list[str]:

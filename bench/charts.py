@@ -1,0 +1,155 @@
+"""Benchmark of the Charts view (motip_tui.widgets.charts_view.ChartsView) alone, headless, in a bare host app.
+
+Run: .venv/bin/python bench/charts.py [--lines 500000] [--idle-s 5] [--size 80x24]
+Targets (issue 13): a 500,000-line train.log's first charts <= 1 s, append-to-chart <= 0.1 s, idle CPU near zero.
+Prints figures; asserts nothing. Figures: show_runs to the first charts with evals (a big log's preview: every event
++ the last 4 MB of steps), to every line drawn, then the same with a second run overlaid; idle CPU of the process
+with the view shown; append-to-chart latency (a line written, the view redrawn with it), smoothing on (default).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+STEPS_PER_EPOCH = 5000
+
+
+def train_line(step: int) -> str:
+    epoch = step // STEPS_PER_EPOCH + 1
+    return (f"2026-11-24T10:00:00 [train] epoch={epoch} step={step % STEPS_PER_EPOCH + 1} "
+            f"total_steps={STEPS_PER_EPOCH} global_step={step} loss={2.0 + 1.0 / (1 + step / 1000):.5f} "
+            f"loss_cls=0.5 loss_bbox=0.3 loss_giou=0.4 loss_id=0.8 grad_norm={1.0 + (step % 97) / 10:.4f} "
+            f"lr=2e-05 s_per_step=1.42\n")
+
+
+def write_run(folder: Path, lines: int) -> Path:
+    folder.mkdir(parents=True)
+    with open(folder / "train.log", "w", encoding="utf-8") as handle:
+        handle.write(f'2026-11-24T10:00:00 [start] run="outputs/{folder.name}" config="c.yaml" epochs=100 pid=1\n')
+        for step in range(1, lines):
+            handle.write(train_line(step))
+            if step % STEPS_PER_EPOCH == 0:
+                epoch = step // STEPS_PER_EPOCH
+                handle.write(f"2026-11-24T11:00:00 [eval] epoch={epoch} HOTA={50 + epoch / 10:.2f} "
+                             f"IDF1={52 + epoch / 10:.2f} pedestrian.HOTA=55.0 vehicle.HOTA={48 + epoch / 20:.2f} "
+                             "pedestrian.IDF1=57.0 vehicle.IDF1=50.0\n")
+    return folder
+
+
+async def measure(runs: list[Path], lines: int, idle_s: float, size: tuple[int, int]) -> dict[str, object]:
+    import psutil
+    from textual.app import App, ComposeResult
+
+    from motip_tui.widgets.charts import Chart
+    from motip_tui.widgets.charts_view import ChartsView
+
+    class Host(App[None]):
+        def compose(self) -> ComposeResult:
+            yield ChartsView(id="charts")  # default refresh (0.25 s), poll (0.5 s) and watchdog: what users run
+
+    results: dict[str, object] = {}
+    app = Host()
+    async with app.run_test(size=size) as pilot:
+        await pilot.pause()
+        view = app.query_one(ChartsView)
+        evals, loss = app.query_one("#chart-eval", Chart), app.query_one("#chart-loss", Chart)
+        cpu_start = time.process_time()
+        start = time.perf_counter()
+        view.show_runs(runs[:1])
+        first = None
+        watch = view.watches[0]
+        while not (len(watch.steps) >= lines - 1 and not watch.loading and view._drawn_key is not None
+                   and view._drawn_key[0][0][1] == watch.version):
+            await asyncio.sleep(0.005)
+            if first is None and evals.points > 0 and loss.points > 0:
+                first = time.perf_counter() - start
+            if time.perf_counter() - start > 120:
+                raise SystemExit("the log never finished loading")
+        results["first_s"] = first if first is not None else time.perf_counter() - start
+        results["all_s"] = time.perf_counter() - start
+        results["all_cpu_s"] = time.process_time() - cpu_start
+
+        results["append_one_s"] = await appends(view, watch, lines)
+        if len(runs) > 1:  # a second run overlaid (its own 500k lines)
+            start = time.perf_counter()
+            view.show_runs(runs)
+            while not (len(view.watches) == 2 and len(view.watches[1].steps) >= lines - 1
+                       and not view.watches[1].loading and view._drawn_key is not None
+                       and view._drawn_key[0][1][1] == view.watches[1].version):
+                await asyncio.sleep(0.005)
+            results["overlay_s"] = time.perf_counter() - start
+
+        process = psutil.Process()
+        await asyncio.sleep(1.0)
+        cpu0, t0 = process.cpu_times(), time.perf_counter()
+        await asyncio.sleep(idle_s)
+        cpu1, t1 = process.cpu_times(), time.perf_counter()
+        results["idle_cpu_percent"] = 100 * ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / (t1 - t0)
+
+        results["append_s"] = await appends(view, watch, lines + 10)
+        # The redraw itself (what the append latency is made of, besides the tailer's wake-up).
+        draw_times = []
+        for _ in range(5):
+            view._drawn_key = None
+            began = time.perf_counter()
+            view._tick()
+            draw_times.append(time.perf_counter() - began)
+        results["draw_s"] = draw_times
+    return results
+
+
+async def appends(view, watch, step: int, count: int = 10) -> list[float]:  # noqa: ANN001
+    """Seconds from a step line written to the view redrawn with it and that redraw on screen: the next
+    iteration of the event loop runs only after Textual has rendered the charts (plotext builds them there)."""
+    latencies = []
+    for offset in range(count):
+        draws = view.draws
+        with open(watch.path, "a", encoding="utf-8") as handle:
+            handle.write(train_line(step + offset))
+        written = time.perf_counter()
+        while not (watch.steps[-1:] == [float(step + offset)] and view.draws > draws):
+            await asyncio.sleep(0.002)
+        await asyncio.sleep(0)  # the render
+        latencies.append(time.perf_counter() - written)
+        await asyncio.sleep(0.3)
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--lines", type=int, default=500_000)
+    parser.add_argument("--idle-s", type=float, default=5.0)
+    parser.add_argument("--size", default="80x24", help="terminal size, e.g. 80x24 or 120x40")
+    args = parser.parse_args()
+    size = tuple(int(v) for v in args.size.split("x"))
+    print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (figures include that contention)")
+    with tempfile.TemporaryDirectory() as tmp:
+        made = time.perf_counter()
+        runs = [write_run(Path(tmp) / name, args.lines) for name in ("stage1_20261124_100000", "stage2_20261125_090000")]
+        size_mb = (runs[0] / "train.log").stat().st_size / 1e6
+        print(f"wrote 2 x {args.lines:,}-line train.log ({size_mb:.0f} MB each) in {time.perf_counter() - made:.1f} s")
+        r = asyncio.run(measure(runs, args.lines, args.idle_s, size))  # type: ignore[arg-type]
+        append, append_one = r["append_s"], r["append_one_s"]
+        draw = r["draw_s"]
+        assert isinstance(append, list) and isinstance(append_one, list) and isinstance(draw, list)
+        print(f"{args.size}: show_runs to first charts with evals {r['first_s']:.2f} s; to every line drawn "
+              f"{r['all_s']:.2f} s (process CPU {r['all_cpu_s']:.2f} s); second run overlaid, drawn in full "
+              f"{r['overlay_s']:.2f} s")
+        print(f"append-to-chart latency median {statistics.median(append_one) * 1000:.0f} ms, max "
+              f"{max(append_one) * 1000:.0f} ms (one run, EMA on); {statistics.median(append) * 1000:.0f} ms, max "
+              f"{max(append) * 1000:.0f} ms (2 runs overlaid)")
+        print(f"idle CPU {r['idle_cpu_percent']:.1f}% over {args.idle_s:.0f} s (2 runs shown); one full redraw "
+              f"(draw(), without plotext's render) median {statistics.median(draw) * 1000:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
