@@ -15,7 +15,7 @@ from motip.alerts import Alert
 from motip.rundir import acquire_lock
 from motip_tui import chartmath
 from motip_tui.widgets.charts import Chart
-from motip_tui.widgets.charts_view import ChartPanel, ChartsView
+from motip_tui.widgets.charts_view import ChartPanel, ChartsView, plot_color, run_color
 from tui_helpers import wait_for
 
 # -- chartmath -----------------------------------------------------------------------------------------------------
@@ -233,7 +233,9 @@ async def test_keys_toggle_smoothing_weight_log_scale_and_per_class(tmp_path: Pa
         await pilot.press("x")
         assert "EMA" not in panel_title(app, "loss") and "raw" in header(app)
         loss_spec = chart(app, "loss").spec
-        assert loss_spec is not None and len(loss_spec.lines) == 1
+        # Raw only: its envelope (bucket minima, bucket maxima) in the run's bright colour, no smoothed line.
+        assert loss_spec is not None and len(loss_spec.lines) == 2
+        assert {line.color for line in loss_spec.lines} == {plot_color(run_color(0))}
         await pilot.press("w")  # cycling the weight turns smoothing back on
         assert "EMA 0.99" in panel_title(app, "loss") and "EMA 0.99" in header(app)
 
