@@ -154,7 +154,7 @@ def format_number(value: float, step: float | None = None) -> str:
     if value == 0:
         return "0"
     size = abs(value)
-    if size >= 1e4:
+    if size >= 1e4 or (size >= 1e3 and step is not None and step >= 1e3):  # 5k, 10k, 15k: one style per axis
         for divisor, suffix in ((1e9, "G"), (1e6, "M"), (1e3, "k")):
             if size >= divisor:
                 digits = _digits(step / divisor) if step is not None and 0 < step < divisor else 0
@@ -182,7 +182,7 @@ def linear_ticks(low: float, high: float, max_ticks: int, min_step: float = 0.0)
     if not (math.isfinite(low) and math.isfinite(high)) or high <= low or max_ticks < 1:
         return [], []
     for step in _nice_steps(high - low):
-        if step < min_step:
+        if step < min_step or (min_step >= 1 and step % 1):  # whole-number axes: no 2.5 steps
             continue
         first, last = math.ceil(low / step - 1e-9), math.floor(high / step + 1e-9)
         if last - first + 1 <= max_ticks:  # the densest round ticks that fit

@@ -64,6 +64,8 @@ def test_y_range_fits_the_data_and_never_goes_negative_for_non_negative_data() -
     assert labels == ["52", "54", "56", "58"] and ticks == [52, 54, 56, 58]
     assert chartmath.linear_ticks(0, 512_000, 5)[1] == ["0", "200k", "400k"]
     assert chartmath.linear_ticks(1, 4, 2, min_step=1)[1] == ["2", "4"]  # epochs stay whole
+    assert chartmath.linear_ticks(1, 10, 4, min_step=1)[1] == ["5", "10"]  # not 2.5, 5.0, 7.5
+    assert chartmath.linear_ticks(0, 17_000, 4)[1] == ["0", "5k", "10k", "15k"]
 
 
 def test_run_labels_are_short_and_never_identical() -> None:
@@ -199,7 +201,7 @@ async def test_overlay_on_every_chart_with_distinct_labels_and_live_appends(tmp_
             assert len({line.color for line in spec.lines}) >= 2, name  # both runs, in their colours
         for name in ("loss", "grad_norm", "lr"):
             assert "stage1" in panel_title(app, name) and "stage2" in panel_title(app, name)
-        assert "HOTA 53.0" in panel_title(app, "eval") and "stage2 55.0/57.0" in panel_title(app, "eval")
+        assert "stage1 53.0/55.0" in panel_title(app, "eval") and "stage2 55.0/57.0" in panel_title(app, "eval")
         # 54 is inside the HOTA/IDF1 range: a line, no edge mark.
         eval_spec = chart(app, "eval").spec
         assert eval_spec is not None and eval_spec.hline == 54.0 and eval_spec.edge_note is None

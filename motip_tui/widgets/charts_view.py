@@ -538,7 +538,7 @@ class ChartsView(Widget, can_focus=True):
                         if cls not in classes and finite_value(values.get(metric)) is not None:
                             classes.append(cls)
             keys = [(metric, cls) for cls in classes]
-            heading = f"{metric} per class"
+            heading = f"{metric} per class" if len(runs) == 1 else f"{metric} {'/'.join(classes)}"
         if self._reading(runs):
             panel.show_message(f"[b]{heading}[/b]", "reading train.log…")
             return
@@ -562,12 +562,12 @@ class ChartsView(Widget, can_focus=True):
                 color = SERIES_COLORS[index % len(SERIES_COLORS)] if single else run_color(run.index)
                 lines.append(Line(xs, ys, plot_color(color), point_marker=letters[index]))
                 value = ys[-1] if ys else None
-                if run.index == 0:  # the marker letter is the label's first letter: H(OTA), p(edestrian)
+                if single:  # the marker letter is the label's first letter: H(OTA), p(edestrian)
                     label = metric if cls is None else cls
                     latest.append(f"[{markup_color(color)}]{escape(label)} {fmt_value(value, '{:.1f}')}[/]")
                 else:
                     values.append(fmt_value(value, "{:.1f}"))
-            if run.index > 0:
+            if len(runs) > 1:  # each run's latest values in the heading's order, in the run's colour
                 latest.append(f"[{markup_color(run_color(run.index))}]{escape(run.label)} {'/'.join(values)}[/]")
         xs_all = [x for line in lines for x in line.xs]
         ys_all = [y for line in lines for y in line.ys]
