@@ -67,6 +67,7 @@ class MotipApp(LaunchActions, App[None]):
         self.alert_sources: dict[str, list[Alert]] = {}
         self.quit_message = ""
         self.clock = time.time  # message log timestamps (the snapshot tests freeze it)
+        self.messages: list[tuple[str, str, str]] = []  # (time, level, text): what the message log holds
 
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="stages", id="views"):
@@ -144,6 +145,7 @@ class MotipApp(LaunchActions, App[None]):
         line.set_classes(level)
         style = {"error": "bold red", "warning": "yellow"}.get(level, "")
         stamp = time.strftime("%H:%M:%S", time.localtime(self.clock()))
+        self.messages.append((stamp, level, text))
         self.view_of(RichLog).write(Text(f"{stamp} ", style="dim") + Text(text, style=style))
         if notify or level == "error":
             self.notify(text, severity={"info": "information"}.get(level, level), timeout=15 if level == "error"

@@ -84,27 +84,32 @@ def _shown(key: Key) -> str:
     return key.shown or key.keys.replace(",", "/")
 
 
-def help_text() -> str:
-    """The help screen's text: views first (collapsed to 1..5 / F1..F5), then every other key of KEYS."""
-    from rich.markup import escape
+def view_keys() -> list[tuple[str, str]]:
+    """Keys a view binds for itself while it has the focus (the Charts view's toggles), read from its BINDINGS."""
+    from motip_tui.widgets.charts_view import ChartsView
 
-    lines = ["[b]motip-tui keys[/b] (actions are also in the command palette: ctrl+p)", "",
-             f" {'1..5':<8} views: {', '.join(v.title() for v in VIEWS)} (outside fields)",
-             f" {'F1..F5':<8} the same from anywhere, also inside a field"]
-    for key in KEYS:
-        if key.action.startswith("view("):
-            continue
-        lines.append(f" {escape(_shown(key)):<8} {escape(key.help)}")
-    lines += ["", "Jobs are detached: quitting or losing SSH never stops them; the next motip-tui finds them again.",
-              "Dialogs close with q or n too (tmux delays Esc)."]
-    return "\n".join(lines)
+    return [(b.key.replace(",", "/"), f"Charts view: {b.description}")
+            for b in ChartsView.BINDINGS if isinstance(b, Binding)]
+
+
+def help_rows() -> list[tuple[str, str]]:
+    """(key, what it does) for the help screen: views first (collapsed to 1..5 / F1..F5), then every other key of
+    KEYS, then the keys views bind themselves."""
+    rows = [("1..5", f"views: {', '.join(v.title() for v in VIEWS)} (outside fields)"),
+            ("F1..F5", "the same from anywhere, also inside a field")]
+    rows += [(_shown(k), k.help) for k in KEYS if not k.action.startswith("view(")]
+    return rows + view_keys()
+
+
+def help_text() -> str:
+    """The help as plain text (tests; the screen shows the same rows as a table)."""
+    return "\n".join(f"{key:<8} {text}" for key, text in help_rows())
 
 
 def keys_markdown() -> str:
     """The keys as a Markdown table (docs/tui.md's table is this output; a test checks they agree)."""
-    rows = ["| key | action |", "|---|---|", "| `1`..`5` / `F1`..`F5` | views (F-keys also from inside a field) |"]
-    rows += [f"| `{_shown(k)}` | {k.help} |" for k in KEYS if not k.action.startswith("view(")]
-    return "\n".join(rows)
+    rows = ["| key | action |", "|---|---|"]
+    return "\n".join(rows + [f"| `{key}` | {text} |" for key, text in help_rows()])
 
 
 def palette_commands(app: App) -> Iterator[SystemCommand]:

@@ -11,7 +11,10 @@ from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Static
 
-from motip_tui.bindings import help_text
+from motip_tui.bindings import help_rows
+
+HELP_FOOTER = ("Jobs are detached: quitting or losing SSH never stops them; the next motip-tui finds them again. "
+               "Dialogs close with q or n too (tmux delays Esc).")
 
 
 class HelpScreen(ModalScreen[None]):
@@ -20,8 +23,17 @@ class HelpScreen(ModalScreen[None]):
     BINDINGS = [Binding("escape,q,question_mark", "close", "Close")]
 
     def compose(self) -> ComposeResult:
+        from rich.table import Table
+
+        table = Table.grid(padding=(0, 1))
+        table.add_column(style="bold", no_wrap=True)
+        table.add_column()
+        for key, text in help_rows():
+            table.add_row(key, text)
         with VerticalScroll(id="dialog", classes="help"):
-            yield Static(help_text(), id="help-text")
+            yield Static("[b]motip-tui keys[/b] (actions are also in the command palette: ctrl+p)")
+            yield Static(table, id="help-text")
+            yield Static(HELP_FOOTER, classes="hint")
 
     def action_close(self) -> None:
         self.dismiss(None)

@@ -115,8 +115,7 @@ class BudgetEditor(VerticalScroll):
             field.toggle()
         elif isinstance(field, Input):
             field.can_focus = True
-            field.focus()
-            field.cursor_position = len(field.value)
+            field.focus()  # its value selected: typing replaces it, arrows keep it
 
     def action_toggle(self) -> None:
         field = self.fields[self.cursor]

@@ -212,8 +212,8 @@ class JobsView(Vertical):
                                      exit_code=code or 1)
             except OSError as err:
                 output += f"\n(could not record the failure in {jobs_dir(self.root)}: {err})"
-            self.post_message(Say(f"{name} did not start: {why}" + (f"\n{output}" if output else ""), "error",
-                                  notify=True))
+            said = f"{name} did not start (exit {code}):\n{output}" if output else f"{name} did not start: {why}"
+            self.post_message(Say(said, "error", notify=True))
         self.post_message(JobsChanged())
 
     def stop(self, job: JobInfo | None) -> None:
