@@ -101,7 +101,7 @@ async def test_search_highlights_and_next_previous(tmp_path: Path) -> None:
         await pilot.pause()
         second = view.current_match
         assert second == [40, 150, 260][([40, 150, 260].index(first) + 1) % 3]
-        assert "match" in str(screen.query_one("#log-status").render())
+        assert f"/norm spike  {[40, 150, 260].index(second) + 1}/3" in str(screen.query_one("#log-status").render())
         await pilot.press("N")
         await pilot.pause()
         assert view.current_match == first

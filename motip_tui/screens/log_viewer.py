@@ -243,7 +243,7 @@ class LogViewerScreen(Screen):
 
     DEFAULT_CSS = """
     LogViewerScreen #log-title { height: 1; background: $panel; padding: 0 1; }
-    LogViewerScreen #log-status { height: 1; padding: 0 1; color: $text-muted; }
+    LogViewerScreen #log-status { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
     LogViewerScreen #log-search { display: none; }
     LogViewerScreen #log-search.visible { display: block; }
     """
@@ -317,6 +317,7 @@ class LogViewerScreen(Screen):
         self.matches, self.searched_lines, self.search_note, self.read_error = [], 0, "", None
         view = self.lines_view
         view.following = True
+        view.search = ""  # a search belongs to the file it ran on
         view.set_index(LineIndex(self.sources[number].path))
         self._reader(self.generation, self.sources[number].path, self._stop)
         self._show_status()
@@ -395,12 +396,12 @@ class LogViewerScreen(Screen):
         self.query_one("#log-title", Static).update(f"{tabs}   {escape(str(source.path))}")
         view = self.lines_view
         index = view.index
-        parts = [f"{index.lines:,} lines, {index.size / 2 ** 20:.1f} MB"]
-        parts.append("following the tail" if view.following else "paused (End or G: follow)")
+        parts = [f"{index.lines:,} lines {index.size / 2 ** 20:.1f} MB"]
+        parts.append("following" if view.following else "paused (End: follow)")
         if view.search:
-            where = (f"match {self.matches.index(view.current_match) + 1}/{len(self.matches)}"
+            where = (f"{self.matches.index(view.current_match) + 1}/{len(self.matches)}"
                      if view.current_match in self.matches else f"{len(self.matches)} matches")
-            parts.append(f"/{view.search}: {where}{self.search_note}")
+            parts.append(f"/{view.search}  {where}{self.search_note}")
         if self.read_error:
             parts = [f"cannot read {self.read_error}"]
         self.query_one("#log-status", Static).update(escape("  |  ".join(parts)))

@@ -1,0 +1,138 @@
+"""The picture screen (motip_tui/screens/picture.py) hosted in a small app: a run's dashboard.png and contact sheets
+in half-blocks under Pilot, the MOTIP_TUI_IMAGES override, and a missing dashboard made by the real `motip dashboard`."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from PIL import Image as PILImage
+from textual.app import App
+
+from motip_tui.screens.picture import PictureScreen, detect_renderer, image_renderer
+from tui_helpers import make_run, make_workspace, wait_for
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Host(App):
+    def __init__(self, run_dir: Path, root: Path) -> None:
+        super().__init__()
+        self.run_dir, self.root = run_dir, root
+
+    def on_mount(self) -> None:
+        self.push_screen(PictureScreen(self.run_dir, self.root))
+
+
+def _png(path: Path, colour: tuple[int, int, int], size: tuple[int, int] = (160, 120)) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    PILImage.new("RGB", size, colour).save(path)
+    return path
+
+
+def _pictures(app: App) -> list:
+    return list(app.screen.query(".picture"))
+
+
+def _text(app: App) -> str:
+    return str(app.screen.query_one("#picture-text").render())
+
+
+@pytest.fixture(autouse=True)
+def plain_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("MOTIP_TUI_IMAGES", "TMUX", "KITTY_WINDOW_ID", "TERM_PROGRAM", "KONSOLE_VERSION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TERM", "xterm-256color")
+
+
+def test_renderer_choice() -> None:
+    assert detect_renderer({"TERM": "xterm-256color"}) == "halfcell"
+    assert detect_renderer({"TERM": "xterm-kitty"}) == "kitty"
+    assert detect_renderer({"TERM": "xterm-kitty", "TMUX": "/tmp/tmux-0/default,1,0"}) == "halfcell"
+    assert detect_renderer({"TERM": "screen-256color"}) == "halfcell"
+    assert detect_renderer({"TERM_PROGRAM": "WezTerm"}) == "sixel"
+    assert image_renderer({"MOTIP_TUI_IMAGES": "Sixel", "TERM": "xterm-kitty"}) == ("sixel", None)
+    assert image_renderer({"MOTIP_TUI_IMAGES": "auto", "TERM": "xterm-kitty"}) == ("kitty", None)
+    renderer, problem = image_renderer({"MOTIP_TUI_IMAGES": "iterm", "TERM": "xterm"})
+    assert renderer == "halfcell" and "MOTIP_TUI_IMAGES='iterm' is not one of auto, kitty, sixel, halfcell" in problem
+
+
+async def test_dashboard_and_contact_sheets_in_half_blocks(tmp_path: Path) -> None:
+    run = tmp_path / "outputs" / "stage1_x"
+    _png(run / "dashboard.png", (200, 30, 30))
+    viz = run / "viz"
+    _png(viz / "seqB_worst.png", (30, 200, 30))
+    _png(viz / "seqA_worst.png", (30, 30, 200))
+    (viz / "summary.json").write_text(json.dumps({"sequences": {
+        "seqB": {"contact_sheet": "seqB_worst.png"}, "seqA": {"contact_sheet": "seqA_worst.png"}}}))
+    app = Host(run, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert await wait_for(pilot, lambda: len(_pictures(app)) == 1, timeout=10)
+        picture = _pictures(app)[0]
+        assert type(picture).__name__ == "HalfcellImage"
+        await pilot.pause()
+        assert "▀" in app.export_screenshot() or "▄" in app.export_screenshot()
+        title = str(app.screen.query_one("#picture-title").render())
+        assert "dashboard.png" in title and "halfcell" in title
+        assert "160x120" in str(app.screen.query_one("#picture-status").render())
+        await pilot.press("c")
+        assert await wait_for(pilot, lambda: "seqB_worst.png" in str(app.screen.query_one("#picture-status").render()))
+        assert "1/2" in str(app.screen.query_one("#picture-title").render())  # summary.json's order
+        await pilot.press("c")
+        assert await wait_for(pilot, lambda: "seqA_worst.png" in str(app.screen.query_one("#picture-status").render()))
+        await pilot.press("d")
+        assert await wait_for(pilot, lambda: "dashboard.png" in str(app.screen.query_one("#picture-status").render()))
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, PictureScreen)
+
+
+@pytest.mark.parametrize(("value", "widget", "warned"), [("sixel", "SixelImage", False), ("kitty", "TGPImage", False),
+                                                         ("nonsense", "HalfcellImage", True)])
+async def test_images_override(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, value: str, widget: str,
+                               warned: bool) -> None:
+    monkeypatch.setenv("MOTIP_TUI_IMAGES", value)
+    run = tmp_path / "run"
+    _png(run / "dashboard.png", (200, 200, 30))
+    app = Host(run, tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        assert await wait_for(pilot, lambda: len(_pictures(app)) == 1, timeout=10)
+        await pilot.pause()
+        import textual_image.widget as widgets  # loaded by the screen by now
+
+        assert isinstance(_pictures(app)[0], getattr(widgets, widget))
+        notes = [n.message for n in app._notifications]
+        assert any("MOTIP_TUI_IMAGES='nonsense' is not one of" in n for n in notes) == warned
+
+
+async def test_missing_dashboard_offered_failure_shown_then_made_by_the_cli(tmp_path: Path) -> None:
+    """The real `motip dashboard` in a worker: on a log with nothing to plot it fails and its whole message is shown;
+    once the log has steps, Enter makes the picture and shows it."""
+    root = tmp_path / "ws"
+    make_workspace(root)
+    run = make_run(root, "stage1_universal_foundation_20261124_100000", [])  # a [start] line only
+    app = Host(run, root)
+    async with app.run_test(size=(100, 30)) as pilot:
+        assert await wait_for(pilot, lambda: "No dashboard.png yet" in _text(app), timeout=10)
+        assert "motip dashboard" in _text(app) and not _pictures(app)
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: "failed (exit code 2)" in _text(app), timeout=90)
+        text = _text(app)  # the CLI's message and its hint, whole
+        assert "no [train] or [eval] lines in this log" in text and "hint: is this a motip train.log?" in text
+        assert not _pictures(app) and not (run / "dashboard.png").exists()
+
+        # The contact sheet is offered with the viz command the TUI's `v` starts (the run's viz folder, 0.4).
+        await pilot.press("c")
+        await pilot.pause()
+        text = _text(app)
+        assert "No contact sheet yet" in text and "motip viz" in text and str(run / "viz") in text
+        assert "--score_thresh 0.4" in text
+
+        shutil.copy(REPO / "tests" / "data" / "dashboard_real_tiny_train.log", run / "train.log")
+        await pilot.press("d")
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: len(_pictures(app)) == 1, timeout=90)
+        assert (run / "dashboard.png").is_file()
+        assert "1600x" in str(app.screen.query_one("#picture-status").render())
