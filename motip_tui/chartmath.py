@@ -104,7 +104,7 @@ def fit_range(*series: Sequence[float] | Any, pad: float = 0.05) -> tuple[float,
         return None
     low, high = float(values.min()), float(values.max())
     span = high - low
-    if span <= 0:
+    if is_flat(low, high):  # float noise (an EMA of a constant) is flat too
         margin = abs(high) * pad if high else 1.0
     else:
         margin = span * pad
@@ -122,10 +122,22 @@ def fit_log_range(*series: Sequence[float] | Any, pad: float = 0.05) -> tuple[fl
     values = values[values > 0]
     if not len(values):
         return None
-    logs = np.log10(values)
-    low, high = float(logs.min()), float(logs.max())
-    margin = (high - low) * pad if high > low else 0.1
+    return fit_log10_range(np.log10(values), pad)
+
+
+def fit_log10_range(logs: Any, pad: float = 0.05) -> tuple[float, float] | None:
+    """The range of a log axis from values already in log10 (finite ones); a flat series gets 0.1 decade a side."""
+    values = finite_values(logs)
+    if not len(values):
+        return None
+    low, high = float(values.min()), float(values.max())
+    margin = 0.1 if is_flat(10 ** low, 10 ** high) else (high - low) * pad
     return low - margin, high + margin
+
+
+def is_flat(low: float, high: float) -> bool:
+    """No visible span between ``low`` and ``high`` (equal, or apart by float rounding only)."""
+    return high - low <= 1e-9 * max(abs(low), abs(high), 1e-300)
 
 
 def log10_positive(values: Sequence[float] | Any) -> Any:
@@ -170,8 +182,8 @@ def format_number(value: float, step: float | None = None) -> str:
 
 def _digits(step: float) -> int:
     """Decimals that tell ticks ``step`` apart: 1 for 0.5, 2 for 0.25, 0 for 20."""
-    digits = max(0, -math.floor(math.log10(step) + 1e-9))
-    while digits < 6 and abs(step * 10 ** digits - round(step * 10 ** digits)) > 1e-6:
+    digits = min(9, max(0, -math.floor(math.log10(step) + 1e-9)))
+    while digits < 9 and abs(step * 10 ** digits - round(step * 10 ** digits)) > 1e-6:
         digits += 1
     return digits
 
@@ -179,7 +191,7 @@ def _digits(step: float) -> int:
 def linear_ticks(low: float, high: float, max_ticks: int, min_step: float = 0.0) -> tuple[list[float], list[str]]:
     """Round tick positions inside [low, high] (at most ``max_ticks``) and their short labels; ``min_step=1`` keeps
     ticks on whole numbers (epochs)."""
-    if not (math.isfinite(low) and math.isfinite(high)) or high <= low or max_ticks < 1:
+    if not (math.isfinite(low) and math.isfinite(high)) or is_flat(low, high) or max_ticks < 1:
         return [], []
     for step in _nice_steps(high - low):
         if step < min_step or (min_step >= 1 and step % 1):  # whole-number axes: no 2.5 steps

@@ -60,6 +60,11 @@ def test_y_range_fits_the_data_and_never_goes_negative_for_non_negative_data() -
     assert low == 0.0 and high == pytest.approx(10.49)
     assert chartmath.fit_range([-1.0, 3.0]) == (pytest.approx(-1.2), pytest.approx(3.2))
     assert chartmath.fit_range([math.nan, math.inf]) is None and chartmath.fit_range([]) is None
+    # An EMA of a constant wobbles by float rounding: still flat, with short tick labels.
+    low, high = chartmath.fit_range([2.0, 2.0000000000000004, 1.9999999999999996])
+    assert (low, high) == (pytest.approx(1.9), pytest.approx(2.1))
+    assert chartmath.linear_ticks(low, high, 3)[1] == ["1.9", "2.0", "2.1"]
+    assert chartmath.fit_log10_range([-4.7, -4.7 + 1e-15]) == (pytest.approx(-4.8), pytest.approx(-4.6))
     ticks, labels = chartmath.linear_ticks(51.2, 58.3, 4)
     assert labels == ["52", "54", "56", "58"] and ticks == [52, 54, 56, 58]
     assert chartmath.linear_ticks(0, 512_000, 5)[1] == ["0", "200k", "400k"]

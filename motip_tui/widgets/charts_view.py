@@ -638,11 +638,8 @@ class ChartsView(Widget, can_focus=True):
         xs_all = [x for line in lines for x in line.xs]
         spec = PlotSpec(lines=lines, frame=frame)
         if self.log_scale:
-            y_range = None
-            if ys_all:  # already log10 values: fit them as they are (no clamp at 0)
-                low, high = min(ys_all), max(ys_all)
-                margin = (high - low) * 0.05 if high > low else 0.1
-                y_range = (low - margin, high + margin)
+            y_range = chartmath.fit_log10_range(ys_all)  # already log10 values: no clamp at 0
+            if y_range is not None:
                 spec.y_ticks = chartmath.log_ticks(*y_range, y_rows)
         else:
             y_range = chartmath.fit_range(ys_all)
