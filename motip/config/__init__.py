@@ -1,12 +1,17 @@
-"""YAML experiment configs (the official MOTIP keys plus TRAIN.md's): loading, inheritance, overrides, schema."""
+"""YAML experiment configs (the official MOTIP keys plus TRAIN.md's): loading, inheritance, overrides, schema, and the
+typed settings each consumer reads (`settings.py`)."""
 
-from motip.config.loader import (OVERRIDE, SCHEMA_DEFAULT, ResolvedConfig, backbone_lr, dump_config, load_config,
-                                 parse_overrides)
+from motip.config.loader import OVERRIDE, SCHEMA_DEFAULT, ResolvedConfig, dump_config, load_config, parse_overrides
 from motip.config.schema import SCHEMA, VAL_CONFIG_SCHEMA, Key, default_config
+from motip.config.settings import (DataSettings, LossSettings, ModelSettings, OptimizerSettings, TrackerSettings,
+                                   TrainSettings, backbone_lr, config_value, data_settings, loss_settings,
+                                   model_settings, optimizer_settings, tracker_settings, train_settings)
 
 __all__ = ["OVERRIDE", "SCHEMA", "SCHEMA_DEFAULT", "VAL_CONFIG_SCHEMA", "Key", "ResolvedConfig", "backbone_lr", "default_config",
            "dump_config", "load_config", "parse_overrides", "bundled_config_dir",
-           "bundled_asset"]
+           "bundled_asset", "config_value", "DataSettings", "LossSettings", "ModelSettings", "OptimizerSettings",
+           "TrackerSettings", "TrainSettings", "data_settings", "loss_settings", "model_settings",
+           "optimizer_settings", "tracker_settings", "train_settings"]
 
 
 def bundled_config_dir():  # -> pathlib.Path

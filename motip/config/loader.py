@@ -14,7 +14,6 @@ from __future__ import annotations
 import copy
 import difflib
 import os
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -210,11 +209,12 @@ def _check_layer(layer: dict[str, Any], path: str, where: str = "", lines: dict[
                                       f"{_did_you_mean(str(sub_name), list(VAL_CONFIG_SCHEMA))}", path=path,
                                       line=sub_line)
                 sub[sub_name] = _coerce(VAL_CONFIG_SCHEMA[sub_name], sub_value, where, path, sub_line, "val_config.")
-            class_map = sub.get("CLASS_NAME_TO_ID") or {}
-            for cls_name, cls_id in class_map.items():
-                if not isinstance(cls_id, int) or isinstance(cls_id, bool) or cls_id < 1:
-                    raise ConfigError(f"val_config.CLASS_NAME_TO_ID.{cls_name}: expected a positive class id, got {cls_id!r}",
-                                      path=path, line=lines.get("val_config.CLASS_NAME_TO_ID", line))
+            if "CLASS_NAME_TO_ID" in sub:  # this layer's mapping
+                for cls_name, cls_id in sub["CLASS_NAME_TO_ID"].items():
+                    if not isinstance(cls_id, int) or isinstance(cls_id, bool) or cls_id < 1:
+                        raise ConfigError(f"val_config.CLASS_NAME_TO_ID.{cls_name}: expected a positive class id, "
+                                          f"got {cls_id!r}", path=path,
+                                          line=lines.get("val_config.CLASS_NAME_TO_ID", line))
             value = sub
         checked[name] = value
     return checked
@@ -337,15 +337,6 @@ def load_config(path: str | os.PathLike[str], overrides: list[str] | dict[str, A
         sources[f"val_config.{sub_name}"] = origin
     sources["val_config"] = "merged"
     return ResolvedConfig(values, sources, path, [p for p, _ in reversed(chain)])
-
-
-def backbone_lr(config: Mapping[str, Any]) -> float:
-    """The backbone's learning rate: LR_BACKBONE (TRAIN.md's absolute value) when set, else LR * LR_BACKBONE_SCALE.
-    0 freezes the backbone (the model then builds it without gradients)."""
-    if config.get("LR_BACKBONE") is not None:
-        return float(config["LR_BACKBONE"])
-    return float(config.get("LR", SCHEMA["LR"].default)) * float(
-        config.get("LR_BACKBONE_SCALE", SCHEMA["LR_BACKBONE_SCALE"].default))
 
 
 def dump_config(config: dict[str, Any]) -> str:

@@ -207,6 +207,9 @@ _VALUE_RULES: dict[str, tuple[float | None, int | None]] = {
     "SAVE_CHECKPOINT_PER_EPOCH": (1, None), "MULTI_LAST_CHECKPOINTS": (0, None),
     "LR": (0, None), "LR_BACKBONE": (0, None), "LR_BACKBONE_SCALE": (0, None), "WEIGHT_DECAY": (0, None),
     "MAX_CLIP_NORM": (0, None), "NUM_CLASSES": (1, None), "NUM_ID_VOCABULARY": (1, None),
+    # Sizes and frame counts the trainer, the criterion and the tracker divide or chunk by.
+    "AUG_RESIZE_SCALES": (1, 1), "AUG_MAX_SIZE": (1, None), "INFERENCE_MAX_LONGER": (1, None),
+    "DETR_CRITERION_BATCH_LEN": (1, None), "DETR_NUM_TRAIN_FRAMES": (0, None), "DETR_NUM_CHECKPOINT_FRAMES": (0, None),
 }
 _KEYS = [dataclasses.replace(key, minimum=_VALUE_RULES[key.name][0], min_items=_VALUE_RULES[key.name][1])
          if key.name in _VALUE_RULES else key for key in _KEYS]
@@ -218,7 +221,8 @@ VAL_CONFIG_SCHEMA: dict[str, Key] = {k.name: k for k in [
     _k("GT_FOLDER", "str", "./datasets/DanceTrack/val", "folder of ground-truth sequences (<seq>/gt/gt.txt)"),
     _k("SEQMAP_FILE", "str", "./datasets/DanceTrack/val_seqmap.txt", "seqmap listing the sequences to evaluate (null = every folder)"),
     _k("SPLIT_TO_EVAL", "str", "val", "split name"),
-    _k("CLASSES_TO_EVAL", "list[str]", ["pedestrian"], "class names to evaluate ('pedestrian' catches forgetting)"),
+    dataclasses.replace(_k("CLASSES_TO_EVAL", "list[str]", ["pedestrian"],
+                           "class names to evaluate ('pedestrian' catches forgetting)"), min_items=1),
     _k("CLASS_NAME_TO_ID", "dict", {"pedestrian": 1}, "class name -> class id in gt.txt (1 person, 2 vehicle)"),
     _k("BENCHMARK", "str", None, "benchmark name (informational)"),
     _k("TRACKERS_FOLDER", "str", None, "where tracker files go (default: the run's eval folder)"),

@@ -20,7 +20,7 @@ from torch import nn
 from torch.optim import AdamW
 from torch.optim.lr_scheduler import MultiStepLR
 
-from motip.config import backbone_lr
+from motip.config.settings import optimizer_settings
 
 
 def _matches(name: str, parts: list[str]) -> bool:
@@ -28,31 +28,27 @@ def _matches(name: str, parts: list[str]) -> bool:
 
 
 def param_groups(model: nn.Module, config: Mapping[str, Any]) -> list[dict[str, Any]]:
-    lr = float(config["LR"])
-    backbone_scale = backbone_lr(config) / lr
-    backbone, linear_proj, dictionary = (list(config[k]) for k in
-                                         ("LR_BACKBONE_NAMES", "LR_LINEAR_PROJ_NAMES", "LR_DICTIONARY_NAMES"))
+    settings = optimizer_settings(config)
+    lr = settings.lr
+    backbone_scale = settings.backbone_lr / lr
+    backbone, linear_proj, dictionary = (list(settings.backbone_names), list(settings.linear_proj_names),
+                                         list(settings.dictionary_names))
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     groups = [
         ("backbone", backbone_scale, [p for n, p in named if _matches(n, backbone)]),
-        ("linear_proj", float(config["LR_LINEAR_PROJ_SCALE"]),
+        ("linear_proj", settings.linear_proj_scale,
          [p for n, p in named if _matches(n, linear_proj) and not _matches(n, backbone)]),
-        ("dictionary", float(config["LR_DICTIONARY_SCALE"]),
+        ("dictionary", settings.dictionary_scale,
          [p for n, p in named if _matches(n, dictionary) and not _matches(n, backbone + linear_proj)]),
         ("other", 1.0, [p for n, p in named if not _matches(n, backbone + linear_proj + dictionary)]),
     ]
     return [{"params": params, "lr": lr * scale, "lr_scale": scale, "name": name} for name, scale, params in groups]
 
 
-def lr_milestones(config: Mapping[str, Any]) -> list[int]:
-    if config.get("LR_DROP") is not None:
-        return [int(config["LR_DROP"])]
-    return [int(m) for m in config["SCHEDULER_MILESTONES"]]
-
-
 def build_optimizer(model: nn.Module, config: Mapping[str, Any]) -> tuple[AdamW, MultiStepLR]:
-    optimizer = AdamW(param_groups(model, config), lr=float(config["LR"]), weight_decay=float(config["WEIGHT_DECAY"]))
-    scheduler = MultiStepLR(optimizer, milestones=lr_milestones(config), gamma=float(config["SCHEDULER_GAMMA"]))
+    settings = optimizer_settings(config)
+    optimizer = AdamW(param_groups(model, config), lr=settings.lr, weight_decay=settings.weight_decay)
+    scheduler = MultiStepLR(optimizer, milestones=settings.milestones, gamma=settings.scheduler_gamma)
     return optimizer, scheduler
 
 

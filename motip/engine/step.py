@@ -18,22 +18,24 @@ from typing import Any
 
 import torch
 
+from motip.config.settings import data_settings, train_settings
+
 
 def largest_frame(config: Mapping[str, Any]) -> tuple[int, int]:
     """(height, width) of the largest padded frame the augmentation can produce: the shorter side at the largest
     AUG_RESIZE_SCALES (capped by AUG_MAX_SIZE) and the longer side at AUG_MAX_SIZE (a frame of aspect ratio
     AUG_MAX_SIZE / scale reaches both at once; any other aspect ratio gives fewer pixels)."""
-    longer = int(config.get("AUG_MAX_SIZE") or 1333)
-    scales = [int(s) for s in (config.get("AUG_RESIZE_SCALES") or [800])]
-    shorter = min(max(scales), longer)
+    data = data_settings(config)
+    longer = data.max_size
+    shorter = min(max(data.resize_scales), longer)
     return shorter, longer
 
 
 def objects_per_frame(config: Mapping[str, Any], wanted: int = 20) -> int:
     """Objects per synthetic frame: ``wanted``, at most the queries (the matcher needs one each) and the ID
     vocabulary (each object of a clip takes its own ID label)."""
-    return max(1, min(wanted, int(config.get("DETR_NUM_QUERIES", wanted)),
-                      int(config.get("NUM_ID_VOCABULARY", wanted))))
+    data = data_settings(config)
+    return max(1, min(wanted, data.num_queries, data.num_id_vocabulary))
 
 
 def synthetic_batch(cfg: Mapping[str, Any], frames: int, height: int, width: int, objects: int,
@@ -45,7 +47,7 @@ def synthetic_batch(cfg: Mapping[str, Any], frames: int, height: int, width: int
         centres = torch.rand(objects, 2, device=device) * 0.6 + 0.2
         sizes = torch.rand(objects, 2, device=device) * 0.1 + 0.05
         targets.append({"boxes": torch.cat([centres, sizes], 1),
-                        "labels": torch.randint(0, int(cfg["NUM_CLASSES"]), (objects,), device=device)})
+                        "labels": torch.randint(0, data_settings(cfg).num_classes, (objects,), device=device)})
     return images, targets
 
 
@@ -53,8 +55,8 @@ def seq_info_from(outputs: Mapping[str, Any], indices: list, cfg: Mapping[str, A
                   objects: int, device: torch.device) -> dict[str, torch.Tensor]:
     """Trajectory/unknown tokens [clips, G, T, N, C] = the matched DETR embeddings of every frame, in every group
     (like the trainer's prepare_for_motip). ``outputs`` hold clips * frames frames, clip-major."""
-    groups = int(cfg.get("AUG_NUM_GROUPS", 6))
-    vocab = int(cfg.get("NUM_ID_VOCABULARY", 50))
+    data = data_settings(cfg)
+    groups, vocab = data.num_id_groups, data.num_id_vocabulary
     total = clips * frames
     embeds = torch.stack([outputs["outputs"][f][indices[f][0][torch.argsort(indices[f][1])]] for f in range(total)])
     embeds = embeds.view(clips, frames, objects, embeds.shape[-1])
@@ -92,9 +94,10 @@ def train_step(model: torch.nn.Module, criterion: Any, id_criterion: Any, optimi
     """Forward + backward (+ clip + optimizer step when ``optimizer``) of ``clips`` clips held in ``images``
     ([clips * frames, 3, H, W], clip-major). Returns the loss."""
     frames = images.shape[0] // clips
-    n_train = min(int(cfg.get("DETR_NUM_TRAIN_FRAMES", 4)), frames)
-    ckpt_frames = int(cfg.get("DETR_NUM_CHECKPOINT_FRAMES", 0) or 0)
-    use_ckpt = bool(cfg.get("MEMORY_EFFICIENT", False)) or ckpt_frames > 0
+    settings = train_settings(cfg)
+    n_train = min(settings.detr_train_frames, frames)
+    ckpt_frames = settings.detr_checkpoint_frames
+    use_ckpt = settings.memory_efficient or ckpt_frames > 0
     chunk = max(ckpt_frames, 1) if use_ckpt else max(n_train * clips, 1)
     # Frames with gradients: the first n_train of every clip; the rest run under no_grad (official).
     grad_idx = [c * frames + t for c in range(clips) for t in range(n_train)]
@@ -119,11 +122,11 @@ def train_step(model: torch.nn.Module, criterion: Any, id_criterion: Any, optimi
         info = seq_info_from(outputs, indices, cfg, clips, frames, objects, device)
         info = model(part="trajectory_modeling", seq_info=info)
         logits, labels, masks = model(part="id_decoder", seq_info=info,
-                                      use_decoder_checkpoint=bool(cfg.get("USE_DECODER_CHECKPOINT", False)))
+                                      use_decoder_checkpoint=settings.decoder_checkpoint)
         loss = criterion.weighted_loss(detr_losses) + id_criterion(logits, labels, masks) * id_criterion.weight
     loss.backward()
     if optimizer is not None:
-        torch.nn.utils.clip_grad_norm_(model.parameters(), float(cfg.get("MAX_CLIP_NORM", 0.1)))
+        torch.nn.utils.clip_grad_norm_(model.parameters(), settings.max_clip_norm)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
     return float(loss.item())
@@ -136,7 +139,7 @@ def sync(device: torch.device) -> None:
 
 def autocast_dtype(config: Mapping[str, Any]) -> torch.dtype | None:
     """TRAIN_DTYPE as the trainer uses it (FP32: no autocast)."""
-    name = str(config.get("TRAIN_DTYPE", "FP32")).upper()
+    name = train_settings(config).train_dtype.upper()
     return {"FP32": None, "BF16": torch.bfloat16, "FP16": torch.float16}.get(name)
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from scipy.optimize import linear_sum_assignment
 
+from motip.config.settings import tracker_settings
 from motip.data.mot_files import MotBoxes, concat_boxes, make_boxes, read_seqmap, write_tracker_file
 from motip.errors import DataError, MotipError
 
@@ -230,13 +231,12 @@ class RuntimeTracker:
 
 def tracker_from_config(model: torch.nn.Module, config: Mapping[str, Any], sequence_hw: tuple[int, int],
                         dtype: torch.dtype = torch.float32) -> RuntimeTracker:
-    only = config.get("INFERENCE_ONLY_DETR")
-    return RuntimeTracker(model, sequence_hw, assignment_protocol=str(config.get("ASSIGNMENT_PROTOCOL", "object-max")),
-                          miss_tolerance=int(config["MISS_TOLERANCE"]), det_thresh=float(config["DET_THRESH"]),
-                          newborn_thresh=float(config["NEWBORN_THRESH"]), id_thresh=float(config["ID_THRESH"]),
-                          area_thresh=float(config.get("AREA_THRESH") or 0),
-                          only_detr=bool(config.get("ONLY_DETR") if only is None else only),
-                          use_sigmoid=bool(config.get("USE_FOCAL_LOSS", False)), dtype=dtype)
+    settings = tracker_settings(config)
+    return RuntimeTracker(model, sequence_hw, assignment_protocol=settings.assignment_protocol,
+                          miss_tolerance=settings.miss_tolerance, det_thresh=settings.det_thresh,
+                          newborn_thresh=settings.newborn_thresh, id_thresh=settings.id_thresh,
+                          area_thresh=settings.area_thresh, only_detr=settings.detector_only,
+                          use_sigmoid=settings.id_focal_loss, dtype=dtype)
 
 
 def preprocess(rgb: np.ndarray, max_longer: int, shorter: int = INFERENCE_SHORTER) -> torch.Tensor:
@@ -299,7 +299,7 @@ def track_frames(model: torch.nn.Module, config: Mapping[str, Any], frames: Iter
     tracker: RuntimeTracker | None = None
     tables: list[MotBoxes] = []
     count = 0
-    max_longer = int(config.get("INFERENCE_MAX_LONGER") or 1440)
+    max_longer = tracker_settings(config).max_longer
     for count, rgb in enumerate(frames, 1):
         if tracker is None:
             tracker = tracker_from_config(model, config, rgb.shape[:2], dtype)
@@ -365,7 +365,8 @@ def track_split(config: Mapping[str, Any], checkpoint_or_model: Any, dataset_roo
 
 
 def pick_device(config: Mapping[str, Any]) -> torch.device:
-    wanted = str(config.get("DEVICE", "auto")).lower()
+    """DEVICE as a torch device (``auto``: cuda when available); MotipError when cuda is asked for but absent."""
+    wanted = tracker_settings(config).device.lower()
     if wanted == "cuda" and not torch.cuda.is_available():
         raise MotipError("DEVICE is cuda but no CUDA GPU is available", hint="set --DEVICE cpu (or auto)")
     if wanted == "auto":

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader
 
 from motip import rundir
 from motip.atomic import DiskFullError
-from motip.config import dump_config
+from motip.config import data_settings, dump_config, optimizer_settings, train_settings
 from motip.engine import ddp, runs
 from motip.engine.optim import build_optimizer, group_lr, warmup_lr
 from motip.errors import DataError, MotipError
@@ -54,23 +54,24 @@ def preflight(config: Mapping[str, Any], resume_checkpoint: Path | None) -> None
     from motip.data.dataset import check_split_dir
     from motip.engine.validate import check_val_inputs
 
-    data_root = config.resolve_path(config["DATA_ROOT"])
-    for dataset, split in zip(config["DATASETS"], config["DATASET_SPLITS"]):
+    data, settings = data_settings(config), train_settings(config)
+    data_root = config.resolve_path(data.data_root)
+    for dataset, split in zip(data.datasets, data.dataset_splits):
         check_split_dir(Path(data_root) / dataset / split)
-    pretrain = config.get("DETR_PRETRAIN")
+    pretrain = settings.detr_pretrain
     if pretrain and resume_checkpoint is None:
         path = config.resolve_path(pretrain)
         if not path.is_file():
             raise MotipError("DETR_PRETRAIN file not found", path=path,
                              hint="download/copy the pretrain there, fix the path (relative to root_path or the "
                                   "working directory), or set DETR_PRETRAIN: null to train from scratch")
-    if config.get("RESUME_MODEL") and resume_checkpoint is None:
-        path = config.resolve_path(config["RESUME_MODEL"])
+    if settings.resume_model and resume_checkpoint is None:
+        path = config.resolve_path(settings.resume_model)
         if not path.is_file():
             raise MotipError("RESUME_MODEL file not found", path=path, hint="fix the path or set RESUME_MODEL: null")
-    if int(config.get("VAL_EVERY_EPOCHS") or 0) > 0:
+    if settings.val_every_epochs > 0:
         check_val_inputs(config)
-    if int(config["BATCH_SIZE"]) < 1 or int(config["ACCUMULATE_STEPS"]) < 1:
+    if settings.batch_size < 1 or settings.accumulate_steps < 1:
         raise MotipError("BATCH_SIZE and ACCUMULATE_STEPS must be >= 1", path=getattr(config, "path", None))
 
 
@@ -171,6 +172,7 @@ def prepare_for_motip(detr_outputs: Mapping[str, torch.Tensor], annotations: lis
 class Trainer:
     def __init__(self, config: Any, config_path: Path, run_dir: Path, resume: bool) -> None:
         self.config = config
+        self.settings = train_settings(config)  # no paths in it: the same before and after the data is pinned
         self.config_path = config_path
         self.run_dir = run_dir
         self.resume = resume
@@ -188,7 +190,7 @@ class Trainer:
         return device
 
     def _amp(self) -> tuple[torch.dtype | None, bool]:
-        name = str(self.config.get("TRAIN_DTYPE", "FP32")).upper()
+        name = self.settings.train_dtype.upper()
         return {"FP32": (None, False), "BF16": (torch.bfloat16, False), "FP16": (torch.float16, True)}[name]
 
     def run(self) -> int:
@@ -249,15 +251,15 @@ class Trainer:
             mapping[key] = str(held.real)
             return held.real
 
-        data_root = Path(config.resolve_path(config["DATA_ROOT"]))
-        splits = [pin(data_root / dataset / split) for dataset, split in
-                  zip(config["DATASETS"], config["DATASET_SPLITS"])]
+        data = data_settings(config)
+        data_root = Path(config.resolve_path(data.data_root))
+        splits = [pin(data_root / dataset / split) for dataset, split in zip(data.datasets, data.dataset_splits)]
         values = copy.deepcopy(dict(config))
         # BuiltDataset reads DATA_ROOT/<dataset>/<split>: an absolute "dataset" makes that the pinned folder itself.
         values["DATA_ROOT"] = "/"
         values["DATASETS"] = [str(real.parent) for real in splits]
         values["DATASET_SPLITS"] = [real.name for real in splits]
-        if int(config.get("VAL_EVERY_EPOCHS") or 0) > 0:
+        if self.settings.val_every_epochs > 0:
             from motip.engine.validate import val_settings
 
             gt_folder, seqmap, _ = val_settings(config)
@@ -277,7 +279,7 @@ class Trainer:
         payload = runs.read_checkpoint(resume_ckpt) if resume_ckpt is not None else None
         device = self._setup_device()
         main = self.dist.is_main
-        seed_everything(int(self.config["SEED"]) + self.dist.rank)
+        seed_everything(self.settings.seed + self.dist.rank)
         dataset, sampler, loader = self._build_data()
         model, criterion, id_criterion, optimizer, scheduler, resumed = self._build_model(device, payload,
                                                                                           resume_ckpt)
@@ -302,7 +304,7 @@ class Trainer:
         try:
             if main and not self.resume:
                 self.writer.run_start(run=str(self.run_dir), config=str(self.config_path),
-                                      epochs=int(self.config["EPOCHS"]), device=str(device),
+                                      epochs=self.settings.epochs, device=str(device),
                                       world_size=self.dist.world_size, data=" | ".join(dataset.statistics()))
             if resumed is not None:
                 self.writer.resume(**resumed)
@@ -364,14 +366,15 @@ class Trainer:
         from motip.data.sampler import ClipSampler
 
         config = self.config
-        dataset = BuiltDataset(config.resolve_path(config["DATA_ROOT"]), list(config["DATASETS"]),
-                               list(config["DATASET_SPLITS"]), int(config["NUM_CLASSES"]), ClipTransform(config))
-        sampler = ClipSampler(dataset, config["SAMPLE_STEPS"], config["SAMPLE_LENGTHS"], config["SAMPLE_INTERVALS"],
-                              seed=int(config["SEED"]), rank=self.dist.rank, world_size=self.dist.world_size,
-                              length_per_iteration=config.get("LENGTH_PER_ITERATION"))
-        workers = int(config["NUM_WORKERS"])
-        loader = DataLoader(dataset, sampler=sampler, batch_size=int(config["BATCH_SIZE"]), num_workers=workers,
-                            prefetch_factor=int(config["PREFETCH_FACTOR"]) if workers > 0 else None,
+        data = data_settings(config)
+        dataset = BuiltDataset(config.resolve_path(data.data_root), list(data.datasets), list(data.dataset_splits),
+                               data.num_classes, ClipTransform(config))
+        sampler = ClipSampler(dataset, list(data.sample_steps), list(data.sample_lengths),
+                              list(data.sample_intervals), seed=self.settings.seed, rank=self.dist.rank,
+                              world_size=self.dist.world_size, length_per_iteration=data.length_per_iteration)
+        workers = data.num_workers
+        loader = DataLoader(dataset, sampler=sampler, batch_size=self.settings.batch_size, num_workers=workers,
+                            prefetch_factor=data.prefetch_factor if workers > 0 else None,
                             collate_fn=collate_clips, pin_memory=torch.cuda.is_available(),
                             worker_init_fn=_worker_init, persistent_workers=False)
         return dataset, sampler, loader
@@ -379,13 +382,13 @@ class Trainer:
     def _build_model(self, device: torch.device, payload: dict[str, Any] | None, resume_ckpt: Path | None):
         from motip.model import build_criterion, build_id_criterion, build_model, load_pretrain
 
-        config = self.config
+        config, settings = self.config, self.settings
         model = build_model(config)
-        if config.get("DETR_PRETRAIN") and resume_ckpt is None:
-            report = load_pretrain(model, config.resolve_path(config["DETR_PRETRAIN"]), config, verbose=False)
+        if settings.detr_pretrain and resume_ckpt is None:
+            report = load_pretrain(model, config.resolve_path(settings.detr_pretrain), config, verbose=False)
             if self.dist.is_main:
                 print(f"pretrain: {report.summary()}", flush=True)
-        if int(config["DETR_NUM_TRAIN_FRAMES"]) == 0:
+        if settings.detr_train_frames == 0:
             for name, param in model.named_parameters():
                 if name.startswith("detr."):
                     param.requires_grad_(False)  # train only the MOTIP part (official)
@@ -394,8 +397,8 @@ class Trainer:
         resumed = None
         if resume_ckpt is not None:
             resumed = self._resume_from(resume_ckpt, payload, model, optimizer, scheduler, full=True)
-        elif config.get("RESUME_MODEL"):
-            path = Path(config.resolve_path(config["RESUME_MODEL"]))
+        elif settings.resume_model:
+            path = Path(config.resolve_path(settings.resume_model))
             resumed = self._resume_from(path, runs.read_checkpoint(path), model, optimizer, scheduler, full=False)
         return model, build_criterion(config).to(device), build_id_criterion(config), optimizer, scheduler, resumed
 
@@ -403,11 +406,11 @@ class Trainer:
                      full: bool) -> dict[str, Any]:
         """Load ``payload`` (read from ``path``); returns the fields of the [resume] line written once the log opens.
         A checkpoint of another architecture is refused naming its first mismatching key."""
-        config = self.config
+        settings = self.settings
         model.load_state_dict(runs.model_state(payload, model, path), strict=True)
-        load_opt = full or config.get("RESUME_OPTIMIZER", True)
-        load_sched = full or config.get("RESUME_SCHEDULER", True)
-        load_states = full or config.get("RESUME_STATES", True)
+        load_opt = full or settings.resume_optimizer
+        load_sched = full or settings.resume_scheduler
+        load_states = full or settings.resume_states
         try:
             if load_opt and payload.get("optimizer"):
                 optimizer.load_state_dict(payload["optimizer"])
@@ -431,20 +434,19 @@ class Trainer:
     # -- main loop
     def _train(self, device: torch.device, sampler, loader: DataLoader, model, criterion, id_criterion,
                optimizer, scheduler) -> None:
-        config = self.config
         main = self.dist.is_main
         train_model: torch.nn.Module = model
         if self.dist.enabled:
             train_model = torch.nn.parallel.DistributedDataParallel(
                 model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=False)
-        val_every = int(config.get("VAL_EVERY_EPOCHS") or 0)
+        val_every = self.settings.val_every_epochs
         due = self.states.get("eval_due")
         if due:  # resumed after a failed/interrupted eval: that epoch is saved, its eval comes first
             if main and val_every > 0:
                 self._eval_epoch(model, optimizer, scheduler, int(due))
             self.states["eval_due"] = None
             ddp.barrier(self.dist)
-        for epoch in range(int(self.states["epoch"]), int(config["EPOCHS"])):
+        for epoch in range(int(self.states["epoch"]), self.settings.epochs):
             sampler.prepare_for_epoch(epoch)
             self._train_epoch(epoch, loader, sampler, model, train_model, criterion, id_criterion, optimizer, device)
             scheduler.step()
@@ -465,22 +467,23 @@ class Trainer:
         from motip.data.sampler import steps_in_epoch
         from motip.progress import Progress
 
-        config = self.config
-        B = int(config["BATCH_SIZE"])
-        total = steps_in_epoch(len(sampler), B, config.get("MAX_STEPS_PER_EPOCH"))
+        settings = self.settings
+        B = settings.batch_size
+        total = steps_in_epoch(len(sampler), B, settings.max_steps_per_epoch)
         if total == 0:
             raise DataError("no legal training clip (every clip has a frame without objects or is too short)",
                             hint="lower SAMPLE_LENGTHS or check the built dataset's gt.txt")
-        accumulate = int(config["ACCUMULATE_STEPS"])
-        warmup_epochs = int(config["LR_WARMUP_EPOCHS"])
+        accumulate = settings.accumulate_steps
+        optim = optimizer_settings(self.config)
+        warmup_epochs = optim.warmup_epochs
         amp_dtype, use_scaler = self._amp()
         scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
-        log_every = max(int(config.get("LOG_EVERY_STEPS") or 1), 1)
-        clip = float(config.get("MAX_CLIP_NORM") or 0.0)
-        separate = bool(config.get("SEPARATE_CLIP_NORM", True))
+        log_every = settings.log_every_steps
+        clip = settings.max_clip_norm
+        separate = settings.separate_clip_norm
         detr_params = [p for n, p in model.named_parameters() if n.startswith("detr.") and p.requires_grad]
         other_params = [p for n, p in model.named_parameters() if not n.startswith("detr.") and p.requires_grad]
-        decoder_ckpt = bool(config.get("USE_DECODER_CHECKPOINT") or config.get("MEMORY_EFFICIENT"))
+        decoder_ckpt = settings.use_decoder_checkpoint
         mean = torch.tensor(MEAN, device=device).view(1, 1, 3, 1, 1)
         std = torch.tensor(STD, device=device).view(1, 1, 3, 1, 1)
         model.train()
@@ -494,7 +497,7 @@ class Trainer:
                 if step >= total:
                     break
                 if epoch < warmup_epochs:
-                    warmup_lr(optimizer, float(config["LR"]), epoch, step, total, warmup_epochs)
+                    warmup_lr(optimizer, optim.lr, epoch, step, total, warmup_epochs)
                 autocast = (torch.autocast(device.type, dtype=amp_dtype) if amp_dtype is not None else nullcontext())
                 with autocast:
                     losses = self._forward(batch, train_model, criterion, id_criterion, device, mean, std,
@@ -561,7 +564,7 @@ class Trainer:
 
     def _forward(self, batch: dict[str, Any], model, criterion, id_criterion, device: torch.device,
                  mean: torch.Tensor, std: torch.Tensor, decoder_ckpt: bool) -> dict[str, torch.Tensor]:
-        config = self.config
+        settings = self.settings
         images = batch["images"]
         annotations = batch["annotations"]
         pixels = images.tensors.to(device, non_blocking=True).float().div_(255)
@@ -570,8 +573,8 @@ class Trainer:
         B, T = pixels.shape[:2]
         targets = [{"boxes": ann["bbox"].to(device), "labels": ann["category"].to(device)}
                    for clip in annotations for ann in clip]
-        n_train = min(int(config["DETR_NUM_TRAIN_FRAMES"]), T)
-        chunk = int(config.get("DETR_NUM_CHECKPOINT_FRAMES") or 0)
+        n_train = min(settings.detr_train_frames, T)
+        chunk = settings.detr_checkpoint_frames
         order = torch.randperm(T)
         train_t, frozen_t = order[:n_train], order[n_train:]
         flat = lambda x, idx: x[:, idx].flatten(0, 1)  # noqa: E731 - [B,T,...] -> [B*len(idx),...]
@@ -595,7 +598,7 @@ class Trainer:
         losses: dict[str, torch.Tensor] = {"loss_ce": loss_dict["loss_ce"], "loss_bbox": loss_dict["loss_bbox"],
                                            "loss_giou": loss_dict["loss_giou"], "loss_detr": detr_loss}
         loss = detr_loss
-        if not config.get("ONLY_DETR"):
+        if not settings.only_detr:
             seq_info = prepare_for_motip(outputs, annotations, indices)
             seq_info = model(seq_info=seq_info, part="trajectory_modeling")
             id_logits, id_labels, id_masks = model(seq_info=seq_info, part="id_decoder",
@@ -633,13 +636,13 @@ class Trainer:
     def _save_epoch(self, model, optimizer, scheduler, number: int) -> None:
         """checkpoint_epoch_N (when due) and checkpoint_last, before the eval (states["eval_due"] says whether
         this epoch's eval is still to run)."""
-        config = self.config
-        every = max(int(config.get("SAVE_CHECKPOINT_PER_EPOCH") or 1), 1)
-        if number % every == 0 or number == int(config["EPOCHS"]):
+        settings = self.settings
+        every = settings.save_checkpoint_every_epochs
+        if number % every == 0 or number == settings.epochs:
             name = rundir.epoch_checkpoint(number)
             self._save(name, model, optimizer, scheduler)
             self.writer.checkpoint(epoch=number, kind="epoch", path=name)
-            keep = int(config.get("MULTI_LAST_CHECKPOINTS") or 0)
+            keep = settings.keep_last_epoch_checkpoints
             if keep > 0:
                 old = sorted(self.run_dir.glob("checkpoint_epoch_*.pth"), key=lambda p: int(p.stem.split("_")[-1]))
                 for path in old[:-keep]:

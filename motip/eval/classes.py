@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from motip.config.settings import val_config_value
 from motip.errors import ConfigError
 
 # The built layout's class ids (motip.data.mot_files: 1 person, 2 vehicle): names a config may use unmapped.
@@ -18,12 +19,11 @@ KNOWN_CLASS_IDS: dict[str, int] = {"pedestrian": 1, "person": 1, "vehicle": 2}
 
 
 def classes_to_eval(val_config: Mapping[str, Any] | None, *, path: str | Path | None = None) -> dict[str, int]:
-    """{class name: class id} of val_config: the names of CLASSES_TO_EVAL (default pedestrian), each with its id
+    """{class name: class id} of val_config: the names of CLASSES_TO_EVAL (the schema's default when unset), each with its id
     from CLASS_NAME_TO_ID, else from ``KNOWN_CLASS_IDS``. A name neither maps raises ConfigError (``path`` = the
     config file, for the message)."""
-    val = val_config or {}
-    names = list(val.get("CLASSES_TO_EVAL") or ["pedestrian"])
-    mapping = dict(val.get("CLASS_NAME_TO_ID") or {})
+    names = list(val_config_value(val_config, "CLASSES_TO_EVAL"))
+    mapping = val_config_value(val_config, "CLASS_NAME_TO_ID") or {}
     unknown = [n for n in names if n not in mapping and n not in KNOWN_CLASS_IDS]
     if unknown:
         raise ConfigError(f"val_config.CLASSES_TO_EVAL names {', '.join(map(repr, unknown))}, which "

@@ -16,7 +16,7 @@ import torchvision
 from torch import nn
 from torchvision.models._utils import IntermediateLayerGetter
 
-from motip.config import backbone_lr
+from motip.config.settings import backbone_lr, model_settings
 from motip.errors import MotipError
 
 # Output channels of layer2/3/4 (the three levels Deformable DETR takes from the ResNet).
@@ -137,16 +137,16 @@ class Joiner(nn.Sequential):
 
 
 def build_backbone(config) -> Joiner:
-    hidden_dim = int(config["DETR_HIDDEN_DIM"])
-    if config.get("DETR_POSITION_EMBEDDING", "sine") not in ("sine", "v2"):
-        raise MotipError(f"DETR_POSITION_EMBEDDING {config['DETR_POSITION_EMBEDDING']!r} is not supported",
+    settings = model_settings(config)
+    if settings.position_embedding not in ("sine", "v2"):
+        raise MotipError(f"DETR_POSITION_EMBEDDING {settings.position_embedding!r} is not supported",
                          hint="use 'sine' (the official setting)")
     train_backbone = backbone_lr(config) > 0  # the same rule as the optimiser's backbone group
-    return_interm = bool(config.get("DETR_MASKS", False)) or int(config["DETR_NUM_FEATURE_LEVELS"]) > 1
-    num_levels = int(config["DETR_NUM_FEATURE_LEVELS"])
-    body = Backbone(str(config["BACKBONE"]), train_backbone, return_interm, bool(config.get("DILATION", False)),
+    num_levels = settings.num_feature_levels
+    return_interm = settings.masks or num_levels > 1
+    body = Backbone(settings.backbone, train_backbone, return_interm, settings.dilation,
                     num_interm_levels=min(3, max(num_levels, 1)))
-    return Joiner(body, PositionEmbeddingSine(hidden_dim // 2, normalize=True))
+    return Joiner(body, PositionEmbeddingSine(settings.hidden_dim // 2, normalize=True))
 
 
 def load_backbone_weights(joiner: Joiner, path: str | Path) -> None:

@@ -15,6 +15,8 @@ from scipy.optimize import linear_sum_assignment
 from torch import nn
 from torchvision.ops import box_convert, generalized_box_iou
 
+from motip.config.settings import loss_settings
+
 
 def box_cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
     return box_convert(boxes, in_fmt="cxcywh", out_fmt="xyxy")
@@ -190,22 +192,21 @@ class IDCriterion(nn.Module):
 
 
 def build_criterion(config: Mapping[str, Any]) -> SetCriterion:
-    """DETR criterion + matcher from the official config keys (DETR_*_LOSS_COEF, DETR_SET_COST_*...)."""
-    matcher = HungarianMatcher(cost_class=float(config.get("DETR_SET_COST_CLASS", 2.0)),
-                               cost_bbox=float(config.get("DETR_SET_COST_BBOX", 5.0)),
-                               cost_giou=float(config.get("DETR_SET_COST_GIOU", 2.0)))
-    weight_dict = {"loss_ce": float(config.get("DETR_CLS_LOSS_COEF", 2.0)),
-                   "loss_bbox": float(config.get("DETR_BBOX_LOSS_COEF", 5.0)),
-                   "loss_giou": float(config.get("DETR_GIOU_LOSS_COEF", 2.0))}
-    if config.get("DETR_AUX_LOSS", True):
+    """DETR criterion + matcher from the official config keys (DETR_*_LOSS_COEF, DETR_SET_COST_*...; read as
+    ``motip.config.LossSettings``)."""
+    settings = loss_settings(config)
+    matcher = HungarianMatcher(cost_class=settings.cost_class, cost_bbox=settings.cost_bbox,
+                               cost_giou=settings.cost_giou)
+    weight_dict = {"loss_ce": settings.cls_loss_coef, "loss_bbox": settings.bbox_loss_coef,
+                   "loss_giou": settings.giou_loss_coef}
+    if settings.aux_loss:
         base = dict(weight_dict)
-        for i in range(int(config["DETR_DEC_LAYERS"]) - 1):
+        for i in range(settings.dec_layers - 1):
             weight_dict.update({f"{k}_{i}": v for k, v in base.items()})
-    return SetCriterion(int(config["NUM_CLASSES"]), matcher, weight_dict,
-                        focal_alpha=float(config.get("DETR_FOCAL_ALPHA", 0.25)),
-                        batch_len=int(config.get("DETR_CRITERION_BATCH_LEN", 10) or 10))
+    return SetCriterion(settings.num_classes, matcher, weight_dict, focal_alpha=settings.focal_alpha,
+                        batch_len=settings.criterion_batch_len)
 
 
 def build_id_criterion(config: Mapping[str, Any]) -> IDCriterion:
-    return IDCriterion(weight=float(config.get("ID_LOSS_WEIGHT", 1.0)),
-                       use_focal_loss=bool(config.get("USE_FOCAL_LOSS", False)))
+    settings = loss_settings(config)
+    return IDCriterion(weight=settings.id_loss_weight, use_focal_loss=settings.id_focal_loss)
