@@ -23,7 +23,8 @@ class Host(App):
 
 
 def _lines(count: int, start: int = 0) -> str:
-    return "".join(f"2026-11-24T10:00:00 [train] epoch=1 step={i} loss={i * 0.5}\n" for i in range(start, start + count))
+    return "".join(f"2026-11-24T10:00:00 [train] epoch=1 step={i} loss={i * 0.5}\n"
+                   for i in range(start, start + count))
 
 
 def _view(app: App) -> LogLines:

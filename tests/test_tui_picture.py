@@ -1,5 +1,6 @@
 """The picture screen (motip_tui/screens/picture.py) hosted in a small app: a run's dashboard.png and contact sheets
-in half-blocks under Pilot, the MOTIP_TUI_IMAGES override, and a missing dashboard made by the real `motip dashboard`."""
+in half-blocks under Pilot, the MOTIP_TUI_IMAGES override, and a missing dashboard made by the real
+`motip dashboard`."""
 
 from __future__ import annotations
 
