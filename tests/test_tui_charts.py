@@ -107,7 +107,8 @@ def eval_line(epoch: int, hota: float, idf1: float, pedestrian: float, vehicle: 
             f"vehicle.HOTA={vehicle} pedestrian.IDF1={pedestrian + 2} vehicle.IDF1={vehicle + 2}\n")
 
 
-def write_run(root: Path, name: str, steps: int, evals: list[tuple[float, float, float, float]]) -> Path:
+def write_run(root: Path, name: str, steps: int, evals: list[tuple[float, float, float, float]],
+              finished: bool = False) -> Path:
     run = root / name
     run.mkdir(parents=True)
     lines = [START.format(name=name)]
@@ -115,6 +116,8 @@ def write_run(root: Path, name: str, steps: int, evals: list[tuple[float, float,
         lines.append(step_line(step))
         if step % 100 == 0 and step // 100 <= len(evals):
             lines.append(eval_line(step // 100, *evals[step // 100 - 1]))
+    if finished:  # run_state reads "finished" from the [end] line, whatever the machine
+        lines.append('2026-11-24T12:00:00 [end] status=finished epoch=5 msg=""\n')
     (run / "train.log").write_text("".join(lines), encoding="utf-8")
     return run
 
@@ -293,3 +296,26 @@ async def test_alerts_changed_is_posted_when_the_run_alerts_change(tmp_path: Pat
         assert len(app.alert_messages) == count  # unchanged alerts are not posted again
         view.show_runs([])
         assert await wait_for(pilot, lambda: app.alert_messages[-1] == [])
+
+
+def snapshot_before(runs: list[Path], keys: tuple[str, ...]):  # noqa: ANN201
+    async def run_before(pilot) -> None:  # noqa: ANN001
+        app = pilot.app
+        view = app.query_one(ChartsView)
+        view.focus()
+        view.show_runs(runs)
+        assert await wait_for(pilot, lambda: view.run_state == "finished" and chart(app, "loss").points > 0
+                              and chart(app, "eval").points > 0 and not any(w.loading for w in view.watches))
+        await pilot.press(*keys)
+        await pilot.pause(0.3)
+    return run_before
+
+
+@pytest.mark.parametrize("size, keys", [((80, 24), ()), ((80, 24), ("y", "k")), ((120, 40), ())])
+def test_charts_snapshot(snap_compare, tmp_path: Path, size: tuple[int, int], keys: tuple[str, ...]) -> None:  # noqa: ANN001
+    """What the view looks like (SVG in tests/__snapshots__/); ``pytest --snapshot-update`` after a deliberate change."""
+    first = write_run(tmp_path, "stage1_20261124_100000", 500, [(50 + e, 52 + e, 51 + e, 47 + e) for e in range(5)],
+                      finished=True)
+    second = write_run(tmp_path, "stage2_20261125_090000", 300, [(53 + e, 56 + e, 51 + e, 52 + e) for e in range(3)],
+                       finished=True)
+    assert snap_compare(ChartsHost(), terminal_size=size, run_before=snapshot_before([first, second], keys))
