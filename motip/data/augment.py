@@ -8,6 +8,12 @@ AUG_NUM_GROUPS random ID-word assignments per clip, trajectory occlusion (AUG_TR
 switch (AUG_TRAJECTORY_SWITCH_PROB). Images stay uint8; normalisation happens in the training loop (as upstream).
 The static-image shift simulation (AUG_MAX_SHIFT_RATIO) applies to static image datasets only; built datasets are
 videos, so it is not used.
+
+Cost (bench/dataloader.py, docs/performance.md): the geometry is drawn from the frame size and boxes before any pixel
+is decoded (``ClipTransform.plan``), so ``BuiltDataset`` decodes each JPEG once, at a reduced scale when the first
+resize is to half the size or less, and resizes/crops/mirrors each frame straight to its output size; colour jitter
+runs on the small uint8 frames with lookup tables and OpenCV (``FrameColorJitter``). No float copy of a full-size
+frame or clip is made.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import cv2
+import numpy as np
 import torch
 from torchvision.ops import box_convert
 from torchvision.transforms import v2
@@ -41,9 +49,13 @@ def _filter_boxes(ann: Annotation, keep: torch.Tensor) -> None:
 
 def hflip(images: torch.Tensor, anns: list[Annotation]) -> torch.Tensor:
     width = images.shape[-1]
+    flip_boxes(width, anns)
+    return F.horizontal_flip(images)
+
+
+def flip_boxes(width: int, anns: list[Annotation]) -> None:
     for ann in anns:
         ann["bbox"] = ann["bbox"][:, [2, 1, 0, 3]] * torch.tensor([-1, 1, -1, 1]) + torch.tensor([width, 0, width, 0])
-    return F.horizontal_flip(images)
 
 
 def resized_hw(h: int, w: int, shorter: int, max_size: int | None) -> tuple[int, int]:
@@ -57,38 +69,169 @@ def resized_hw(h: int, w: int, shorter: int, max_size: int | None) -> tuple[int,
     return shorter, int(round(shorter * w / h))
 
 
-def resize(images: torch.Tensor, anns: list[Annotation], sizes: list[int], max_size: int | None) -> torch.Tensor:
-    h, w = images.shape[-2:]
+def resize_boxes(hw: tuple[int, int], anns: list[Annotation], sizes: list[int],
+                 max_size: int | None) -> tuple[int, int]:
+    """Draw the shorter side from ``sizes``, scale the boxes; returns the new (h, w)."""
+    h, w = hw
     new_h, new_w = resized_hw(h, w, random.choice(sizes), max_size)
     scale = torch.tensor([new_w / w, new_h / h] * 2)
     for ann in anns:
         ann["bbox"] = ann["bbox"] * scale
+    return new_h, new_w
+
+
+def resize(images: torch.Tensor, anns: list[Annotation], sizes: list[int], max_size: int | None) -> torch.Tensor:
+    new_h, new_w = resize_boxes(tuple(images.shape[-2:]), anns, sizes, max_size)
     return F.resize(images, [new_h, new_w], antialias=True)
 
 
-def random_crop(images: torch.Tensor, anns: list[Annotation], min_size: int, max_size: int,
-                overflow_bbox: bool) -> tuple[torch.Tensor, list[Annotation]]:
-    """One crop for the clip; kept only when every frame still has a legal annotation (else unchanged)."""
-    h, w = images.shape[-2:]
+def crop_boxes(hw: tuple[int, int], anns: list[Annotation], min_size: int, max_size: int,
+               overflow_bbox: bool) -> tuple[tuple[int, int, int, int] | None, list[Annotation]]:
+    """Draw one crop (top, left, h, w) for the clip; kept only when every frame still has a legal annotation, else
+    (None, the annotations unchanged)."""
+    h, w = hw
     crop_h = random.randint(min(min_size, h), min(max_size, h))
     crop_w = random.randint(min(min_size, w), min(max_size, w))
     top, left = random.randint(0, h - crop_h), random.randint(0, w - crop_w)
     cropped = []
     for ann in anns:
-        new = {k: v.clone() if isinstance(v, torch.Tensor) else v for k, v in ann.items()}
+        new = dict(ann)  # every field below is replaced, never modified in place
         boxes = new["bbox"] - torch.tensor([left, top, left, top], dtype=torch.float32)
         clipped = torch.min(boxes.reshape(-1, 2, 2), torch.tensor([crop_w, crop_h], dtype=torch.float32)).clamp(min=0)
         keep = torch.all(clipped[:, 1, :] > clipped[:, 0, :], dim=1)
         new["bbox"] = boxes if overflow_bbox else clipped.reshape(-1, 4)
         _filter_boxes(new, keep)
         if len(new["id"]) == 0:
-            return images, anns
+            return None, anns
         cropped.append(new)
-    return F.crop(images, top, left, crop_h, crop_w), cropped
+    return (top, left, crop_h, crop_w), cropped
+
+
+def random_crop(images: torch.Tensor, anns: list[Annotation], min_size: int, max_size: int,
+                overflow_bbox: bool) -> tuple[torch.Tensor, list[Annotation]]:
+    """One crop for the clip; kept only when every frame still has a legal annotation (else unchanged)."""
+    crop, anns = crop_boxes(tuple(images.shape[-2:]), anns, min_size, max_size, overflow_bbox)
+    if crop is None:
+        return images, anns
+    return F.crop(images, *crop), anns
+
+
+# ------------------------------------------------------------------------------------- per-frame fast path
+
+@dataclass(frozen=True)
+class ClipGeometry:
+    """The geometric augmentation of one clip, drawn from the frame size and the annotations alone (so it is known
+    before any pixel is decoded): ``steps`` are ("resize", h, w) and ("crop", top, left, h, w) in order, with crop
+    positions in the coordinates of the mirrored frame when ``flip`` (the chain flips first); the mirror itself is
+    applied last, to the small frame (resizing commutes with mirroring)."""
+
+    height: int
+    width: int
+    steps: tuple[tuple[Any, ...], ...]
+    flip: bool
+
+    @property
+    def output_hw(self) -> tuple[int, int]:
+        last = [s for s in self.steps if s[0] == "resize"][-1]
+        return last[1], last[2]
+
+    def decode_reduction(self) -> int:
+        """The largest JPEG decode reduction (1, 2, 4 or 8: libjpeg's scaled IDCT) that still leaves the frame at
+        least as large as the first resize's target, so that resize stays a down-scale and sees every detail it
+        would keep. 1 when the first target is more than half the frame."""
+        _, first_h, first_w = self.steps[0]
+        for r in (8, 4, 2):
+            if -(-self.height // r) >= first_h and -(-self.width // r) >= first_w:
+                return r
+        return 1
+
+    def apply(self, frame: np.ndarray) -> np.ndarray:
+        """One decoded frame (H x W x 3 uint8, any channel order, any decode reduction) -> the augmented frame
+        (output_hw, same channel order), with torchvision's antialiased resize on the channels-last view."""
+        x = torch.from_numpy(frame).permute(2, 0, 1)
+        for step in self.steps:
+            if step[0] == "resize":
+                if tuple(x.shape[-2:]) != (step[1], step[2]):
+                    x = F.resize(x, [step[1], step[2]], antialias=True)
+            else:
+                top, left, crop_h, crop_w = step[1:]
+                if self.flip:  # the crop was drawn on the mirrored frame
+                    left = x.shape[-1] - left - crop_w
+                x = x[:, top:top + crop_h, left:left + crop_w]
+        out = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
+        return cv2.flip(out, 1) if self.flip else out
+
+
+class FrameColorJitter:
+    """torchvision's ``ColorJitter`` for uint8 frames, one parameter draw per clip (``v2.ColorJitter.make_params``:
+    the same random draws as the reference), applied frame by frame with lookup tables and OpenCV instead of float
+    tensors of the whole clip: brightness is exact (the same float32 formula in a 256-entry table), contrast and
+    saturation within one level, hue within a few levels (OpenCV's 8-bit HSV, hue in 1.4 degree steps, instead of
+    float HSV; tests/test_data_augment.py bounds the difference). The frames may be BGR (``bgr=True``) or RGB."""
+
+    def __init__(self, brightness: float, contrast: float, saturation: float, hue: float) -> None:
+        self.reference = v2.ColorJitter(brightness=brightness, contrast=contrast, saturation=saturation, hue=hue)
+
+    def draw(self) -> dict[str, Any]:
+        return self.reference.make_params([])
+
+    @staticmethod
+    def _mean_gray(frame: np.ndarray, bgr: bool) -> float:
+        """The mean of torchvision's floored float grey (0.2989 R + 0.587 G + 0.114 B) over every 4th pixel of every
+        4th row: contrast blends towards this one number, which the subsample gives to well within a level."""
+        weights = [0.114, 0.587, 0.2989] if bgr else [0.2989, 0.587, 0.114]
+        sample = np.ascontiguousarray(frame[::4, ::4])
+        return float(np.floor(cv2.transform(sample, np.array([weights], np.float32))).mean(dtype=np.float64))
+
+    @staticmethod
+    def _table(factor: float, offset: float = 0.0) -> np.ndarray:
+        values = torch.arange(256, dtype=torch.float32).mul(factor)
+        if offset:
+            values = values.add_(torch.tensor(offset, dtype=torch.float32), alpha=1.0 - factor)
+        return values.clamp_(0, 255).to(torch.uint8).numpy()
+
+    def apply(self, frame: np.ndarray, params: Mapping[str, Any], *, bgr: bool) -> np.ndarray:
+        out = frame
+        for fn_id in params["fn_idx"].tolist():
+            if fn_id == 0 and params["brightness_factor"] is not None:
+                out = cv2.LUT(out, self._table(params["brightness_factor"]))
+            elif fn_id == 1 and params["contrast_factor"] is not None:
+                out = cv2.LUT(out, self._table(params["contrast_factor"], self._mean_gray(out, bgr)))
+            elif fn_id == 2 and params["saturation_factor"] is not None:
+                factor = float(params["saturation_factor"])
+                # OpenCV's 8-bit grey (rounded, 0.299/0.587/0.114) is within a level of torchvision's floored one;
+                # -0.5: OpenCV rounds the blend where torchvision truncates (values are >= 0 before the clamp)
+                gray = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY)
+                out = cv2.addWeighted(out, factor, cv2.merge([gray, gray, gray]), 1.0 - factor, -0.5)
+            elif fn_id == 3 and params["hue_factor"] is not None:
+                to_hsv, from_hsv = ((cv2.COLOR_BGR2HSV_FULL, cv2.COLOR_HSV2BGR_FULL) if bgr
+                                    else (cv2.COLOR_RGB2HSV_FULL, cv2.COLOR_HSV2RGB_FULL))
+                hsv = cv2.cvtColor(out, to_hsv)
+                hue = hsv[..., 0]
+                hue += np.uint8(int(round(float(params["hue_factor"]) * 256)) % 256)  # wraps modulo 256 = 360 deg
+                out = cv2.cvtColor(hsv, from_hsv)
+        return out
+
+
+def frames_to_clip(frames: list[np.ndarray], *, bgr: bool) -> torch.Tensor:
+    """H x W x 3 uint8 frames -> a contiguous [T,3,H,W] uint8 RGB clip (planes split with OpenCV, one copy each)."""
+    h, w = frames[0].shape[:2]
+    clip = np.empty((len(frames), 3, h, w), dtype=np.uint8)
+    for t, frame in enumerate(frames):
+        planes = cv2.split(frame)
+        for c, plane in enumerate(reversed(planes) if bgr else planes):
+            clip[t, c] = plane
+    return torch.from_numpy(clip)
 
 
 class ClipTransform:
-    """The official training transform chain for one clip (see the module docstring)."""
+    """The official training transform chain for one clip (see the module docstring).
+
+    Two entries with the same random draws (python ``random`` for the geometry, torch's RNG for colour and ID
+    labels, in the same order): ``plan`` (geometry from the frame size and annotations) + ``finish`` (colour and ID
+    labels of frames already geometrically transformed, e.g. decoded straight to their size by
+    ``BuiltDataset``), and ``__call__`` on full-size [3,H,W] uint8 RGB tensors, which runs the same two steps.
+    """
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config
@@ -97,34 +240,60 @@ class ClipTransform:
         self.random_resize = list(config["AUG_RANDOM_RESIZE"])
         self.crop_min, self.crop_max = int(config["AUG_RANDOM_CROP_MIN"]), int(config["AUG_RANDOM_CROP_MAX"])
         self.overflow_bbox = bool(config["AUG_OVERFLOW_BBOX"])
+        self.color: FrameColorJitter | None = None
+        self.clip_color: v2.Transform | None = None
         if config.get("AUG_COLOR_JITTER_V2"):
-            self.color = v2.RandomPhotometricDistort()
+            self.clip_color = v2.RandomPhotometricDistort()
         else:
-            self.color = v2.ColorJitter(brightness=config["AUG_BRIGHTNESS"], contrast=config["AUG_CONTRAST"],
-                                        saturation=config["AUG_SATURATION"], hue=config["AUG_HUE"])
+            self.color = FrameColorJitter(brightness=config["AUG_BRIGHTNESS"], contrast=config["AUG_CONTRAST"],
+                                          saturation=config["AUG_SATURATION"], hue=config["AUG_HUE"])
         self.id_labels = TrajectoryAugment(num_id_vocabulary=int(config["NUM_ID_VOCABULARY"]),
                                            num_groups=int(config["AUG_NUM_GROUPS"]),
                                            occlusion_prob=float(config["AUG_TRAJECTORY_OCCLUSION_PROB"]),
                                            switch_prob=float(config["AUG_TRAJECTORY_SWITCH_PROB"]))
 
-    def __call__(self, images: list[torch.Tensor], anns: list[Annotation], metas: list[dict]):
-        clip = torch.stack(images)  # [T,3,H,W] uint8
-        for ann in anns:
-            ann["bbox"] = box_convert(ann["bbox"], "xywh", "xyxy")
+    def plan(self, height: int, width: int, anns: list[Annotation]) -> tuple[ClipGeometry, list[Annotation]]:
+        """Draw the clip's geometry and transform its boxes (xywh pixels -> normalised cx,cy,w,h). ``anns`` are
+        dicts of tensors that are replaced, never modified in place (callers may pass shallow copies)."""
+        anns = [dict(ann, bbox=box_convert(ann["bbox"], "xywh", "xyxy")) for ann in anns]
+        hw = (height, width)
+        steps: list[tuple[Any, ...]] = []
+        flip = random.random() < 0.5
+        if flip:
+            flip_boxes(width, anns)
         if random.random() < 0.5:
-            clip = hflip(clip, anns)
-        if random.random() < 0.5:
-            clip = resize(clip, anns, self.resize_scales, self.max_size)
+            hw = resize_boxes(hw, anns, self.resize_scales, self.max_size)
+            steps.append(("resize", *hw))
         else:
-            clip = resize(clip, anns, self.random_resize, None)
-            clip, anns = random_crop(clip, anns, self.crop_min, self.crop_max, self.overflow_bbox)
-            clip = resize(clip, anns, self.resize_scales, self.max_size)
-        h, w = clip.shape[-2:]
+            hw = resize_boxes(hw, anns, self.random_resize, None)
+            steps.append(("resize", *hw))
+            crop, anns = crop_boxes(hw, anns, self.crop_min, self.crop_max, self.overflow_bbox)
+            if crop is not None:
+                steps.append(("crop", *crop))
+                hw = crop[2], crop[3]
+            hw = resize_boxes(hw, anns, self.resize_scales, self.max_size)
+            steps.append(("resize", *hw))
+        h, w = hw
         for ann in anns:
             ann["bbox"] = box_convert(ann["bbox"], "xyxy", "cxcywh") / torch.tensor([w, h, w, h], dtype=torch.float32)
-        clip = self.color(clip)  # one parameter draw for the whole clip (a [T,3,H,W] batch)
-        anns = self.id_labels(anns)
-        return clip.contiguous(), anns, metas
+        return ClipGeometry(height, width, tuple(steps), flip), anns
+
+    def finish(self, frames: list[np.ndarray], anns: list[Annotation], metas: list[dict], *, bgr: bool):
+        """Colour (one draw for the clip) and ID labels of geometrically transformed H x W x 3 uint8 frames;
+        returns ([T,3,H,W] uint8 RGB, annotations, metas)."""
+        if self.color is not None:
+            params = self.color.draw()
+            frames = [self.color.apply(frame, params, bgr=bgr) for frame in frames]
+        clip = frames_to_clip(frames, bgr=bgr)
+        if self.clip_color is not None:
+            clip = self.clip_color(clip).contiguous()  # one parameter draw for the whole clip
+        return clip, self.id_labels(anns), metas
+
+    def __call__(self, images: list[torch.Tensor], anns: list[Annotation], metas: list[dict]):
+        height, width = images[0].shape[-2:]
+        geometry, anns = self.plan(int(height), int(width), anns)
+        frames = [geometry.apply(image.permute(1, 2, 0).numpy()) for image in images]
+        return self.finish(frames, anns, metas, bgr=False)
 
 
 class TrajectoryAugment:
@@ -206,12 +375,16 @@ def collate_clips(batch: list[tuple[torch.Tensor, list[Annotation], list[dict]]]
     B, T = len(clips), clips[0].shape[0]
     H = max(c.shape[-2] for c in clips)
     W = max(c.shape[-1] for c in clips)
-    tensors = torch.zeros((B, T, 3, H, W), dtype=clips[0].dtype)
-    mask = torch.ones((B, T, H, W), dtype=torch.bool)
-    for b, clip in enumerate(clips):
-        h, w = clip.shape[-2:]
-        tensors[b, :, :, :h, :w] = clip
-        mask[b, :, :h, :w] = False
+    if B == 1:  # nothing to pad (BATCH_SIZE 1, the usual case): the clip itself, not a copy
+        tensors = clips[0].unsqueeze(0)
+        mask = torch.zeros((B, T, H, W), dtype=torch.bool)
+    else:
+        tensors = torch.zeros((B, T, 3, H, W), dtype=clips[0].dtype)
+        mask = torch.ones((B, T, H, W), dtype=torch.bool)
+        for b, clip in enumerate(clips):
+            h, w = clip.shape[-2:]
+            tensors[b, :, :, :h, :w] = clip
+            mask[b, :, :h, :w] = False
     max_n = max(anns[0]["trajectory_id_labels"].shape[-1] for anns in annotations)
     for anns in annotations:
         for t, ann in enumerate(anns):
