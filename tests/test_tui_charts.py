@@ -201,12 +201,12 @@ async def test_overlay_on_every_chart_with_distinct_labels_and_live_appends(tmp_
     async with app.run_test(size=(80, 24)) as pilot:
         view = app.query_one(ChartsView)
         view.show_runs([first, second])
-        assert await wait_for(pilot, lambda: all(chart(app, n).points > 0 for n in ("eval", "loss", "grad_norm", "lr")))
-        assert "■ stage1" in header(app) and "■ stage2" in header(app)
-        for name in ("eval", "loss", "grad_norm", "lr"):
+        def both_drawn(name: str) -> bool:  # both runs, each in its colour
             spec = chart(app, name).spec
-            assert spec is not None
-            assert len({line.color for line in spec.lines}) >= 2, name  # both runs, in their colours
+            return spec is not None and len({line.color for line in spec.lines}) >= 2
+
+        assert await wait_for(pilot, lambda: all(both_drawn(n) for n in ("eval", "loss", "grad_norm", "lr")))
+        assert "■ stage1" in header(app) and "■ stage2" in header(app)
         for name in ("loss", "grad_norm", "lr"):
             assert "stage1" in panel_title(app, name) and "stage2" in panel_title(app, name)
         assert "stage1 53.0/55.0" in panel_title(app, "eval") and "stage2 55.0/57.0" in panel_title(app, "eval")
@@ -285,12 +285,18 @@ async def test_alerts_changed_is_posted_when_the_run_alerts_change(tmp_path: Pat
     app = ChartsHost()
     async with app.run_test(size=(80, 24)) as pilot:
         view = app.query_one(ChartsView)
+        view.focus()
         view.show_runs([run], previous_best={"pedestrian": 60.0})
         assert await wait_for(pilot, lambda: bool(app.alert_messages))
         texts = [alert.message for alert in app.alert_messages[-1]]
         assert "HOTA 53.0 < 54.0 at epoch 3" in texts
         assert "forgetting: pedestrian HOTA 54.0 < previous stage best 60.0" in texts
         assert view.alerts == app.alert_messages[-1]
+        # The per-class HOTA panel draws the previous stage's best as the forgetting reference.
+        await pilot.press("k")
+        assert await wait_for(pilot, lambda: "prev. stage best p60.0" in panel_title(app, "class-HOTA"))
+        spec = chart(app, "class-HOTA").spec
+        assert spec is not None and [value for value, _ in spec.ref_lines] == [60.0]
         count = len(app.alert_messages)
         await pilot.pause(0.3)
         assert len(app.alert_messages) == count  # unchanged alerts are not posted again

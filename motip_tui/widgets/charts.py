@@ -92,6 +92,7 @@ class PlotSpec:
     edge_note: str | None = None  # e.g. "▲54": a value outside the range, written at the top (or bottom) edge
     edge_top: bool = True
     frame: bool = True
+    ref_lines: list[tuple[float, Any]] = field(default_factory=list)  # (value, colour): other horizontal lines
 
 
 class Chart(PlotextPlot):
@@ -141,6 +142,9 @@ class Chart(PlotextPlot):
             plt.ylim(low, high)
             if spec.hline is not None and low <= spec.hline <= high and self.points:
                 plt.horizontal_line(spec.hline, color=spec.hline_color)
+            for value, color in spec.ref_lines:
+                if low <= value <= high:
+                    plt.horizontal_line(value, color=color)
             if spec.edge_note and xs_all:
                 plt.text(spec.edge_note, max(xs_all), high if spec.edge_top else low, alignment="right",
                          color=spec.hline_color)

@@ -261,12 +261,9 @@ class ChartsView(Widget, can_focus=True):
         self._data_arrived()
 
     def on_unmount(self) -> None:
-        for watch in self.watches:
-            watch.stop()
+        _stop_aside([*self.watches, *([self.follower] if self.follower is not None else [])])
         self.watches = []
-        if self.follower is not None:
-            self.follower.stop()
-            self.follower = None
+        self.follower = None
 
     def on_resize(self) -> None:
         self._apply_layout()
@@ -300,6 +297,9 @@ class ChartsView(Widget, can_focus=True):
         for run_dir in map(Path, run_dirs):
             if run_dir not in dirs:
                 dirs.append(run_dir)
+        best = dict(previous_best or {})
+        if dirs == [watch.run_dir for watch in self.watches] and best == self.previous_best:
+            return  # the host repeats itself after each scan: nothing to redo
         kept = {watch.run_dir: watch for watch in self.watches}
         selected_before = self.watches[0].run_dir if self.watches else None
         watches = []
@@ -309,22 +309,22 @@ class ChartsView(Widget, can_focus=True):
                 watch = RunWatch(run_dir, poll_s=self.poll_s, use_watchdog=self.use_watchdog,
                                  on_change=self._data_arrived).start()
             watches.append(watch)
-        for watch in kept.values():
-            watch.stop()
+        stopping: list[RunWatch | ProgressFollower] = list(kept.values())
         self.watches = watches
         self._ema = {key: value for key, value in self._ema.items() if key[0] in dirs}
         self._buckets = {key: value for key, value in self._buckets.items() if key[0] in dirs}
         self.labels = self._labels(dirs)
-        self.previous_best = dict(previous_best or {})
+        self.previous_best = best
         selected = dirs[0] if dirs else None
         if selected != selected_before:
             if self.follower is not None:
-                self.follower.stop()
+                stopping.append(self.follower)
                 self.follower = None
             self.run_state = None
             if selected is not None:
                 self.follower = ProgressFollower(selected / OUTPUT_FILE, self._data_arrived,
                                                  poll_s=max(self.poll_s, 1.0)).start()
+        _stop_aside(stopping)
         if self.is_mounted:
             self._show_empty()
         self._drawn_key = None
@@ -571,7 +571,10 @@ class ChartsView(Widget, can_focus=True):
                 latest.append(f"[{markup_color(run_color(run.index))}]{escape(run.label)} {'/'.join(values)}[/]")
         xs_all = [x for line in lines for x in line.xs]
         ys_all = [y for line in lines for y in line.ys]
-        y_range = chartmath.fit_range(ys_all)
+        references = {cls: self.previous_best[cls] for _metric, cls in keys
+                      if name == "class-HOTA" and cls in self.previous_best
+                      and math.isfinite(self.previous_best[cls])}  # the forgetting reference, kept in range
+        y_range = chartmath.fit_range(ys_all, list(references.values()))
         x_ticks, y_rows, frame = self._ticks_room(panel)
         spec = PlotSpec(lines=lines, y_range=y_range, frame=frame, hline_color=TARGET_COLOR)
         if y_range is not None:
@@ -583,6 +586,14 @@ class ChartsView(Widget, can_focus=True):
         if xs_all:
             spec.x_range, spec.x_ticks = _x_axis(min(xs_all), max(xs_all), x_ticks, whole=True)
         target = f" [{TARGET_COLOR}]━{TARGET:g}[/]"
+        previous = []
+        for index, (_metric, cls) in enumerate(keys):  # the previous stage's best per class: a line each
+            best = references.get(cls)
+            if best is not None:
+                color = SERIES_COLORS[index % len(SERIES_COLORS)]
+                previous.append(f"[{markup_color(color)}]{letters[index]}{best:.1f}[/]")
+                spec.ref_lines.append((best, plot_color(color)))
+        latest += [f"prev. stage best {' '.join(previous)}"] if previous else []
         panel.show_plot(f"[b]{heading}[/b]{target} " + " ".join(latest), spec)
 
     @staticmethod
@@ -679,6 +690,12 @@ class ChartsView(Widget, can_focus=True):
             cache.count = len(values)
         self._ema[key] = cache
         return cache.values
+
+
+def _stop_aside(followers: list[RunWatch | ProgressFollower]) -> None:
+    """Stop tailers in a thread: a stop joins a reader thread that may be in the middle of parsing a big log."""
+    if followers:
+        threading.Thread(target=lambda: [f.stop() for f in followers], name="charts:stop", daemon=True).start()
 
 
 def _envelope(x: Any, low: Any, high: Any, color: Any) -> list[Line]:
