@@ -14,9 +14,15 @@ from tui_helpers import wait_for
 
 
 class Host(App):
+    BINDINGS = [("t", "train", "Train")]  # an App key the viewer must not pass through
+
     def __init__(self, paths: list[tuple[str, Path]]) -> None:
         super().__init__()
         self.paths = paths
+        self.trained = 0
+
+    def action_train(self) -> None:
+        self.trained += 1
 
     def on_mount(self) -> None:
         self.push_screen(LogViewerScreen(self.paths))
@@ -70,6 +76,9 @@ async def test_follows_tail_until_scrolled_up(tmp_path: Path) -> None:
         await pilot.press("end")
         await pilot.pause()
         assert view.following and "step=299" in _row_text(view, _last(view))
+        await pilot.press("t")  # the App's keys do not act behind the viewer
+        await pilot.pause()
+        assert app.trained == 0
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, LogViewerScreen)

@@ -78,6 +78,16 @@ async def test_dashboard_and_contact_sheets_in_half_blocks(tmp_path: Path) -> No
         title = str(app.screen.query_one("#picture-title").render())
         assert "dashboard.png" in title and "halfcell" in title
         assert "160x120" in str(app.screen.query_one("#picture-status").render())
+        fitted = picture.size
+        await pilot.press("z")  # as wide as the screen, scrolled with up/down
+        assert await wait_for(pilot, lambda: len(_pictures(app)) == 1 and _pictures(app)[0].size.width > fitted.width)
+        area = app.screen.query_one("#picture-area")
+        assert _pictures(app)[0].size.width == area.scrollable_content_region.width and area.max_scroll_y > 0
+        await pilot.press("pagedown")
+        await pilot.pause()
+        assert area.scroll_y > 0
+        await pilot.press("z")
+        assert await wait_for(pilot, lambda: len(_pictures(app)) == 1 and _pictures(app)[0].size == fitted)
         await pilot.press("c")
         assert await wait_for(pilot, lambda: "seqB_worst.png" in str(app.screen.query_one("#picture-status").render()))
         assert "1/2" in str(app.screen.query_one("#picture-title").render())  # summary.json's order

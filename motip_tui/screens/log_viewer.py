@@ -28,7 +28,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.geometry import Size
 from textual.message import Message
-from textual.screen import Screen
+from textual.screen import ModalScreen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 from textual.widgets import Footer, Input, Static
@@ -227,8 +227,12 @@ class _Source:
     path: Path
 
 
-class LogViewerScreen(Screen):
-    """``LogViewerScreen([(label, path), ...])``: one file at a time, ``f``/Tab switches, Esc or ``q`` closes."""
+class LogViewerScreen(ModalScreen):
+    """``LogViewerScreen([(label, path), ...])``: one file at a time, ``f``/Tab switches, Esc or ``q`` closes.
+
+    A full-screen Screen that is modal, so that the App's own keys (``t`` train, ``s`` stop, ``b`` build ...) do not
+    act on the views behind it while the user reads and types here (Textual stops the key chain at a modal screen;
+    only the App's priority keys, ctrl+q and F1-F5, still work)."""
 
     BINDINGS = [
         Binding("escape", "close", "Close"),
@@ -242,6 +246,7 @@ class LogViewerScreen(Screen):
     ]
 
     DEFAULT_CSS = """
+    LogViewerScreen { background: $surface; }
     LogViewerScreen #log-title { height: 1; background: $panel; padding: 0 1; }
     LogViewerScreen #log-status { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
     LogViewerScreen #log-search { display: none; }
@@ -396,7 +401,8 @@ class LogViewerScreen(Screen):
         self.query_one("#log-title", Static).update(f"{tabs}   {escape(str(source.path))}")
         view = self.lines_view
         index = view.index
-        parts = [f"{index.lines:,} lines {index.size / 2 ** 20:.1f} MB"]
+        size = f"{index.size / 2 ** 20:.1f} MB" if index.size >= 2 ** 20 else f"{index.size / 1024:.1f} KB"
+        parts = [f"{index.lines:,} lines {size}"]
         parts.append("following" if view.following else "paused (End: follow)")
         if view.search:
             where = (f"{self.matches.index(view.current_match) + 1}/{len(self.matches)}"

@@ -13,7 +13,8 @@ from ``motip_tui.launch``) as a subprocess from a thread worker, shows its progr
 shows the command's whole output. ``r`` remakes the shown picture (a running run's dashboard goes stale).
 
 Keys: ``d`` dashboard, ``c`` contact sheets (again: the next sequence's), Tab / arrows the next/previous picture,
-Enter/``m`` make, ``r`` remake, Esc or ``q`` close (tmux delays Esc by 0.5 s).
+Enter/``m`` make, ``r`` remake, ``z`` zoom (fit the screen / fill its width and scroll with up/down), Esc or ``q``
+close (tmux delays Esc by 0.5 s).
 """
 
 from __future__ import annotations
@@ -120,6 +121,11 @@ class PictureScreen(ModalScreen):
         Binding("shift+tab,left", "step(-1)", "Prev", show=False),
         Binding("enter,m", "make", "Make"),
         Binding("r", "make(True)", "Remake"),
+        Binding("z", "zoom", "Zoom"),
+        Binding("up", "scroll(-1)", show=False),
+        Binding("down", "scroll(1)", show=False),
+        Binding("pageup", "scroll(-0.9)", show=False),
+        Binding("pagedown", "scroll(0.9)", show=False),
     ]
 
     DEFAULT_CSS = """
@@ -128,6 +134,8 @@ class PictureScreen(ModalScreen):
     PictureScreen #picture-title { height: 1; background: $panel; padding: 0 1; }
     PictureScreen #picture-area { height: 1fr; align: center middle; }
     PictureScreen #picture-area > .picture { width: auto; height: auto; }
+    PictureScreen #picture-area.zoomed { overflow-y: auto; align: center top; }
+    PictureScreen #picture-area.zoomed > .picture { width: 100%; height: auto; }
     PictureScreen #picture-message { height: 1fr; padding: 1 2; }
     PictureScreen #picture-status { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
     """
@@ -167,6 +175,7 @@ class PictureScreen(ModalScreen):
         self.current = 0
         self.making: str | None = None
         self.failure: str | None = None  # the last failed command's output, shown until the next action
+        self.zoomed = False  # False: the whole picture fits the screen; True: as wide as the screen, scrolled
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picture-box"):
@@ -205,8 +214,9 @@ class PictureScreen(ModalScreen):
         where = ""
         if picture.kind == "contact sheet" and len(sheets) > 1:
             where = f" {sheets.index(picture) + 1}/{len(sheets)}"
+        zoom = ", zoomed" if self.zoomed else ""
         self.query_one("#picture-title", Static).update(
-            escape(f"{picture.label}{where}   run {self.run_dir.name}   ({self.renderer}; {IMAGES_ENV} overrides)"))
+            escape(f"{picture.label}{where}  [{self.renderer}{zoom}]  {self.run_dir.name}"))
         if self.failure is not None:
             self._message(self.failure)
         elif self.making == picture.kind:
@@ -357,6 +367,21 @@ class PictureScreen(ModalScreen):
         self.failure = None
         self.current = (self.current + delta) % len(self.pictures)
         self.scan()
+
+    def action_zoom(self) -> None:
+        """Fit the screen, or fill its width and scroll (a 1600 px dashboard at 80 columns: twice the detail)."""
+        self.zoomed = not self.zoomed
+        area = self.query_one("#picture-area", Container)
+        area.set_class(self.zoomed, "zoomed")
+        area.scroll_home(animate=False)
+        self.show()
+
+    def action_scroll(self, amount: float) -> None:
+        """A zoomed picture (or a long failure message): a line per arrow, most of a screen per page key."""
+        target = self.query_one("#picture-area", Container) if self.zoomed else \
+            self.query_one("#picture-message", VerticalScroll)
+        lines = amount if abs(amount) >= 1 else amount * max(1, target.size.height)
+        target.scroll_relative(y=int(lines), animate=False)
 
     def action_close(self) -> None:
         self.dismiss()
