@@ -139,7 +139,8 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (figures include that contention)")
     with tempfile.TemporaryDirectory() as tmp:
         made = time.perf_counter()
-        runs = [write_run(Path(tmp) / name, args.lines) for name in ("stage1_20261124_100000", "stage2_20261125_090000")]
+        names = ("stage1_20261124_100000", "stage2_20261125_090000")
+        runs = [write_run(Path(tmp) / name, args.lines) for name in names]
         size_mb = (runs[0] / "train.log").stat().st_size / 1e6
         print(f"wrote 2 x {args.lines:,}-line train.log ({size_mb:.0f} MB each) in {time.perf_counter() - made:.1f} s")
         r = asyncio.run(measure(runs, args.lines, args.idle_s, size))  # type: ignore[arg-type]

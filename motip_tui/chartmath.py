@@ -417,7 +417,8 @@ def epoch_eta_s(status: dict[str, Any], s_per_step: float | None) -> float | Non
     """Seconds left in the current epoch (its remaining steps x the latest s_per_step); None when unknown."""
     step, total = status.get("step"), status.get("total_steps")
     numbers = (step, total, s_per_step)
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers) or not math.isfinite(s_per_step):
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in numbers) \
+            or not math.isfinite(s_per_step):
         return None
     return max(0.0, (total - step) * s_per_step)
 

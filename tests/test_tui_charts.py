@@ -318,8 +318,9 @@ def snapshot_before(runs: list[Path], keys: tuple[str, ...]):  # noqa: ANN201
 
 
 @pytest.mark.parametrize("size, keys", [((80, 24), ()), ((80, 24), ("y", "k")), ((120, 40), ())])
-def test_charts_snapshot(snap_compare, tmp_path: Path, size: tuple[int, int], keys: tuple[str, ...]) -> None:  # noqa: ANN001
-    """What the view looks like (SVG in tests/__snapshots__/); ``pytest --snapshot-update`` after a deliberate change."""
+def test_charts_snapshot(snap_compare, tmp_path: Path, size: tuple[int, int],  # noqa: ANN001
+                         keys: tuple[str, ...]) -> None:
+    """What the view looks like (SVGs in tests/__snapshots__/; ``--snapshot-update`` after a deliberate change)."""
     first = write_run(tmp_path, "stage1_20261124_100000", 500, [(50 + e, 52 + e, 51 + e, 47 + e) for e in range(5)],
                       finished=True)
     second = write_run(tmp_path, "stage2_20261125_090000", 300, [(53 + e, 56 + e, 51 + e, 52 + e) for e in range(3)],

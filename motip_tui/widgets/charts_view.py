@@ -10,7 +10,8 @@ Panels: HOTA/IDF1 per epoch (the 54 target drawn when in range, else marked at t
 HOTA and IDF1 (pedestrian vs vehicle: the forgetting signal), loss and grad norm (raw, plus TensorBoard's debiased EMA
 when smoothing is on), lr. At 80x24 a 2x2 grid whose first panel cycles between overall and per-class metrics (key
 ``k``); from about 110x28 cells all six panels. Keys (the view's own, in the footer while it has focus): ``x``
-smoothing on/off, ``w`` EMA weight 0.6/0.9/0.99, ``y`` log y-axis (loss, grad norm, lr), ``k`` next eval panel. The numbers come from ``motip_tui.chartmath``.
+smoothing on/off, ``w`` EMA weight 0.6/0.9/0.99, ``y`` log y-axis (loss, grad norm, lr), ``k`` next eval panel.
+The numbers come from ``motip_tui.chartmath``; docs/tui.md describes what the user sees.
 """
 
 from __future__ import annotations
@@ -63,10 +64,6 @@ def run_color(index: int, dim: bool = False) -> str:
     return RUN_COLORS[index % len(RUN_COLORS)][1 if dim else 0]
 
 
-def markup_color(color: str) -> str:
-    return color
-
-
 def plot_color(color: str) -> tuple[int, int, int]:
     """plotext takes (r, g, b)."""
     return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
@@ -80,7 +77,7 @@ class ProgressFollower:
     """The latest PROGRESS line of a run's ``output.log`` (a detached run's job output; motip.progress's format),
     read from the last ``PROGRESS_TAIL_BYTES`` on and then followed. ``on_change`` is called from the reader thread."""
 
-    def __init__(self, path: Path, on_change: Any, poll_s: float = 1.0) -> None:
+    def __init__(self, path: Path, on_change: Callable[[], None], poll_s: float = 1.0) -> None:
         self.path = path
         self.latest: ProgressUpdate | None = None
         self.on_change = on_change
@@ -498,7 +495,8 @@ class ChartsView(Widget, can_focus=True):
             parts.append("waiting for train.log")
         update = self.evaluating(run)
         if update is not None:
-            parts.append(f"[b]evaluating ({update.task} {update.percent:.0f}%)[/b] ETA {chartmath.format_duration(update.eta_s)}")
+            parts.append(f"[b]evaluating ({update.task} {update.percent:.0f}%)[/b] "
+                         f"ETA {chartmath.format_duration(update.eta_s)}")
         elif state == "running":  # from train.log: steps left x the latest s_per_step (evals not counted)
             epoch_eta = chartmath.epoch_eta_s(status, run.s_per_step)
             run_eta = chartmath.run_eta_s(status, run.s_per_step)
@@ -509,7 +507,7 @@ class ChartsView(Widget, can_focus=True):
         line = " · ".join(parts)
         toggles = (f"EMA {self.ema_weight:g}" if self.smoothing else "raw") + (" · log y" if self.log_scale else "")
         if len(runs) > 1 or self.wide:
-            legend = "  ".join(f"[{markup_color(run_color(r.index))}]■ {escape(r.label)}[/]" for r in runs)
+            legend = "  ".join(f"[{run_color(r.index)}]■ {escape(r.label)}[/]" for r in runs)
             return f"{line}\n{legend}   ({toggles})"
         return f"{line} · {toggles}"
 
@@ -564,11 +562,11 @@ class ChartsView(Widget, can_focus=True):
                 value = ys[-1] if ys else None
                 if single:  # the marker letter is the label's first letter: H(OTA), p(edestrian)
                     label = metric if cls is None else cls
-                    latest.append(f"[{markup_color(color)}]{escape(label)} {fmt_value(value, '{:.1f}')}[/]")
+                    latest.append(f"[{color}]{escape(label)} {fmt_value(value, '{:.1f}')}[/]")
                 else:
                     values.append(fmt_value(value, "{:.1f}"))
             if len(runs) > 1:  # each run's latest values in the heading's order, in the run's colour
-                latest.append(f"[{markup_color(run_color(run.index))}]{escape(run.label)} {'/'.join(values)}[/]")
+                latest.append(f"[{run_color(run.index)}]{escape(run.label)} {'/'.join(values)}[/]")
         xs_all = [x for line in lines for x in line.xs]
         ys_all = [y for line in lines for y in line.ys]
         references = {cls: self.previous_best[cls] for _metric, cls in keys
@@ -591,7 +589,7 @@ class ChartsView(Widget, can_focus=True):
             best = references.get(cls)
             if best is not None:
                 color = SERIES_COLORS[index % len(SERIES_COLORS)]
-                previous.append(f"[{markup_color(color)}]{letters[index]}{best:.1f}[/]")
+                previous.append(f"[{color}]{letters[index]}{best:.1f}[/]")
                 spec.ref_lines.append((best, plot_color(color)))
         latest += [f"prev. stage best {' '.join(previous)}"] if previous else []
         panel.show_plot(f"[b]{heading}[/b]{target} " + " ".join(latest), spec)
@@ -644,7 +642,7 @@ class ChartsView(Widget, can_focus=True):
                 text = fmt_value(value) + (f" (smoothed {fmt_value(smooth_value)})" if smoothing else "")
             else:  # one number per run: the smoothed one when smoothing
                 text = f"{escape(run.label)} {fmt_value(smooth_value if smoothing else value)}"
-            latest.append(f"[{markup_color(run_color(run.index))}]{text}[/]")
+            latest.append(f"[{run_color(run.index)}]{text}[/]")
         ys_all = [y for line in lines for y in line.ys]
         xs_all = [x for line in lines for x in line.xs]
         spec = PlotSpec(lines=lines, frame=frame)
@@ -715,7 +713,8 @@ def _markers(names: list[str]) -> list[str]:
     return letters
 
 
-def _x_axis(low: float, high: float, max_ticks: int, whole: bool) -> tuple[tuple[float, float], tuple[list[float], list[str]]]:
+def _x_axis(low: float, high: float, max_ticks: int,
+            whole: bool) -> tuple[tuple[float, float], tuple[list[float], list[str]]]:
     if high <= low:  # one point: a unit range around it
         return (low - 1, high + 1), ([low], [chartmath.format_number(low)])
     return (low, high), chartmath.linear_ticks(low, high, max_ticks, 1.0 if whole else 0.0)
