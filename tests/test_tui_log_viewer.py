@@ -133,7 +133,7 @@ async def test_switch_files_and_missing_file(tmp_path: Path) -> None:
     output = tmp_path / "output.log"
     output.write_text("building...\nerror: something failed\n")
     missing = tmp_path / "nope.log"
-    app = Host([("train.log", train), ("job output", output), ("gone", missing)])
+    app = Host([("train.log", train), ("job output", output), ("gone", missing), ("a folder", tmp_path)])
     async with app.run_test(size=(100, 30)) as pilot:
         view = _view(app)
         assert await wait_for(pilot, lambda: view.index.lines == 10, timeout=10)
@@ -147,6 +147,10 @@ async def test_switch_files_and_missing_file(tmp_path: Path) -> None:
         assert await wait_for(pilot, lambda: "cannot read" in str(status.render()), timeout=10)
         missing.write_text("late\n")  # appears: read as soon as it exists
         assert await wait_for(pilot, lambda: view.index.lines == 1, timeout=10)
+        await pilot.press("f")
+        assert await wait_for(pilot, lambda: "Is a directory" in str(status.render()), timeout=10)
+        await pilot.press("f")  # round the list: the first file again
+        assert await wait_for(pilot, lambda: view.index.path == train and view.index.lines == 10, timeout=10)
 
 
 async def test_large_file_opens_without_blocking(tmp_path: Path) -> None:

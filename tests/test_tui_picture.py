@@ -147,3 +147,25 @@ async def test_missing_dashboard_offered_failure_shown_then_made_by_the_cli(tmp_
         assert await wait_for(pilot, lambda: len(_pictures(app)) == 1, timeout=90)
         assert (run / "dashboard.png").is_file()
         assert "1600x" in str(app.screen.query_one("#picture-status").render())
+
+
+def test_contact_sheets_paths_and_lazy_import(tmp_path: Path) -> None:
+    """The core owns the paths; the screen module does not load textual-image or PIL (startup speed)."""
+    import subprocess
+    import sys
+
+    from motip.rundir import contact_sheets, dashboard_png, viz_dir
+
+    run = tmp_path / "run"
+    assert dashboard_png(run) == run / "dashboard.png" and viz_dir(run) == run / "viz"
+    assert contact_sheets(run) == []
+    _png(run / "viz" / "b_worst.png", (0, 0, 0))
+    _png(run / "viz" / "a_worst.png", (0, 0, 0))
+    assert contact_sheets(run) == [run / "viz" / "a_worst.png", run / "viz" / "b_worst.png"]  # no summary.json
+    (run / "viz" / "summary.json").write_text('{"sequences": {"b": {"contact_sheet": "b_worst.png"}}}')
+    assert contact_sheets(run) == [run / "viz" / "b_worst.png"]
+    code = ("import sys, motip_tui.screens.picture, motip_tui.screens.log_viewer; "
+            "print(sorted(m for m in ('textual_image', 'PIL', 'torch', 'matplotlib') if m in sys.modules))")
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.strip() == "[]"

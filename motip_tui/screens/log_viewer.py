@@ -337,31 +337,35 @@ class LogViewerScreen(ModalScreen):
             while not stop.is_set():
                 try:
                     stat = os.stat(path)
-                except OSError as err:
+                    identity = (stat.st_dev, stat.st_ino)
+                    if index is None or identity != index.inode or stat.st_size < index.size:
+                        if handle is not None:  # rotated or truncated: index the file afresh
+                            handle.close()
+                            handle = None
+                        handle = open(path, "rb")  # noqa: SIM115 - closed in finally
+                        index = LineIndex(path)
+                        index.inode = identity
+                        failed = ""
+                        self.post_message(self.Indexed(generation, index, fresh=True))
+                    grew = False
+                    while not stop.is_set():
+                        handle.seek(index.size)
+                        data = handle.read(CHUNK_BYTES)
+                        if not data:
+                            break
+                        index.add_chunk(data, index.size)
+                        grew = True
+                        self.post_message(self.Indexed(generation, index, fresh=False))
+                except OSError as err:  # missing (yet), unreadable, a folder, an I/O error: said, retried
                     message = f"{path}: {err.strerror or err}"
                     if message != failed:
                         failed = message
                         self.post_message(self.ReadFailed(generation, message))
-                    stop.wait(POLL_S)
-                    continue
-                identity = (stat.st_dev, stat.st_ino)
-                if index is None or identity != index.inode or stat.st_size < index.size:
-                    if handle is not None:  # rotated or truncated: index the file afresh
+                    if handle is not None:
                         handle.close()
-                    handle = open(path, "rb")  # noqa: SIM115 - closed in finally
-                    index = LineIndex(path)
-                    index.inode = identity
-                    failed = ""
-                    self.post_message(self.Indexed(generation, index, fresh=True))
-                grew = False
-                while not stop.is_set():
-                    handle.seek(index.size)
-                    data = handle.read(CHUNK_BYTES)
-                    if not data:
-                        break
-                    index.add_chunk(data, index.size)
-                    grew = True
-                    self.post_message(self.Indexed(generation, index, fresh=False))
+                        handle = None
+                    index = None
+                    grew = False
                 if not grew:
                     stop.wait(POLL_S)
         finally:
