@@ -67,8 +67,7 @@ async def measure(runs: list[Path], lines: int, idle_s: float, size: tuple[int, 
         view.show_runs(runs[:1])
         first = None
         watch = view.watches[0]
-        while not (len(watch.steps) >= lines - 1 and not watch.loading and view._drawn_key is not None
-                   and view._drawn_key[0][0][1] == watch.version):
+        while not (len(watch.steps) >= lines - 1 and not watch.loading and view.drawn_versions[:1] == (watch.version,)):
             await asyncio.sleep(0.005)
             if first is None and evals.points > 0 and loss.points > 0:
                 first = time.perf_counter() - start
@@ -85,8 +84,7 @@ async def measure(runs: list[Path], lines: int, idle_s: float, size: tuple[int, 
             start = time.perf_counter()
             view.show_runs(runs)
             while not (len(view.watches) == 2 and len(view.watches[1].steps) >= lines - 1
-                       and not view.watches[1].loading and view._drawn_key is not None
-                       and view._drawn_key[0][1][1] == view.watches[1].version):
+                       and not view.watches[1].loading and view.drawn_versions[1:2] == (view.watches[1].version,)):
                 await asyncio.sleep(0.005)
             results["overlay_s"] = time.perf_counter() - start
 

@@ -88,8 +88,9 @@ async def in_app(config: Path, lines: int, idle_s: float) -> dict[str, float | l
         loss = app.query_one("#chart-loss", Chart)
         evals = app.query_one("#chart-eval", Chart)
         first = None
-        while not (app.watch is not None and len(app.watch.steps) >= lines - 1 and loss.points > 0
-                   and app._drawn and app._drawn[1] == app.watch.version):
+        view = app.charts  # ChartsView: its first watch is the selected run's
+        while not (view.watches and len(view.watches[0].steps) >= lines - 1 and loss.points > 0
+                   and view.drawn_versions[:1] == (view.watches[0].version,)):
             await asyncio.sleep(0.01)
             if first is None and evals.points > 0 and loss.points > 0:
                 first = time.perf_counter() - start  # a big log: evals + last steps (preview) drawn
@@ -108,15 +109,16 @@ async def in_app(config: Path, lines: int, idle_s: float) -> dict[str, float | l
         results["idle_cpu_percent"] = 100 * ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / (t1 - t0)
 
         latencies = []
-        path = app.watch.path
+        watch = view.watches[0]
+        path = watch.path
         step = lines
         for _ in range(10):
-            before = len(app.watch.steps)
+            before = len(watch.steps)
             with open(path, "a", encoding="utf-8") as handle:
                 handle.write(train_line(step))
             written = time.perf_counter()
             step += 1
-            while not (len(app.watch.steps) > before and app._drawn and app._drawn[1] == app.watch.version):
+            while not (len(watch.steps) > before and view.drawn_versions[:1] == (watch.version,)):
                 await asyncio.sleep(0.005)
             latencies.append(time.perf_counter() - written)
             await asyncio.sleep(0.3)

@@ -227,6 +227,7 @@ class ChartsView(Widget, can_focus=True):
         self.run_state: str | None = None
         self.follower: ProgressFollower | None = None
         self.draws = 0  # redraws done (tests and the bench read it)
+        self.drawn_versions: tuple[int, ...] = ()  # each watch's RunWatch.version in the last redraw
         self._drawn_key: tuple[Any, ...] | None = None
         self._ema: dict[tuple[Path, str, float], _EmaCache] = {}
         self._buckets: dict[tuple[Path, str, str, bool], chartmath.MinMaxBuckets] = {}
@@ -442,6 +443,7 @@ class ChartsView(Widget, can_focus=True):
         if key == self._drawn_key:
             return
         self._drawn_key = key
+        self.drawn_versions = tuple(watch.version for watch in self.watches)
         self.draw()
         for watch in self.watches:
             watch.drawn.set()
