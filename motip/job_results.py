@@ -10,9 +10,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from motip.atomic import atomic_write_json
 from motip.jobs import OUTPUT_FILE, JobInfo, boot_id, new_job_dir, read_job
 from motip.jsonfile import try_read_json
+from motip.records import JOB_FILE, JobRecord
 
 
 def record_failed_launch(workspace_root: str | os.PathLike[str], argv: list[str], *, kind: str, name: str,
@@ -26,10 +26,9 @@ def record_failed_launch(workspace_root: str | os.PathLike[str], argv: list[str]
     (job_dir / OUTPUT_FILE).write_text(output if not output or output.endswith("\n") else output + "\n",
                                        encoding="utf-8")
     now, epoch = datetime.now().isoformat(timespec="seconds"), time.time()
-    atomic_write_json(job_dir / "job.json", {
-        "name": name, "kind": kind, "argv": [str(a) for a in argv], "cwd": str(Path(cwd or workspace_root).resolve()),
-        "run_dir": None, "started_at": now, "started_at_epoch": epoch, "boot_id": boot_id(), "pid": None,
-        "create_time": None, "exit_code": exit_code, "ended_at": now, "ended_at_epoch": epoch})
+    JobRecord(name=name, kind=kind, argv=[str(a) for a in argv], cwd=str(Path(cwd or workspace_root).resolve()),
+              started_at=now, started_at_epoch=epoch, boot_id=boot_id(), exit_code=exit_code, ended_at=now,
+              ended_at_epoch=epoch).write(job_dir / JOB_FILE)  # job.json's one writer
     job = read_job(job_dir)
     assert job is not None  # just written
     return job

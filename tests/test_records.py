@@ -202,6 +202,30 @@ def test_a_newer_job_json_shows_the_job_as_unreadable(tmp_path: Path) -> None:
     assert stop_job(job) == "unreadable job.json: nothing signalled"
 
 
+def test_job_files_written_by_the_product_are_versioned_records(tmp_path: Path) -> None:
+    """start_job and its supervisor write job.json through JobRecord: version 1, every field typed; a key added by
+    a newer motip survives the supervisor's final update."""
+    import sys
+    import time
+
+    from motip.jobs import read_job, start_job
+
+    job = start_job([sys.executable, "-c", "import time; time.sleep(0.5)"], tmp_path / "j", kind="test")
+    path = tmp_path / "j" / "job.json"
+    data = json.loads(path.read_text(encoding="utf-8"))
+    data["from_a_newer_motip"] = [1]
+    from motip.atomic import atomic_write_json
+
+    atomic_write_json(path, data)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and read_job(job.dir).exit_code is None:
+        time.sleep(0.05)
+    written = json.loads(path.read_text(encoding="utf-8"))
+    assert written["version"] == 1 and written["exit_code"] == 0 and written["from_a_newer_motip"] == [1]
+    record = JobRecord.read(path)
+    assert record.kind == "test" and record.child_pid is not None and record.extra == {"from_a_newer_motip": [1]}
+
+
 def test_the_writer_refuses_a_malformed_record_and_keeps_the_old_file(tmp_path: Path) -> None:
     """A bug handing the writer a bad value never replaces a good file with one its reader refuses."""
     from motip.queue import write_queue
