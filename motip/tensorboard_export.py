@@ -112,11 +112,21 @@ def _load_tensorboard() -> tuple[Any, Any, Any]:
     return event_pb2, summary_pb2, RecordWriter
 
 
-def _refuse_inside(out_dir: Path, run_dir: Path) -> None:
-    out, run = out_dir.resolve(), run_dir.resolve()
-    if out == run or run in out.parents:
-        raise MotipError("the TensorBoard folder is inside the run folder, which exports never write to",
-                         path=out_dir, hint="pass a folder outside the run, e.g. --tensorboard tb")
+def _refuse_run_folders(out_dir: Path, dest: Path, run_dir: Path) -> None:
+    """Exports write beside runs, never into one: not inside the exported run, and not into a folder that holds a run
+    (``--tensorboard outputs`` would make ``outputs/<run>`` the destination)."""
+    from motip.rundir import run_files
+
+    run = run_dir.resolve()
+    for folder in (out_dir, dest):
+        resolved = folder.resolve()
+        if resolved == run or run in resolved.parents:
+            raise MotipError("the TensorBoard folder is inside the run folder, which exports never write to",
+                             path=folder, hint="pass a folder outside the run, e.g. --tensorboard tb")
+    held = run_files(dest)
+    if held:
+        raise MotipError(f"the TensorBoard folder for this run holds a run ({', '.join(held[:3])}), which exports "
+                         "never write to", path=dest, hint="pass a folder of its own, e.g. --tensorboard tb")
 
 
 def export_tensorboard(log_path: str | os.PathLike[str], out_dir: str | os.PathLike[str],
@@ -132,13 +142,13 @@ def export_tensorboard(log_path: str | os.PathLike[str], out_dir: str | os.PathL
     name = run_name if run_name is not None else log_path.resolve().parent.name
     if not _SAFE_NAME.match(name) or name in (".", ".."):
         raise MotipError(f"run name {name!r} is not a plain folder name", hint="use letters, digits and _.+=-")
-    _refuse_inside(out_dir, log_path.parent)
+    dest = out_dir / name
+    _refuse_run_folders(out_dir, dest, log_path.parent)
     log = parse_log(log_path)
     series = collect_scalars(log)
     if not series:
         raise MotipError("no [train] or [eval] line with numbers to export", path=log_path,
                          hint="export once the run has logged its first steps")
-    dest = out_dir / name
     dest.mkdir(parents=True, exist_ok=True)
     now = time.time()
     first_wall = min(when for points in series.values() for _, when in points.values())

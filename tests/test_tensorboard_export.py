@@ -105,6 +105,13 @@ def test_refusals(tmp_path: Path) -> None:
     inside = _cli("log", log, "--tensorboard", tmp_path / "run" / "tb")
     assert inside.returncode == 2 and "inside the run folder" in inside.stderr + inside.stdout
     assert not (tmp_path / "run" / "tb").exists()
+    # DIR = the folder holding the runs: DIR/<run> would be the run folder itself (or another run's).
+    beside = _cli("log", log, "--tensorboard", tmp_path)
+    assert beside.returncode == 2 and "inside the run folder" in beside.stderr + beside.stdout
+    _write_run(tmp_path / "other")
+    other = _cli("log", log, "--tensorboard", tmp_path, "--name", "other")
+    assert other.returncode == 2 and "holds a run (train.log)" in other.stderr + other.stdout
+    assert sorted(p.name for p in (tmp_path / "other").iterdir()) == ["train.log"]
     bad_name = _cli("log", log, "--tensorboard", tmp_path / "tb", "--name", "../x")
     assert bad_name.returncode == 2 and "plain folder name" in bad_name.stderr + bad_name.stdout
     empty = tmp_path / "empty" / "train.log"
