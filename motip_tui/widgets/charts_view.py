@@ -268,7 +268,7 @@ class ChartsView(Widget, can_focus=True):
         self._tick()
 
     def on_show(self) -> None:
-        self._tick()
+        self.call_after_refresh(self._tick)  # on screen once this refresh is composed: draw without the timer's wait
 
     @property
     def wide(self) -> bool:
