@@ -178,10 +178,12 @@ class ChartsView(Widget, can_focus=True):
     """
 
     BINDINGS = [
-        Binding("x", "toggle_smoothing", "Smooth"),
-        Binding("w", "cycle_weight", "EMA weight"),
-        Binding("y", "toggle_log", "Log y"),
-        Binding("k", "next_eval_panel", "Per-class"),
+        Binding("x", "toggle_smoothing", "Smooth", tooltip="smoothing on/off: TensorBoard's debiased EMA of loss "
+                "and grad norm over the raw values"),
+        Binding("w", "cycle_weight", "EMA weight", tooltip="EMA weight 0.6 / 0.9 / 0.99 (turns smoothing on)"),
+        Binding("y", "toggle_log", "Log y", tooltip="log y-axis for loss, grad norm and lr (ticks in real values)"),
+        Binding("k", "next_eval_panel", "Per-class", tooltip="first panel at 80x24: HOTA/IDF1, HOTA per class, "
+                "IDF1 per class"),
     ]
 
     class AlertsChanged(Message):
