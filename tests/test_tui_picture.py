@@ -169,3 +169,23 @@ def test_contact_sheets_paths_and_lazy_import(tmp_path: Path) -> None:
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert loaded.returncode == 0, loaded.stderr
     assert loaded.stdout.strip() == "[]"
+
+
+def test_snapshot_80x24_half_blocks(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The picture screen at 80x24 in half-blocks on a generated picture (stable: no terminal, fixed pixels).
+    After a deliberate change: ``pytest tests/test_tui_picture.py --snapshot-update``."""
+    monkeypatch.chdir(tmp_path)
+    import textual_image._terminal as terminal  # no terminal query; fixes the cell size a tty (pytest -s) would give
+
+    monkeypatch.setattr(terminal.get_cell_size, "_result", terminal.CellSize(10, 20), raising=False)
+    run = Path("outputs") / "stage1_demo_foundation_20261124_024221"
+    image = PILImage.new("RGB", (160, 176))
+    image.putdata([(x * 255 // 159, y * 255 // 175, 128) for y in range(176) for x in range(160)])
+    (tmp_path / run).mkdir(parents=True)
+    image.save(tmp_path / run / "dashboard.png")
+
+    async def run_before(pilot) -> None:  # noqa: ANN001
+        assert await wait_for(pilot, lambda: len(_pictures(pilot.app)) == 1, timeout=10)
+        await pilot.pause(0.2)
+
+    assert snap_compare(Host(run, Path(".")), terminal_size=(80, 24), run_before=run_before)

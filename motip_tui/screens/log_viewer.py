@@ -85,6 +85,14 @@ class LineIndex:
         self.size = offset + len(data)
 
 
+def shown_path(path: Path) -> str:
+    """``path`` as the user reads it: relative to the working folder (the workspace) when inside it."""
+    try:
+        return str(Path(path).absolute().relative_to(Path.cwd()))
+    except (ValueError, OSError):
+        return str(path)
+
+
 def read_line(handle, index: LineIndex, line: int) -> str:  # noqa: ANN001 - a binary file object
     """The text of ``line`` (at most DISPLAY_CHARS*4 bytes read; a line over MAX_LINE_BYTES is SKIPPED_LINE)."""
     start, end = index.span(line)
@@ -402,7 +410,7 @@ class LogViewerScreen(ModalScreen):
         tabs = "  ".join(f"[reverse] {escape(s.label)} [/]" if i == self.current else f" {escape(s.label)} "
                          for i, s in enumerate(self.sources))
 
-        self.query_one("#log-title", Static).update(f"{tabs}   {escape(str(source.path))}")
+        self.query_one("#log-title", Static).update(f"{tabs}   {escape(shown_path(source.path))}")
         view = self.lines_view
         index = view.index
         size = f"{index.size / 2 ** 20:.1f} MB" if index.size >= 2 ** 20 else f"{index.size / 1024:.1f} KB"

@@ -35,6 +35,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
 from motip.rundir import TRAIN_LOG, contact_sheets, dashboard_png, viz_dir
+from motip_tui.screens.log_viewer import shown_path
 
 IMAGES_ENV = "MOTIP_TUI_IMAGES"
 RENDERERS = ("kitty", "sixel", "halfcell")
@@ -229,9 +230,9 @@ class PictureScreen(ModalScreen):
 
     def _offer(self, picture: Picture) -> str:
         if picture.kind == "dashboard":
-            return (f"No dashboard.png yet for {self.run_dir.name} ({dashboard_png(self.run_dir)}).\n\n"
+            return (f"No dashboard.png yet for {self.run_dir.name} ({shown_path(dashboard_png(self.run_dir))}).\n\n"
                     f"Enter or m makes it: {self._command_text('dashboard')}")
-        return (f"No contact sheet yet: {viz_dir(self.run_dir)} holds no <sequence>_worst.png.\n\n"
+        return (f"No contact sheet yet: {shown_path(viz_dir(self.run_dir))} holds no <sequence>_worst.png.\n\n"
                 f"Enter or m makes them with motip viz (tracks the val split with the run's best checkpoint; "
                 f"minutes on a big split):\n{self._command_text('contact sheet')}")
 
@@ -278,7 +279,7 @@ class PictureScreen(ModalScreen):
         self.query_one("#picture-message", VerticalScroll).display = False
         area.mount(widget_class(message.image, classes="picture"))
         width, height = message.image.size
-        self._status(f"{message.path}  {width}x{height} px")
+        self._status(f"{shown_path(message.path)}  {width}x{height} px")
 
     # --- making a missing picture ------------------------------------------------------------------------------
     def _argv(self, kind: str) -> list[str]:
