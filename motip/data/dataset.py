@@ -15,7 +15,9 @@ regions; this is our handling, see docs/training.md).
 
 from __future__ import annotations
 
+import gc
 import math
+import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +26,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, get_worker_info
 
 from motip.data import mot_files
 from motip.errors import DataError
@@ -105,6 +107,7 @@ class BuiltDataset(Dataset):
                             hint="give one split per dataset")
         self.transforms = transforms
         self.num_classes = num_classes
+        self._frozen_in: int | None = None
         self.sequences: dict[tuple[str, str, str], SequenceInfo] = {}
         self.annotations: dict[tuple[str, str, str], SequenceAnnotations] = {}
         self.ignores: dict[tuple[str, str, str], dict[int, np.ndarray]] = {}
@@ -185,6 +188,12 @@ class BuiltDataset(Dataset):
         return images
 
     def __getitem__(self, item: Mapping[str, Any]):
+        if self._frozen_in != os.getpid() and get_worker_info() is not None:
+            # A DataLoader worker shares the parent's heap copy-on-write; Python's cyclic collector would touch
+            # (and so copy) every inherited object's page at its first full collection. Frozen objects are never
+            # visited (moving them is O(1)), so the worker's memory stays what it adds itself.
+            gc.freeze()
+            self._frozen_in = os.getpid()
         key = (item["dataset"], item["split"], item["sequence"])
         frame_idxs = list(item["frame_idxs"])
         annotations = [self.annotations[key][i] for i in frame_idxs]  # new small tensors per frame
