@@ -310,10 +310,15 @@ def snapshot_before(runs: list[Path], keys: tuple[str, ...]):  # noqa: ANN201
         view = app.query_one(ChartsView)
         view.focus()
         view.show_runs(runs)
-        assert await wait_for(pilot, lambda: view.run_state == "finished" and chart(app, "loss").points > 0
-                              and chart(app, "eval").points > 0 and not any(w.loading for w in view.watches))
+        def settled() -> bool:  # every run read and drawn, the state known
+            versions = tuple(w.version for w in view.watches)
+            return view.run_state == "finished" and all(versions) and view.drawn_versions == versions
+
+        assert await wait_for(pilot, settled)
         await pilot.press(*keys)
         await pilot.pause(0.3)
+        assert await wait_for(pilot, settled)
+        await pilot.pause()
     return run_before
 
 
