@@ -253,10 +253,10 @@ class ChartsView(Widget, can_focus=True):
         self.set_interval(CHECK_EVERY_S, self._request_check)
         self._apply_layout()
         self._show_empty()
+        self._request_check()  # runs given before the view was mounted
 
     def _import_numpy(self) -> None:
         importlib.import_module("numpy")
-
         self._numpy_ready.set()
         self._data_arrived()
 
@@ -387,7 +387,7 @@ class ChartsView(Widget, can_focus=True):
         self._request_check()
 
     def _request_check(self) -> None:
-        if not self.watches:
+        if not self.watches or not self.is_mounted:
             return
         if self._checking:
             self._check_again = True
