@@ -101,24 +101,28 @@ def test_second_run_beside_the_first_and_name(tmp_path: Path) -> None:
 
 
 def test_refusals(tmp_path: Path) -> None:
+    from motip.errors import MotipError
+    from motip.tensorboard_export import export_tensorboard
+
     log = _write_run(tmp_path / "run")
-    inside = _cli("log", log, "--tensorboard", tmp_path / "run" / "tb")
+    inside = _cli("log", log, "--tensorboard", tmp_path / "run" / "tb")  # through the CLI: exit 2, no traceback
     assert inside.returncode == 2 and "inside the run folder" in inside.stderr + inside.stdout
-    assert not (tmp_path / "run" / "tb").exists()
+    assert "Traceback" not in inside.stderr and not (tmp_path / "run" / "tb").exists()
     # DIR = the folder holding the runs: DIR/<run> would be the run folder itself (or another run's).
-    beside = _cli("log", log, "--tensorboard", tmp_path)
-    assert beside.returncode == 2 and "inside the run folder" in beside.stderr + beside.stdout
+    with pytest.raises(MotipError, match="inside the run folder"):
+        export_tensorboard(log, tmp_path)
     _write_run(tmp_path / "other")
-    other = _cli("log", log, "--tensorboard", tmp_path, "--name", "other")
-    assert other.returncode == 2 and "holds a run (train.log)" in other.stderr + other.stdout
+    with pytest.raises(MotipError, match=r"holds a run \(train.log\)"):
+        export_tensorboard(log, tmp_path, run_name="other")
     assert sorted(p.name for p in (tmp_path / "other").iterdir()) == ["train.log"]
-    bad_name = _cli("log", log, "--tensorboard", tmp_path / "tb", "--name", "../x")
-    assert bad_name.returncode == 2 and "plain folder name" in bad_name.stderr + bad_name.stdout
+    with pytest.raises(MotipError, match="plain folder name"):
+        export_tensorboard(log, tmp_path / "tb", run_name="../x")
     empty = tmp_path / "empty" / "train.log"
     empty.parent.mkdir()
     empty.write_text("2026-11-24T10:00:00 [start] run=x config=y epochs=1\n")
-    nothing = _cli("log", empty, "--tensorboard", tmp_path / "tb")
-    assert nothing.returncode == 2 and "no [train] or [eval] line" in nothing.stderr + nothing.stdout
+    with pytest.raises(MotipError, match=r"no \[train\] or \[eval\] line"):
+        export_tensorboard(empty, tmp_path / "tb")
+    assert not (tmp_path / "tb").exists()
     # Without the optional extra: exit 2 and the install line, no traceback.
     missing = _cli("log", log, "--tensorboard", tmp_path / "tb2",
                    env_prefix="import sys; sys.modules['tensorboard'] = None; ")
