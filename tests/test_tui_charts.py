@@ -185,8 +185,8 @@ async def test_no_run_selected_then_waiting_for_the_first_eval_then_evaluating(t
             assert "evaluating (track 71%), ETA 4:10" in panel_message(app, "eval")
             # The eval done, back to training: ETAs of the epoch and of the run, from train.log's steps left x
             # s_per_step (epoch 2, step 50 of 100, 10 epochs, 1.5 s/step).
-            with open(run / "output.log", "a", encoding="utf-8") as handle:
-                handle.write("PROGRESS track 1000/1000 100.0% 2.8/s eta=0.0s\n")
+            with open(run / "output.log", "a", encoding="utf-8") as handle:  # the trainer's own progress line
+                handle.write("PROGRESS train epoch 3 10/100 10.0% 0.7/s eta=127.0s\n")
             assert await wait_for(pilot, lambda: "evaluating" not in header(app))
             assert f"ETA epoch {chartmath.format_duration(50 * 1.5)}, run {chartmath.format_duration(850 * 1.5)}" \
                 in header(app)
