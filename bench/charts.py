@@ -1,6 +1,6 @@
 """Benchmark of the Charts view (motip_tui.widgets.charts_view.ChartsView) alone, headless, in a bare host app.
 
-Run: .venv/bin/python bench/charts.py [--lines 500000] [--idle-s 5] [--size 80x24]
+Run: .venv/bin/python bench/charts.py [--lines 500000] [--idle-s 5] [--size 80x24] [--json]
 Targets (issue 13): a 500,000-line train.log's first charts <= 1 s, append-to-chart <= 0.1 s, idle CPU near zero.
 Prints figures; asserts nothing. Figures: show_runs to the first charts with evals (a big log's preview: every event
 + the last 4 MB of steps), to every line drawn, then the same with a second run overlaid; idle CPU of the process
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import statistics
 import sys
@@ -132,6 +133,7 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=500_000)
     parser.add_argument("--idle-s", type=float, default=5.0)
     parser.add_argument("--size", default="80x24", help="terminal size, e.g. 80x24 or 120x40")
+    parser.add_argument("--json", action="store_true", help="also print the figures as one JSON object, last line")
     args = parser.parse_args()
     size = tuple(int(v) for v in args.size.split("x"))
     print(f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs (figures include that contention)")
@@ -155,6 +157,14 @@ def main() -> None:
               f"{statistics.median(append_cpu) * 1000:.0f} ms (2 runs overlaid)")
         print(f"idle CPU {r['idle_cpu_percent']:.1f}% over {args.idle_s:.0f} s (2 runs shown); one full redraw "
               f"(draw(), without plotext's render) median {statistics.median(draw) * 1000:.0f} ms")
+        if args.json:
+            figures = {key: r[key] for key in ("first_s", "first_cpu_s", "all_s", "all_cpu_s", "overlay_s",
+                                               "idle_cpu_percent")}
+            figures.update(append_median_s=statistics.median(append_one), append_max_s=max(append_one),
+                           append_cpu_median_s=statistics.median(append_one_cpu),
+                           append_overlaid_median_s=statistics.median(append), draw_median_s=statistics.median(draw),
+                           lines=args.lines, size=args.size, load_average=os.getloadavg()[0])
+            print(json.dumps(figures))
 
 
 if __name__ == "__main__":
