@@ -148,6 +148,19 @@ async def test_missing_dashboard_offered_failure_shown_then_made_by_the_cli(tmp_
         assert (run / "dashboard.png").is_file()
         assert "1600x" in str(app.screen.query_one("#picture-status").render())
 
+    # Closing the screen while a picture is being made stops the command (and its process group).
+    (run / "dashboard.png").unlink()
+    app = Host(run, root)
+    async with app.run_test(size=(100, 30)) as pilot:
+        screen = app.screen
+        assert await wait_for(pilot, lambda: "No dashboard.png yet" in _text(app), timeout=10)
+        await pilot.press("enter")
+        assert await wait_for(pilot, lambda: screen.process is not None, timeout=10)
+        await pilot.press("escape")
+        assert await wait_for(pilot, lambda: screen.process.poll() is not None, timeout=10)
+        assert screen.process.returncode < 0  # killed by the signal, not finished
+    assert not (run / "dashboard.png").exists()
+
 
 def test_contact_sheets_paths_and_lazy_import(tmp_path: Path) -> None:
     """The core owns the paths; the screen module does not load textual-image or PIL (startup speed)."""

@@ -20,6 +20,7 @@ close (tmux delays Esc by 0.5 s).
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +178,7 @@ class PictureScreen(ModalScreen):
         self.making: str | None = None
         self.failure: str | None = None  # the last failed command's output, shown until the next action
         self.zoomed = False  # False: the whole picture fits the screen; True: as wide as the screen, scrolled
+        self.process: subprocess.Popen[str] | None = None  # the command making a picture, while it runs
 
     def compose(self) -> ComposeResult:
         with Vertical(id="picture-box"):
@@ -321,12 +323,14 @@ class PictureScreen(ModalScreen):
             return
         output: list[str] = []
         try:
+            # Its own process group: closing the screen stops the command and whatever it started.
             process = subprocess.Popen(argv, cwd=self.workspace_root, stdin=subprocess.DEVNULL,
                                        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, errors="replace",
-                                       env={**os.environ, "MOTIP_PROGRESS": "plain"})
+                                       env={**os.environ, "MOTIP_PROGRESS": "plain"}, start_new_session=True)
         except OSError as err:
             self.post_message(self.MakeDone(kind, argv, None, f"cannot start {argv[0]}: {err}"))
             return
+        self.process = process
         assert process.stdout is not None
         for line in process.stdout:
             output.append(line.rstrip("\n"))
@@ -383,6 +387,16 @@ class PictureScreen(ModalScreen):
             self.query_one("#picture-message", VerticalScroll)
         lines = amount if abs(amount) >= 1 else amount * max(1, target.size.height)
         target.scroll_relative(y=int(lines), animate=False)
+
+    def on_unmount(self) -> None:
+        """A picture still being made is stopped with the screen (its worker thread would otherwise keep the TUI's
+        process alive after quitting until the command ends: a viz takes minutes)."""
+        process = self.process
+        if process is not None and process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGTERM)
+            except (ProcessLookupError, PermissionError):
+                pass
 
     def action_close(self) -> None:
         self.dismiss()
