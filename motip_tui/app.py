@@ -66,7 +66,7 @@ class MotipApp(LaunchActions, App[None]):
         self.compare_dir: Path | None = None
         self.alert_sources: dict[str, list[Alert]] = {}
         self.quit_message = ""
-        self.clock = time.time  # message log timestamps (the snapshot tests freeze it)
+        self.timestamp: Callable[[], str] = lambda: time.strftime("%H:%M:%S")  # message log (snapshots fix it)
         self.messages: list[tuple[str, str, str]] = []  # (time, level, text): what the message log holds
 
     def compose(self) -> ComposeResult:
@@ -144,7 +144,7 @@ class MotipApp(LaunchActions, App[None]):
         line.update(text)
         line.set_classes(level)
         style = {"error": "bold red", "warning": "yellow"}.get(level, "")
-        stamp = time.strftime("%H:%M:%S", time.localtime(self.clock()))
+        stamp = self.timestamp()
         self.messages.append((stamp, level, text))
         self.view_of(RichLog).write(Text(f"{stamp} ", style="dim") + Text(text, style=style))
         if notify or level == "error":
@@ -162,7 +162,9 @@ class MotipApp(LaunchActions, App[None]):
 
     @while_open
     def on_run_selected(self, message: RunSelected) -> None:
-        self.stages_view.selected_run = message.run
+        view = self.stages_view
+        if view.selected_run is None or view.selected_run.dir != message.run.dir:
+            view.selected_run = message.run
         self.show_charts()
 
     @while_open

@@ -91,3 +91,38 @@ async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 20.0) 
             return True
         await pilot.pause(0.05)
     return bool(condition())
+
+
+def make_snapshot_workspace(root: Path) -> Path:
+    """The fixed workspace of the snapshot tests: two stages, three Foundation runs (finished with evals, stopped,
+    failed) and two ended jobs, every time and mtime fixed, so a screenshot depends on nothing but the code."""
+    import json
+    import os
+
+    config = make_workspace(root)
+    end = {"finished": 'status=finished epoch=2 msg=""', "stopped": 'status=stopped epoch=1 msg="SIGTERM"',
+           "failed": 'status=failed epoch=1 msg="CUDA out of memory"'}
+    runs = (("stage1_universal_foundation_20261124_100000", "finished", [(1, 48.2, 50.1, 47.0), (2, 53.6, 55.9, 52.4)]),
+            ("stage1_universal_foundation_20261125_090000", "stopped", [(1, 49.0, 51.3, 48.1)]),
+            ("stage1_universal_foundation_20261126_080000", "failed", []))
+    for index, (name, state, evals) in enumerate(runs):
+        lines = [train_line(step, epoch=1 + step // 60, loss=2.0 - step / 200) for step in range(1, 121, 7)]
+        lines += [eval_line(epoch, hota, idf1, pedestrian=ped) for epoch, hota, idf1, ped in evals]
+        lines.append(f"2026-11-24T12:00:00 [end] {end[state]}\n")
+        run = make_run(root, name, lines)
+        stamp = 1_795_000_000 + 3600 * index
+        os.utime(run / "train.log", (stamp, stamp))
+    for index, (name, kind, code, output) in enumerate((
+            ("build Foundation", "build", 0, "PROGRESS build 40/40 100% 12.0/s eta=0s\nbuilt datasets/DanceTrack\n"),
+            ("training of Refinement", "train", 2, "motip train: error: configs/stage2_universal_refine.yaml: "
+             "SUPER_CONFIG_PATH 'base.yaml' not found\n  hint: run from the project folder or fix the path\n"))):
+        job = root / ".motip" / "jobs" / f"20261124_10000{index}_000000-{name.replace(' ', '_')}"
+        job.mkdir(parents=True)
+        (job / "output.log").write_text(output, encoding="utf-8")
+        started = 1_795_000_000.0 + 600 * index
+        (job / "job.json").write_text(json.dumps({
+            "name": name, "kind": kind, "argv": ["python", "-m", "motip", kind], "cwd": str(root), "run_dir": None,
+            "started_at": "2026-11-24T10:00:00", "started_at_epoch": started, "boot_id": "snapshot", "pid": None,
+            "create_time": None, "exit_code": code, "ended_at": "2026-11-24T10:05:00",
+            "ended_at_epoch": started + 95}), encoding="utf-8")
+    return config

@@ -29,7 +29,7 @@ from motip.progress import parse_progress_line
 from motip_tui.messages import JobDetail, JobsChanged, JobsScanned, Say
 from motip_tui.runs import OUTPUTS
 from motip_tui.screens.modals import CommandScreen, ConfirmScreen
-from motip_tui.widgets.text import duration, end, flex_widths, middle
+from motip_tui.widgets.text import duration, end, flex_widths, middle, rel
 
 JOB_FIXED = [9, 10, 8, 4]  # kind, state, elapsed, exit
 LAUNCH_TIMEOUT_S = 120.0
@@ -67,7 +67,7 @@ class JobsView(Vertical):
         self.jobs: list[JobInfo] = []
         self.details: dict[Path, JobDetail] = {}
         self.queue_state: dict[str, Any] | None = None
-        self.clock = time.time  # the snapshot tests freeze it
+        self.clock = time.time  # "now" for a running job's elapsed time
         self._width = 0
 
     def compose(self) -> ComposeResult:
@@ -159,7 +159,7 @@ class JobsView(Vertical):
         elif detail is not None and detail.outputs:
             head += "\n" + escape("\n".join(detail.outputs))
         where = job.run_dir or job.dir
-        head += f"\n[dim]{escape(str(where))} (l: full output)[/dim]"
+        head += f"\n[dim]{escape(rel(where, self.root))} (l: full output)[/dim]"
         tail.update(head + "\n" + "\n".join(escape(line) for line in (detail.tail if detail else [])))
 
     @on(DataTable.RowHighlighted, "#job-table")

@@ -19,7 +19,7 @@ from motip.alerts import gpu_idle, machine_alerts
 from motip.jobs import JobInfo
 from motip_tui.machine import Machine, MachineSample
 from motip_tui.messages import AlertsChanged, MachineSampled
-from motip_tui.widgets.text import end, fmt
+from motip_tui.widgets.text import end, fmt, middle
 
 
 class MachineView(VerticalScroll):
@@ -59,6 +59,10 @@ class MachineView(VerticalScroll):
             return
         self.show(message.sample)
 
+    def on_resize(self) -> None:
+        if self.sample is not None:
+            self.draw()
+
     def show(self, sample: MachineSample) -> None:
         self.sample = sample
         training = any(j.kind == "train" for j in self.running)
@@ -66,6 +70,11 @@ class MachineView(VerticalScroll):
             else 0
         self.post_message(AlertsChanged("machine", machine_alerts(
             sample.disk_free_gb, [g.util for g in sample.gpus], training, self.idle_gpu_samples)))
+        self.draw()
+
+    def draw(self) -> None:
+        sample = self.sample
+        assert sample is not None
         width = max(40, self.size.width - 2)
         lines = [f"CPU {sample.cpu:5.1f}%   RAM {sample.ram_used_gb:.1f}/{sample.ram_total_gb:.1f} GB",
                  f"disk free {fmt(sample.disk_free_gb, '{:.1f}')}/{fmt(sample.disk_total_gb, '{:.0f}')} GB "
@@ -76,5 +85,5 @@ class MachineView(VerticalScroll):
         if not sample.gpus:
             lines.append("(no GPU found: GPU panel hidden)")
         for usage in sample.jobs:
-            lines.append(f"job {end(usage.name, width - 32)}: CPU {usage.cpu:4.0f}%  RSS {usage.rss_gb:.2f} GB")
+            lines.append(f"job {middle(usage.name, width - 32)}: CPU {usage.cpu:4.0f}%  RSS {usage.rss_gb:.2f} GB")
         self.query_one("#machine-text", Static).update("\n".join(lines))

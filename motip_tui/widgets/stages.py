@@ -91,11 +91,10 @@ class StagesView(Vertical):
 
     @work(thread=True, exclusive=True, group="scan")
     def rescan(self) -> None:
-        if self.selected_run is None:  # tail the newest run at once; every run's summary (big logs) comes after
-            newest = self.index.newest()
-            if newest is not None:
-                self.post_message(RunSelected(RunSummary(name=newest.name, dir=newest)))
-                time.sleep(0.05)
+        newest = self.index.newest() if self.selected_run is None else None
+        if newest is not None:  # tail the newest run at once; every run's summary (big logs) comes after
+            self.post_message(RunSelected(RunSummary(name=newest.name, dir=newest)))
+            time.sleep(0.05)
         runs = self.index.scan(self.watched(5.0))
         status = None
         workspace = self.workspace
@@ -106,17 +105,20 @@ class StagesView(Vertical):
                 status = build_status(workspace)
             except Exception as err:  # noqa: BLE001 -- unknown is better than a crash
                 status = {"built": None, "problem": f"unknown ({type(err).__name__})"}
-        self.post_message(RunsScanned(runs, status))
+        self.post_message(RunsScanned(runs, status, newest))
 
     def on_runs_scanned(self, message: RunsScanned) -> None:
         self.runs, self.build_status = message.runs, message.build_status
         self._group()
-        self.fill_stages()
-        self.fill_runs()
         if self.selected_run is not None:  # a fresher summary of the same folder
             self.selected_run = next((r for r in self.runs if r.dir == self.selected_run.dir), self.selected_run)
-        elif self.stage_runs():
-            self.post_message(RunSelected(self.stage_runs()[-1]))
+        else:  # the newest run, else the stage's last: chosen here, before the refill highlights a row
+            first = next((r for r in self.runs if r.dir == message.newest), None) or (self.stage_runs() or [None])[-1]
+            if first is not None:
+                self.selected_run = first
+                self.post_message(RunSelected(first))
+        self.fill_stages()
+        self.fill_runs()
 
     def _group(self) -> None:
         self.runs_by_stage = {}
@@ -231,4 +233,5 @@ class StagesView(Vertical):
         self.fill_run_detail()
         if event.cursor_row == event.data_table.cursor_row and 0 <= event.cursor_row < len(runs) and (
                 self.selected_run is None or runs[event.cursor_row].dir != self.selected_run.dir):
-            self.post_message(RunSelected(runs[event.cursor_row]))
+            self.selected_run = runs[event.cursor_row]
+            self.post_message(RunSelected(self.selected_run))
