@@ -344,11 +344,11 @@ def last_finite(values: Sequence[float] | Any) -> float | None:
 
 # -- run labels --------------------------------------------------------------------------------------------------
 
-_SEPARATORS = re.compile(r"([_\-. ]+)")
+_SEPARATORS = re.compile(r"([_\-. /]+)")
 
 
 def distinct_labels(names: Sequence[str], max_len: int = 24) -> list[str]:
-    """The shortest labels that tell ``names`` apart, for a legend. Names are split into words at ``_ - . space``;
+    """The shortest labels that tell ``names`` apart, for a legend. Names are split into words at ``_ - . / space``;
     the label is the shortest run of words, at the same place in every name, that differs between all of them:
     ``stage1_20261124_100000`` / ``stage2_20261125_090000`` -> ``stage1`` / ``stage2``. Failing that, the names
     without the words they all start and end with. One name keeps its whole name; identical names get ``#2``,

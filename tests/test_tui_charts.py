@@ -80,6 +80,8 @@ def test_run_labels_are_short_and_never_identical() -> None:
     assert chartmath.distinct_labels(["stage1_20261124_100000"]) == ["stage1_20261124_100000"]
     labels = chartmath.distinct_labels(["a_b", "a_b_c", "a-b"])
     assert len(set(labels)) == 3
+    # Two run folders of the same name (two workspaces): their parents tell them apart.
+    assert ChartsView._labels([Path("ws1/outputs/run_1"), Path("ws2/outputs/run_1")]) == ["ws1", "ws2"]
 
 
 def test_run_eta_and_durations() -> None:

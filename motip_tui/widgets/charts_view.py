@@ -343,10 +343,10 @@ class ChartsView(Widget, can_focus=True):
 
     @staticmethod
     def _labels(dirs: list[Path]) -> list[str]:
-        labels = chartmath.distinct_labels([d.name for d in dirs])
-        if len({d.name for d in dirs}) < len(dirs):  # same folder name in two places: the parents tell them apart
-            labels = chartmath.distinct_labels([f"{d.parent.name}/{d.name}" for d in dirs])
-        return labels
+        depth = 1  # same folder name in two places: as many path parts as it takes to tell them apart
+        while len({d.parts[-depth:] for d in dirs}) < len(dirs) and depth < max(len(d.parts) for d in dirs):
+            depth += 1
+        return chartmath.distinct_labels(["/".join(d.parts[-depth:]) for d in dirs])
 
     # -- keys ------------------------------------------------------------------------------------------------
     @property
