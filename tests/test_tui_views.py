@@ -205,3 +205,30 @@ async def test_the_command_palette_lists_the_actions_of_the_key_table(tmp_path: 
         await commands[next(k.help for k in KEYS if k.action == "messages")].callback()  # runs the action
         await pilot.pause()
         assert app.query_one("#message-log", RichLog).display
+
+
+# -- wiring of the picture screen and the log viewer ------------------------------------------------------------
+async def test_p_and_l_open_the_pictures_and_the_log_viewer_of_the_selection(tmp_path: Path) -> None:
+    from motip_tui.screens.log_viewer import LogViewerScreen
+    from motip_tui.screens.picture import PictureScreen
+    from tui_helpers import make_snapshot_workspace
+
+    app = app_for(make_snapshot_workspace(tmp_path / "ws"))
+    async with app.run_test(size=SIZE) as pilot:
+        runs = app.query_one("#run-table", DataTable)
+        assert await wait_for(pilot, lambda: runs.row_count == 3)
+        await pilot.press("p")  # the stage table has the focus: the stage's latest run
+        assert isinstance(app.screen, PictureScreen) and app.screen.run_dir.name.endswith("20261126_080000")
+        await pilot.press("escape")
+        await pilot.press("tab", "up", "up", "p")  # the run table: the highlighted run
+        assert isinstance(app.screen, PictureScreen) and app.screen.run_dir.name.endswith("20261124_100000")
+        await pilot.press("escape", "l")
+        assert isinstance(app.screen, LogViewerScreen)
+        assert [(s.label, s.path.name) for s in app.screen.sources] == [("train.log", "train.log")]
+        await pilot.press("escape", "4")
+        jobs = app.query_one("#job-table", DataTable)
+        assert await wait_for(pilot, lambda: jobs.row_count == 2)
+        await pilot.press("l")
+        assert isinstance(app.screen, LogViewerScreen)
+        assert [s.label for s in app.screen.sources] == ["job output"]
+        await pilot.press("escape")
