@@ -4,7 +4,8 @@ Plain line format (one per update, at most ~2 per second per task, always the fi
 
     PROGRESS <task> <done>/<total> <percent>% <rate>/s eta=<seconds>s [message]
 
-e.g. ``PROGRESS build 1200/30000 4.0% 850.2/s eta=33.9s dancetrack``. The TUI's jobs view parses these with
+e.g. ``PROGRESS build 1200/30000 4.0% 850.2/s eta=33.9s dancetrack``. The task may have spaces
+(``train epoch 3``): the first ``<done>/<total>`` ends it. The TUI's jobs view parses these with
 ``parse_progress_line``. Set ``MOTIP_PROGRESS=plain`` to force plain lines on a terminal.
 """
 
@@ -19,7 +20,7 @@ from types import TracebackType
 from typing import TextIO
 
 PROGRESS_RE = re.compile(
-    r"^PROGRESS (?P<task>\S+) (?P<done>\d+)/(?P<total>\d+) (?P<percent>[\d.]+)% (?P<rate>[\d.]+)/s "
+    r"^PROGRESS (?P<task>\S.*?) (?P<done>\d+)/(?P<total>\d+) (?P<percent>[\d.]+)% (?P<rate>[\d.]+)/s "
     r"eta=(?P<eta>[\d.]+|\?)s(?: (?P<message>.*))?$"
 )
 

@@ -26,3 +26,14 @@ def test_final_line_printed_on_exit_when_throttled() -> None:
     last = parse_progress_line(stream.getvalue().splitlines()[-1])
     assert last is not None and last.done == 5 and last.eta_s is None
     assert parse_progress_line("not a progress line") is None
+
+
+def test_a_task_with_spaces_parses() -> None:
+    """The trainer's task is "train epoch 3": the first done/total ends the task."""
+    stream = io.StringIO()
+    with Progress("train epoch 3", 10, stream=stream, rich=False, min_interval_s=0.0) as progress:
+        progress.update(4, "loss 1.2")
+    update = parse_progress_line(stream.getvalue().splitlines()[-1])
+    assert update is not None and (update.task, update.done, update.total) == ("train epoch 3", 4, 10)
+    line = parse_progress_line("PROGRESS train epoch 3 1200/5000 24.0% 2.1/s eta=60.0s 5/6 frames")
+    assert line is not None and (line.task, line.done, line.message) == ("train epoch 3", 1200, "5/6 frames")

@@ -95,8 +95,8 @@ class ProgressFollower:
         latest = None if reset else self.latest
         for line in reversed(lines):
             if line.startswith("PROGRESS "):
-                # A PROGRESS line the parser cannot read (the trainer's task "train epoch 3" has spaces) still
-                # says the eval before it is over: kept as its task's first word with nothing done of nothing.
+                # A PROGRESS line the parser cannot read still says the eval before it is over: kept as its
+                # task's first word with nothing done of nothing.
                 latest = parse_progress_line(line) or ProgressUpdate(
                     (line.split()[1:2] or ["?"])[0], 0, 0, 0.0, 0.0, None, "")
                 break
