@@ -73,19 +73,18 @@ async def test_dashboard_and_contact_sheets_in_half_blocks(tmp_path: Path) -> No
         assert await wait_for(pilot, lambda: len(_pictures(app)) == 1, timeout=10)
         picture = _pictures(app)[0]
         assert type(picture).__name__ == "HalfcellImage"
-        await pilot.pause()
-        assert "▀" in app.export_screenshot() or "▄" in app.export_screenshot()
+        assert await wait_for(pilot, lambda: "▀" in app.export_screenshot())
         title = str(app.screen.query_one("#picture-title").render())
         assert "dashboard.png" in title and "halfcell" in title
         assert "160x120" in str(app.screen.query_one("#picture-status").render())
         fitted = picture.size
         await pilot.press("z")  # as wide as the screen, scrolled with up/down
-        assert await wait_for(pilot, lambda: len(_pictures(app)) == 1 and _pictures(app)[0].size.width > fitted.width)
         area = app.screen.query_one("#picture-area")
-        assert _pictures(app)[0].size.width == area.scrollable_content_region.width and area.max_scroll_y > 0
+        zoomed = await wait_for(pilot, lambda: len(_pictures(app)) == 1 and area.max_scroll_y > 0
+                                and _pictures(app)[0].size.width > fitted.width)
+        assert zoomed, (_pictures(app), area.max_scroll_y, area.scrollable_content_region, fitted)
         await pilot.press("pagedown")
-        await pilot.pause()
-        assert area.scroll_y > 0
+        assert await wait_for(pilot, lambda: area.scroll_y > 0)
         await pilot.press("z")
         assert await wait_for(pilot, lambda: len(_pictures(app)) == 1 and _pictures(app)[0].size == fitted)
         await pilot.press("c")

@@ -137,7 +137,6 @@ class PictureScreen(ModalScreen):
     PictureScreen #picture-area { height: 1fr; align: center middle; }
     PictureScreen #picture-area > .picture { width: auto; height: auto; }
     PictureScreen #picture-area.zoomed { overflow-y: auto; align: center top; }
-    PictureScreen #picture-area.zoomed > .picture { width: 100%; height: auto; }
     PictureScreen #picture-message { height: 1fr; padding: 1 2; }
     PictureScreen #picture-status { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
     """
@@ -279,9 +278,23 @@ class PictureScreen(ModalScreen):
         for old in area.query(".picture"):
             old.remove()
         self.query_one("#picture-message", VerticalScroll).display = False
-        area.mount(widget_class(message.image, classes="picture"))
+        widget = widget_class(message.image, classes="picture")
         width, height = message.image.size
+        if self.zoomed:
+            # Fixed cells (textual-image sizes a percentage width from a layout not done yet: 0 rows at times):
+            # the area's width less a scrollbar, the height that keeps the picture's proportions.
+            from textual_image._terminal import get_cell_size
+
+            cell = get_cell_size()
+            columns = max(10, area.scrollable_content_region.width - 2)
+            widget.styles.width = columns
+            widget.styles.height = max(1, round(columns * cell.width * height / width / cell.height))
+        area.mount(widget)
         self._status(f"{shown_path(message.path)}  {width}x{height} px")
+
+    def on_resize(self) -> None:
+        if self.zoomed:  # a zoomed picture is sized in cells: size it again for the new width
+            self.show()
 
     # --- making a missing picture ------------------------------------------------------------------------------
     def _argv(self, kind: str) -> list[str]:
