@@ -200,3 +200,18 @@ def test_snapshot_80x24_search(snap_compare, tmp_path: Path, monkeypatch) -> Non
 
     assert snap_compare(Host([("train.log", Path("train.log")), ("job output", Path("output.log"))]),
                         terminal_size=(80, 24), run_before=run_before)
+
+
+async def test_partial_last_line_shown_then_completed(tmp_path: Path) -> None:
+    """A line still being written (no newline yet, e.g. a progress bar in a job's output) shows, and is read again
+    when it grows."""
+    log = tmp_path / "output.log"
+    log.write_text("first\nbuilding 10%")
+    app = Host([("job output", log)])
+    async with app.run_test(size=(80, 24)) as pilot:
+        view = _view(app)
+        assert await wait_for(pilot, lambda: view.index.lines == 2 and "building 10%" in _row_text(view, 1))
+        with log.open("a") as handle:
+            handle.write(" 50% done\nnext\n")
+        assert await wait_for(pilot, lambda: view.index.lines == 3 and "next" in _row_text(view, 2))
+        assert "building 10% 50% done" in _row_text(view, 1)

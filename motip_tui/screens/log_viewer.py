@@ -128,11 +128,13 @@ class LogLines(ScrollView, can_focus=True):
         self._cache: OrderedDict[int, str] = OrderedDict()
         self._handle = None
         self._width = 0
+        self._complete_seen = 0  # complete lines when the cache was last checked: later rows may be partial
 
     def set_index(self, index: LineIndex) -> None:
         """A new file, or the same file truncated/rotated: drop what was read from the old one."""
         self.index = index
         self._cache.clear()
+        self._complete_seen = index.complete_lines
         if self._handle is not None:
             self._handle.close()
             self._handle = None
@@ -153,8 +155,10 @@ class LogLines(ScrollView, can_focus=True):
 
     def grew(self) -> None:
         """More lines were indexed: grow the scroll range, keep following the tail when following."""
-        self._cache.pop(self.index.complete_lines - 1, None)  # a partial line that just got its newline
-        self._cache.pop(self.index.complete_lines, None)
+        # The partial last line read before (no newline yet) has grown or ended: read it again.
+        for line in [n for n in self._cache if n >= self._complete_seen]:
+            del self._cache[line]
+        self._complete_seen = self.index.complete_lines
         self.update_size()
         if self.following:
             self.scroll_end(animate=False)
@@ -265,11 +269,10 @@ class LogViewerScreen(ModalScreen):
     class Indexed(Message):
         """The reader indexed more of file ``generation``'s lines (a repeat collapses into the newest)."""
 
-        def __init__(self, generation: int, index: LineIndex, fresh: bool) -> None:
+        def __init__(self, generation: int, index: LineIndex) -> None:
             super().__init__()
             self.generation = generation
-            self.index = index
-            self.fresh = fresh  # a new index (first read, truncation or rotation): the view swaps to it
+            self.index = index  # a new one (first read, truncation, rotation): the view swaps to it
 
         def can_replace(self, message: Message) -> bool:
             return (isinstance(message, LogViewerScreen.Indexed) and message.generation == self.generation
@@ -354,7 +357,7 @@ class LogViewerScreen(ModalScreen):
                         index = LineIndex(path)
                         index.inode = identity
                         failed = ""
-                        self.post_message(self.Indexed(generation, index, fresh=True))
+                        self.post_message(self.Indexed(generation, index))
                     grew = False
                     while not stop.is_set():
                         handle.seek(index.size)
@@ -363,7 +366,7 @@ class LogViewerScreen(ModalScreen):
                             break
                         index.add_chunk(data, index.size)
                         grew = True
-                        self.post_message(self.Indexed(generation, index, fresh=False))
+                        self.post_message(self.Indexed(generation, index))
                 except OSError as err:  # missing (yet), unreadable, a folder, an I/O error: said, retried
                     message = f"{path}: {err.strerror or err}"
                     if message != failed:
