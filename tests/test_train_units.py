@@ -134,3 +134,46 @@ def test_built_dataset_reads_classes_and_paints_ignore_regions(tmp_path: Path) -
     image = dataset.load_clip_images(key, [frame - 1])[0]
     inside = image[:, max(y, 0) + 1:y + h - 1, max(x, 0) + 1:x + w - 1]
     assert inside.numel() > 0 and (inside == 128).all()  # painted mid-grey: never trained as object or background
+
+
+def test_detr_on_clip_returns_every_frame_in_clip_order(model: torch.nn.Module) -> None:
+    # motip.model.frames: frames with and without gradients, in chunks or not, come back in (clip, frame) order and
+    # equal DETR on all frames at once (eval mode: no dropout; the tiny model's frames are independent).
+    from motip.data.augment import NestedFrames
+    from motip.model.frames import cat_outputs, clip_pixels, detr_on_clip, index_outputs
+
+    torch.manual_seed(0)
+    B, T, H, W = 2, 3, 64, 96
+    images = NestedFrames(torch.randint(0, 256, (B, T, 3, H, W), dtype=torch.uint8),
+                          torch.zeros((B, T, H, W), dtype=torch.bool))
+    pixels, pad = clip_pixels(images, torch.device("cpu"))
+    model.eval()
+    with torch.no_grad():
+        whole = model(frames=NestedFrames(pixels.flatten(0, 1), pad.flatten(0, 1)), part="detr")
+        for train_frames, checkpoint_frames in ((1, 0), (2, 1), (T, 0), (0, 2)):
+            outputs = detr_on_clip(model, pixels, pad, train_frames, checkpoint_frames)
+            assert outputs["pred_boxes"].shape[0] == B * T and outputs["pred_logits"].dtype == torch.float32
+            for key in ("pred_logits", "pred_boxes", "outputs"):
+                assert torch.allclose(outputs[key], whole[key], atol=1e-4), (key, train_frames, checkpoint_frames)
+            assert len(outputs["aux_outputs"]) == len(whole["aux_outputs"])
+            assert torch.allclose(outputs["aux_outputs"][0]["pred_boxes"], whole["aux_outputs"][0]["pred_boxes"],
+                                  atol=1e-4)
+    model.train()
+    # cat_outputs and index_outputs are inverse shuffles of the same frames.
+    halves = cat_outputs(index_outputs(whole, torch.tensor([3, 4, 5])), index_outputs(whole, torch.tensor([0, 1, 2])))
+    back = index_outputs(halves, torch.tensor([3, 4, 5, 0, 1, 2]))
+    assert torch.equal(back["pred_boxes"], whole["pred_boxes"])
+    assert cat_outputs(None, whole) is whole and cat_outputs(whole, None) is whole
+
+
+def test_gradient_clipping_measures_and_limits_each_part() -> None:
+    from motip.engine.train import Trainer
+
+    detr, other = torch.nn.Parameter(torch.zeros(2)), torch.nn.Parameter(torch.zeros(1))
+    detr.grad, other.grad = torch.tensor([3.0, 4.0]), torch.tensor([12.0])
+    norms = Trainer._clip_gradients([detr], [other], max_norm=0.0, separate=True)  # 0: measure only
+    assert norms == {"grad_norm": 13.0, "grad_norm_detr": 5.0, "grad_norm_id": 12.0}
+    assert detr.grad.tolist() == [3.0, 4.0]
+    norms = Trainer._clip_gradients([detr], [other], max_norm=1.0, separate=False)
+    assert norms["grad_norm"] == norms["grad_norm_detr"] == norms["grad_norm_id"] == pytest.approx(13.0)
+    assert float(torch.cat([detr.grad, other.grad]).norm()) == pytest.approx(1.0, rel=1e-4)

@@ -47,6 +47,15 @@ def init_distributed(device: torch.device) -> tuple[DistInfo, torch.device]:
     return DistInfo(rank, world, local_rank), device
 
 
+def wrap_model(model: torch.nn.Module, info: DistInfo, device: torch.device) -> torch.nn.Module:
+    """The module a training step calls: DistributedDataParallel (gradients averaged across ranks) under torchrun,
+    else ``model`` itself."""
+    if not info.enabled:
+        return model
+    return torch.nn.parallel.DistributedDataParallel(
+        model, device_ids=[device.index] if device.type == "cuda" else None, find_unused_parameters=False)
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.barrier()
