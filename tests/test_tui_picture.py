@@ -125,8 +125,8 @@ async def test_missing_dashboard_offered_failure_shown_then_made_by_the_cli(tmp_
     run = make_run(root, "stage1_universal_foundation_20261124_100000", [])  # a [start] line only
     app = Host(run, root)
     async with app.run_test(size=(100, 30)) as pilot:
-        assert await wait_for(pilot, lambda: "No dashboard.png yet" in _text(app), timeout=10)
-        assert "motip dashboard" in _text(app) and not _pictures(app)
+        assert await wait_for(pilot, lambda: "motip dashboard" in _text(app), timeout=10)
+        assert "No dashboard.png yet" in _text(app) and not _pictures(app)
         await pilot.press("enter")
         assert await wait_for(pilot, lambda: "failed (exit code 2)" in _text(app), timeout=90)
         text = _text(app)  # the CLI's message and its hint, whole
@@ -135,7 +135,7 @@ async def test_missing_dashboard_offered_failure_shown_then_made_by_the_cli(tmp_
 
         # The contact sheet is offered with the viz command the TUI's `v` starts (the run's viz folder, 0.4).
         await pilot.press("c")
-        await pilot.pause()
+        assert await wait_for(pilot, lambda: "--score_thresh 0.4" in _text(app), timeout=10)
         text = _text(app)
         assert "No contact sheet yet" in text and "motip viz" in text and str(run / "viz") in text
         assert "--score_thresh 0.4" in text

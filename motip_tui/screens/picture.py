@@ -222,26 +222,45 @@ class PictureScreen(ModalScreen):
         if self.failure is not None:
             self._message(self.failure)
         elif self.making == picture.kind:
-            self._message(f"making the {picture.kind}: {self._command_text(picture.kind)}")
+            self._message(f"making the {picture.kind} (progress below)...")
         elif picture.path is None or not picture.path.is_file():
-            self._message(self._offer(picture))
+            self._message(self._offer(picture, "..."))
+            self._describe(picture.kind)
         else:
             self._load(picture.path)
         self._status("")
 
-    def _offer(self, picture: Picture) -> str:
+    def _offer(self, picture: Picture, command: str) -> str:
         if picture.kind == "dashboard":
             return (f"No dashboard.png yet for {self.run_dir.name} ({shown_path(dashboard_png(self.run_dir))}).\n\n"
-                    f"Enter or m makes it: {self._command_text('dashboard')}")
+                    f"Enter or m makes it: {command}")
         return (f"No contact sheet yet: {shown_path(viz_dir(self.run_dir))} holds no <sequence>_worst.png.\n\n"
                 f"Enter or m makes them with motip viz (tracks the val split with the run's best checkpoint; "
-                f"minutes on a big split):\n{self._command_text('contact sheet')}")
+                f"minutes on a big split):\n{command}")
 
-    def _command_text(self, kind: str) -> str:
+    class Described(Message):
+        """The command that would make a ``kind`` of picture, as text (built off the UI thread: it reads files)."""
+
+        def __init__(self, kind: str, command: str) -> None:
+            super().__init__()
+            self.kind = kind
+            self.command = command
+
+    @work(thread=True, group="picture-describe", exclusive=True)
+    def _describe(self, kind: str) -> None:
         try:
-            return " ".join(self._argv(kind)[2:])
+            command = " ".join(self._argv(kind)[2:])
         except Exception as err:  # noqa: BLE001 - shown; the make itself reports it in full
-            return f"(cannot build the command: {err})"
+            render = getattr(err, "render", None)
+            command = f"(cannot build the command: {render() if callable(render) else err})"
+        self.post_message(self.Described(kind, command))
+
+    @on(Described)
+    def _described(self, message: Described) -> None:
+        picture = self.picture
+        if (picture.kind == message.kind and self.failure is None and self.making is None
+                and (picture.path is None or not picture.path.is_file())):
+            self._message(self._offer(picture, message.command))
 
     def _message(self, text: str) -> None:
         area = self.query_one("#picture-area", Container)
@@ -344,6 +363,7 @@ class PictureScreen(ModalScreen):
             self.post_message(self.MakeDone(kind, argv, None, f"cannot start {argv[0]}: {err}"))
             return
         self.process = process
+        self.post_message(self.MakeProgress(kind, "$ " + " ".join(argv[2:])))
         assert process.stdout is not None
         for line in process.stdout:
             output.append(line.rstrip("\n"))
