@@ -48,6 +48,8 @@ def run(args: argparse.Namespace) -> int:
         path = path / TRAIN_LOG
     if not path.is_file():
         raise MotipError("train.log not found", path=path, hint="pass the train.log of a run (outputs/<run>/train.log)")
+    if args.name is not None and args.tensorboard is None:
+        raise MotipError("--name names the run under --tensorboard DIR", hint="add --tensorboard DIR, or drop --name")
     if args.tensorboard is not None:
         from motip.tensorboard_export import export_tensorboard
 
