@@ -33,6 +33,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from motip.config.settings import train_settings
 from motip.errors import MotipError
 
 OK, WARN, FAIL, SKIP = "OK", "WARN", "FAIL", "SKIP"
@@ -250,7 +251,7 @@ class Doctor:
     def check_val(self) -> Check:
         if self.config is None:
             return self._skip("val set", "the config does not resolve")
-        if int(self.config.get("VAL_EVERY_EPOCHS") or 0) <= 0:
+        if train_settings(self.config).val_every_epochs <= 0:
             return Check("val set", WARN, "VAL_EVERY_EPOCHS is 0: the run never validates (no best-HOTA/IDF1)",
                          "set VAL_EVERY_EPOCHS: 1 to score every epoch on the locked val set")
         from motip.data.mot_files import list_sequences
@@ -341,7 +342,7 @@ class Doctor:
             return self._skip("device", "the config does not resolve")
         import torch
 
-        wanted = str(self.config.get("DEVICE", "auto")).lower()
+        wanted = train_settings(self.config).device.lower()
         has_cuda = torch.cuda.is_available()
         if wanted.startswith("cuda"):
             if not has_cuda:
@@ -384,7 +385,7 @@ class Doctor:
         device = self.device if self.device is not None else torch.device("cpu")
         height, width = largest_frame(config)
         frames = max(int(x) for x in config["SAMPLE_LENGTHS"])
-        clips = int(config.get("BATCH_SIZE") or 1)
+        clips = train_settings(config).batch_size
         reduced: list[str] = []
         label = ""
         if device.type == "cpu" and not self.full_step:
@@ -402,7 +403,7 @@ class Doctor:
                 clips = 1
         objects = objects_per_frame(config, CPU_OBJECTS if reduced else GPU_OBJECTS)
         model = self._ensure_model()
-        if int(config.get("DETR_NUM_TRAIN_FRAMES", 4)) == 0:
+        if train_settings(config).detr_train_frames == 0:
             for name, param in model.named_parameters():
                 if name.startswith("detr."):
                     param.requires_grad_(False)
@@ -471,11 +472,12 @@ class Doctor:
         per_file = weights + adam
         config = self.config
         epochs = int(config["EPOCHS"])
-        every = max(int(config.get("SAVE_CHECKPOINT_PER_EPOCH") or 1), 1)
+        settings = train_settings(config)
+        every = max(settings.save_checkpoint_every_epochs, 1)
         saved = len({n for n in range(1, epochs + 1) if n % every == 0 or n == epochs})
-        keep = int(config.get("MULTI_LAST_CHECKPOINTS") or 0)
+        keep = settings.keep_last_epoch_checkpoints
         epoch_files = min(saved, keep) if keep > 0 else saved
-        best = 2 if int(config.get("VAL_EVERY_EPOCHS") or 0) > 0 else 0
+        best = 2 if settings.val_every_epochs > 0 else 0
         files = epoch_files + best + 1 + 1  # + checkpoint_last + the temporary of an atomic write
         need = int(per_file * files * DISK_MARGIN)
         run_dir = resolve_run_dir(config, self.config_path)

@@ -23,13 +23,8 @@ _BUILDERS = {ModelSettings: model_settings, LossSettings: loss_settings, Optimiz
              DataSettings: data_settings, TrainSettings: train_settings, TrackerSettings: tracker_settings}
 
 # file -> why literal fallbacks for schema keys stay there. Keep this short: each is a second home of a default that
-# can drift from the schema (the doctor's DEVICE fallback "auto" disagrees with the schema's "cuda").
-ALLOWED_FALLBACKS: dict[str, str] = {
-    "motip/doctor.py": "pending (issue 14 item 3): not in this change's files; it reads a resolved config, so the "
-                       "fallbacks never apply; to read TrainSettings / TrackerSettings",
-    "motip_tui/screens/doctor.py": "pending (issue 14 item 3): not in this change's files; reads a load_config "
-                                   "result (DEVICE always set); to read TrackerSettings.device",
-}
+# can drift from the schema (as the doctor's DEVICE fallback "auto" once disagreed with the schema's "cuda").
+ALLOWED_FALLBACKS: dict[str, str] = {}
 
 _KEYS = set(SCHEMA) | set(VAL_CONFIG_SCHEMA)
 # config.get("KEY", default) | config.get("KEY") or default | config["KEY"] if "KEY" in config else default

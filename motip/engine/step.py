@@ -1,10 +1,10 @@
 """One synthetic MOTIP training step (shared by ``motip doctor`` and bench/model_step.py).
 
 A step follows the official loop on random pixels and random boxes: a batch of BATCH_SIZE clips of ``frames``
-frames at ``height`` x ``width``, of which DETR_NUM_TRAIN_FRAMES per clip run with gradients (checkpointed in chunks
-of DETR_NUM_CHECKPOINT_FRAMES when MEMORY_EFFICIENT / that key asks) and the rest without; the DETR criterion on all
-frames; trajectory modeling + ID decoder over every clip (AUG_NUM_GROUPS groups, ``objects`` objects per frame,
-USE_DECODER_CHECKPOINT); backward; gradient clipping; an AdamW step (so Adam's two state tensors per trainable
+frames at ``height`` x ``width``, through the trainer's own DETR pass (``motip.model.frames.detr_on_clip``:
+DETR_NUM_TRAIN_FRAMES per clip with gradients, checkpointed in chunks of DETR_NUM_CHECKPOINT_FRAMES when > 0, the
+rest without); the DETR criterion on all frames; trajectory modeling + ID decoder over every clip (AUG_NUM_GROUPS
+groups, ``objects`` objects per frame, checkpointed when USE_DECODER_CHECKPOINT or MEMORY_EFFICIENT); backward; gradient clipping; an AdamW step (so Adam's two state tensors per trainable
 parameter are allocated, as in a real run). It measures what a real step costs (time, peak memory) without data.
 """
 
@@ -19,6 +19,7 @@ from typing import Any
 import torch
 
 from motip.config.settings import data_settings, train_settings
+from motip.model.frames import detr_on_clip
 
 
 def largest_frame(config: Mapping[str, Any]) -> tuple[int, int]:
@@ -72,22 +73,6 @@ def seq_info_from(outputs: Mapping[str, Any], indices: list, cfg: Mapping[str, A
             "unknown_times": times, "unknown_masks": masks}
 
 
-def cat_outputs(parts: list[dict]) -> dict:
-    out = {k: torch.cat([p[k] for p in parts]) for k in ("pred_logits", "pred_boxes", "outputs")}
-    if "aux_outputs" in parts[0]:
-        out["aux_outputs"] = [{k: torch.cat([p["aux_outputs"][i][k] for p in parts])
-                               for k in ("pred_logits", "pred_boxes")}
-                              for i in range(len(parts[0]["aux_outputs"]))]
-    return out
-
-
-def _reorder(out: dict, order: torch.Tensor) -> dict:
-    result = {k: out[k][order] for k in ("pred_logits", "pred_boxes", "outputs")}
-    if "aux_outputs" in out:
-        result["aux_outputs"] = [{k: a[k][order] for k in ("pred_logits", "pred_boxes")} for a in out["aux_outputs"]]
-    return result
-
-
 def train_step(model: torch.nn.Module, criterion: Any, id_criterion: Any, optimizer: torch.optim.Optimizer | None,
                cfg: Mapping[str, Any], images: torch.Tensor, targets: list, objects: int,
                autocast_dtype: torch.dtype | None, device: torch.device, clips: int = 1) -> float:
@@ -95,34 +80,18 @@ def train_step(model: torch.nn.Module, criterion: Any, id_criterion: Any, optimi
     ([clips * frames, 3, H, W], clip-major). Returns the loss."""
     frames = images.shape[0] // clips
     settings = train_settings(cfg)
-    n_train = min(settings.detr_train_frames, frames)
-    ckpt_frames = settings.detr_checkpoint_frames
-    use_ckpt = settings.memory_efficient or ckpt_frames > 0
-    chunk = max(ckpt_frames, 1) if use_ckpt else max(n_train * clips, 1)
-    # Frames with gradients: the first n_train of every clip; the rest run under no_grad (official).
-    grad_idx = [c * frames + t for c in range(clips) for t in range(n_train)]
-    frozen_idx = [c * frames + t for c in range(clips) for t in range(n_train, frames)]
+    pixels = images.view(clips, frames, *images.shape[1:])
+    pad = torch.zeros(clips, frames, *images.shape[2:], dtype=torch.bool, device=images.device)
     amp = torch.autocast(device.type, dtype=autocast_dtype) if autocast_dtype else contextlib.nullcontext()
     with amp:
-        grad_frames = images[grad_idx]
-        parts = [model(part="detr", frames=grad_frames[i:i + chunk], use_checkpoint=use_ckpt)
-                 for i in range(0, len(grad_idx), chunk)]
-        if frozen_idx:
-            frozen_frames = images[frozen_idx]
-            step = max(ckpt_frames * 4, 1) if use_ckpt else len(frozen_idx)
-            with torch.no_grad():
-                parts += [model(part="detr", frames=frozen_frames[i:i + step])
-                          for i in range(0, len(frozen_idx), step)]
-        outputs = cat_outputs(parts)
-        position = torch.empty(len(grad_idx) + len(frozen_idx), dtype=torch.long)
-        for i, frame in enumerate(grad_idx + frozen_idx):
-            position[frame] = i
-        outputs = _reorder(outputs, position.to(outputs["pred_logits"].device))
+        # The trainer's own DETR pass (frames with and without gradients, checkpointed chunks), so the step
+        # measured here is the step that training will run.
+        outputs = detr_on_clip(model, pixels, pad, settings.detr_train_frames, settings.detr_checkpoint_frames)
         detr_losses, indices = criterion(outputs, targets)
         info = seq_info_from(outputs, indices, cfg, clips, frames, objects, device)
         info = model(part="trajectory_modeling", seq_info=info)
         logits, labels, masks = model(part="id_decoder", seq_info=info,
-                                      use_decoder_checkpoint=settings.decoder_checkpoint)
+                                      use_decoder_checkpoint=settings.use_decoder_checkpoint)
         loss = criterion.weighted_loss(detr_losses) + id_criterion(logits, labels, masks) * id_criterion.weight
     loss.backward()
     if optimizer is not None:

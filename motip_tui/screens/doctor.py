@@ -65,12 +65,13 @@ def doctor_wanted(config: Path, root: Path) -> bool:
     if mode in ("always", "1", "on"):
         return True
     from motip.config import load_config  # torch-free
+    from motip.config.settings import train_settings  # torch-free
 
     # No chdir (other TUI threads share the working directory): SUPER_CONFIG_PATH is also found from the config's
     # own folder upwards, and DEVICE is no path.
     path = config if config.is_absolute() else root / config
     try:
-        device = str(load_config(path).get("DEVICE", "auto")).lower()
+        device = train_settings(load_config(path)).device.lower()
     except Exception:  # noqa: BLE001 - a config that does not resolve: the doctor says why
         return True
     if device.startswith("cuda"):
