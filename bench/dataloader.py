@@ -21,7 +21,8 @@ Figures, in one run:
     pipeline's CPU); ``ratio`` = CPU per clip / floor (target <= 1.5);
   * host memory: the sum of PSS (proportional set size: shared pages split between the processes that map them)
     of the main process and its workers after the warm-up, every 25 clips, and after the last clip (target <= 4 GB,
-    growth from the first to the last reading < 10%).
+    growth from the first to the last reading < 10%), with the finished clips the DataLoader held at each reading
+    (``buffered_clips_series``: it delivers clips in order, so up to NUM_WORKERS x PREFETCH_FACTOR wait there).
 No assertions; docs/performance.md holds the targets and the measured figures.
 """
 
@@ -175,6 +176,15 @@ def _cpu_seconds(procs: list[psutil.Process]) -> float:
     return total
 
 
+def _buffered(it: Any) -> int | None:
+    """Finished clips the DataLoader holds for ordered delivery (a private field; None if torch renamed it): up to
+    NUM_WORKERS x PREFETCH_FACTOR clips wait there when one worker is behind the others."""
+    task_info = getattr(it, "_task_info", None)
+    if not isinstance(task_info, dict):
+        return None
+    return sum(1 for info in task_info.values() if len(info) == 2)
+
+
 def pss_bytes() -> int:
     """Sum of PSS of this process and its children (bytes)."""
     total = 0
@@ -234,6 +244,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     pss_start = pss_bytes()
     wall_start = time.perf_counter()
     pss_series = [pss_start]
+    buffered_series = [_buffered(it)]
     floor_cpu, floor_clips = 0.0, 0
     every = max(args.samples // max(args.floor_samples, 1), 1)
     for n, batch in enumerate(it, 1):
@@ -244,6 +255,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             floor_clips += 1
         if n % 25 == 0:
             pss_series.append(pss_bytes())
+            buffered_series.append(_buffered(it))
         del batch
         if n == args.samples:
             break
@@ -254,6 +266,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     clips_done = counted.done.value
     pss_end = pss_bytes()
     pss_series.append(pss_end)
+    buffered_series.append(_buffered(it))
     del it
     floor = floor_cpu / max(floor_clips, 1)
     cpu_per = cpu / max(clips_done, 1)
@@ -270,6 +283,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "pss_gb_end": round(pss_end / 1e9, 3),
         "pss_gb_peak": round(max(pss_series) / 1e9, 3),
         "pss_gb_series": [round(v / 1e9, 3) for v in pss_series],
+        "buffered_clips_series": buffered_series,
         "pss_growth": round(pss_end / pss_start - 1, 4),
         "cpu_count": os.cpu_count(),
     }
