@@ -34,6 +34,7 @@ from motip_tui.widgets.jobs import JobsView
 from motip_tui.widgets.machine import MachineView
 from motip_tui.widgets.charts_view import ChartsView
 from motip_tui.widgets.stages import StagesView
+from motip_tui.widgets.text import update_text
 
 FOCUS = {"stages": "#stage-table", "budgets": "#budget-editor", "charts": "#charts-view", "jobs": "#job-table"}
 
@@ -193,7 +194,7 @@ class MotipApp(LaunchActions, App[None]):
     def alerts_changed(self, message: Any) -> None:
         self.alert_sources[getattr(message, "source", "run")] = message.alerts
         banner = self.view_of("#alerts")
-        banner.update(banner_text(self.alerts))
+        update_text(banner, banner_text(self.alerts))
         banner.set_classes(banner_class(self.alerts))
 
     # -- views -----------------------------------------------------------------------------------------------

@@ -35,10 +35,12 @@ def prepare(*keys: str):  # noqa: ANN201
     async def run_before(pilot: Pilot) -> None:
         app = pilot.app
         assert isinstance(app, MotipApp)
-        assert await wait_for(pilot, lambda: app.query_one("#run-table", DataTable).row_count == 3
-                              and app.query_one("#job-table", DataTable).row_count == 2)
+        runs = app.query_one("#run-table", DataTable)
+        assert await wait_for(pilot, lambda: runs.row_count == 3 and app.stages_view.build_status is not None
+                              and len(app.jobs) == 2), (runs.row_count, app.stages_view.build_status, app.jobs)
         # The charts watch the newest run (the failed one): its alert reaches the banner asynchronously.
-        assert await wait_for(pilot, lambda: any("failed" in alert.text for alert in app.alerts))
+        assert await wait_for(pilot, lambda: any("failed" in alert.text for alert in app.alerts)), (
+            app.alerts, [w.run_dir for w in app.charts.watches])
         app.query_one(MachineView).freeze(SAMPLE)
         await pilot.press(*keys)
         await pilot.wait_for_scheduled_animations()

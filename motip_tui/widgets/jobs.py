@@ -28,8 +28,9 @@ from motip.jobs import JobInfo, find_jobs, jobs_dir, new_job_dir, start_job, sto
 from motip.progress import parse_progress_line
 from motip_tui.messages import JobDetail, JobsChanged, JobsScanned, Say
 from motip_tui.runs import OUTPUTS
+from motip_tui.widgets.background import Periodic
 from motip_tui.screens.modals import CommandScreen, ConfirmScreen
-from motip_tui.widgets.text import duration, end, flex_widths, middle, rel
+from motip_tui.widgets.text import duration, end, fill_table, flex_widths, middle, rel, update_text
 
 JOB_FIXED = [9, 10, 8, 4]  # kind, state, elapsed, exit
 LAUNCH_TIMEOUT_S = 120.0
@@ -69,6 +70,7 @@ class JobsView(Vertical):
         self.queue_state: dict[str, Any] | None = None
         self.clock = time.time  # "now" for a running job's elapsed time
         self._width = 0
+        self._drawn: dict[str, Any] = {}  # what the table shows (fill_table skips a refill that changes nothing)
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="job-table", cursor_type="row")
@@ -77,8 +79,16 @@ class JobsView(Vertical):
             yield Static(id="job-tail")
 
     def on_mount(self) -> None:
-        self.set_interval(self.scan_s, self.rescan)
-        self.rescan()
+        self._reader = Periodic("jobs-scan", self._scan, self.scan_s, on_error=self._failed).start()
+
+    def on_unmount(self) -> None:
+        self._reader.stop()
+
+    def _failed(self, err: BaseException) -> None:
+        self.post_message(Say(f"reading the jobs failed: {type(err).__name__}: {err}", "error"))
+
+    def on_show(self) -> None:
+        self.fill()
 
     def on_resize(self) -> None:
         if self.size.width != self._width:
@@ -86,8 +96,11 @@ class JobsView(Vertical):
             self.fill()
 
     # -- scanning ----------------------------------------------------------------------------------------------
-    @work(thread=True, exclusive=True, group="jobs")
     def rescan(self) -> None:
+        """Read the jobs now (the reader thread; also every ``scan_s``)."""
+        self._reader.wake()
+
+    def _scan(self) -> None:
         from motip.queue import try_read_queue
 
         jobs = find_jobs(self.root / OUTPUTS, jobs_dir(self.root))
@@ -107,7 +120,8 @@ class JobsView(Vertical):
                 said = f"{job.name}: {detail.state} (exit {job.exit_code})" + (
                     "; " + "; ".join(detail.outputs) if ok and detail.outputs else "")
                 self.post_message(Say(said, "info" if ok else "error", notify=True))
-        self.fill()
+        if self.display and self.parent is not None and getattr(self.parent, "display", True):
+            self.fill()  # else when shown (on_show)
 
     def state(self, job: JobInfo) -> str:
         detail = self.details.get(job.dir)
@@ -120,23 +134,20 @@ class JobsView(Vertical):
     # -- drawing -----------------------------------------------------------------------------------------------
     def fill(self) -> None:
         table = self.query_one("#job-table", DataTable)
-        row = table.cursor_row
-        table.clear(columns=True)
         longest = max((len(j.name) for j in self.jobs), default=8)
         name_w, progress_w = flex_widths(self.size.width - 2 or 78, JOB_FIXED, [(min(longest, 18), longest), (12, 24)])
-        for label, width in zip(("job", "kind", "state", "elapsed", "progress", "exit"),
-                                (name_w, *JOB_FIXED[:3], progress_w, JOB_FIXED[3])):
-            table.add_column(label, width=width)
+        columns = list(zip(("job", "kind", "state", "elapsed", "progress", "exit"),
+                           (name_w, *JOB_FIXED[:3], progress_w, JOB_FIXED[3])))
+        rows = []
         for job in self.jobs:
             detail = self.details.get(job.dir)
-            exit_text = "" if job.exit_code is None else str(job.exit_code)
-            table.add_row(middle(job.name, name_w), job.kind, self.state(job),
-                          duration(detail.elapsed) if detail else "", end(detail.progress if detail else "", progress_w),
-                          exit_text, key=str(job.dir))
-        if self.jobs:
-            table.move_cursor(row=min(max(row, 0), len(self.jobs) - 1))
+            rows.append((str(job.dir), (middle(job.name, name_w), job.kind, self.state(job),
+                                        duration(detail.elapsed) if detail else "",
+                                        end(detail.progress if detail else "", progress_w),
+                                        "" if job.exit_code is None else str(job.exit_code))))
+        fill_table(table, columns, rows, self._drawn)
         self.fill_output()
-        self.query_one("#queue-status", Static).update(queue_text(self.queue_state))
+        update_text(self.query_one("#queue-status", Static), queue_text(self.queue_state))
 
     def selected(self) -> JobInfo | None:
         table = self.query_one("#job-table", DataTable)
@@ -146,10 +157,10 @@ class JobsView(Vertical):
         job = self.selected()
         tail = self.query_one("#job-tail", Static)
         if job is None:
-            tail.update("No jobs yet: b builds, t trains.")
+            update_text(tail, "No jobs yet: b builds, t trains.")
             return
         if job.error is not None:  # a damaged job.json: say which file, never guess at its process
-            tail.update(f"[b]{escape(job.name)}[/b] unreadable\n" + escape(job.error.render()))
+            update_text(tail, f"[b]{escape(job.name)}[/b] unreadable\n" + escape(job.error.render()))
             return
         detail = self.details.get(job.dir)
         head = f"[b]{escape(job.name)}[/b] {self.state(job)}"
@@ -160,7 +171,7 @@ class JobsView(Vertical):
             head += "\n" + escape("\n".join(detail.outputs))
         where = job.run_dir or job.dir
         head += f"\n[dim]{escape(rel(where, self.root))} (l: full output)[/dim]"
-        tail.update(head + "\n" + "\n".join(escape(line) for line in (detail.tail if detail else [])))
+        update_text(tail, head + "\n" + "\n".join(escape(line) for line in (detail.tail if detail else [])))
 
     @on(DataTable.RowHighlighted, "#job-table")
     def _highlighted(self) -> None:

@@ -9,17 +9,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.timer import Timer
 from textual.widgets import Static
 
 from motip.alerts import gpu_idle, machine_alerts
 from motip.jobs import JobInfo
 from motip_tui.machine import Machine, MachineSample
 from motip_tui.messages import AlertsChanged, MachineSampled
-from motip_tui.widgets.text import end, fmt, middle
+from motip_tui.widgets.background import Periodic
+from motip_tui.widgets.text import end, fmt, middle, update_text
 
 
 class MachineView(VerticalScroll):
@@ -31,28 +30,32 @@ class MachineView(VerticalScroll):
         self.sample: MachineSample | None = None
         self.running: list[JobInfo] = []  # the running jobs (set by the App from the Jobs view's scan)
         self.idle_gpu_samples = 0
-        self._timer: Timer | None = None
+        self._alerts: list[str] = []
         self.frozen = False
 
     def compose(self) -> ComposeResult:
         yield Static("sampling...", id="machine-text")
 
     def on_mount(self) -> None:
-        self._timer = self.set_interval(self.sample_s, self.take_sample)
-        self.take_sample()
+        self._reader = Periodic("machine-sample", self.take_sample, self.sample_s).start()
 
-    @work(thread=True, exclusive=True, group="machine")
+    def on_unmount(self) -> None:
+        self._reader.stop()
+
     def take_sample(self) -> None:
+        """The reader thread's job: one psutil/NVML sample."""
         if self.machine is None:
             self.machine = Machine(self.root)
         self.post_message(MachineSampled(self.machine.sample(list(self.running))))
 
     def freeze(self, sample: MachineSample) -> None:
         self.frozen = True
-        if self._timer is not None:
-            self._timer.stop()
-        self.workers.cancel_group(self, "machine")
+        self._reader.stop()
         self.show(sample)
+
+    def on_show(self) -> None:
+        if self.sample is not None:
+            self.draw()
 
     def on_machine_sampled(self, message: MachineSampled) -> None:
         if self.frozen:
@@ -68,9 +71,12 @@ class MachineView(VerticalScroll):
         training = any(j.kind == "train" for j in self.running)
         self.idle_gpu_samples = self.idle_gpu_samples + 1 if training and gpu_idle([g.util for g in sample.gpus]) \
             else 0
-        self.post_message(AlertsChanged("machine", machine_alerts(
-            sample.disk_free_gb, [g.util for g in sample.gpus], training, self.idle_gpu_samples)))
-        self.draw()
+        alerts = machine_alerts(sample.disk_free_gb, [g.util for g in sample.gpus], training, self.idle_gpu_samples)
+        if [a.text for a in alerts] != self._alerts:
+            self._alerts = [a.text for a in alerts]
+            self.post_message(AlertsChanged("machine", alerts))
+        if self.display and getattr(self.parent, "display", True):
+            self.draw()  # else when shown (on_show)
 
     def draw(self) -> None:
         sample = self.sample
@@ -86,4 +92,4 @@ class MachineView(VerticalScroll):
             lines.append("(no GPU found: GPU panel hidden)")
         for usage in sample.jobs:
             lines.append(f"job {middle(usage.name, width - 32)}: CPU {usage.cpu:4.0f}%  RSS {usage.rss_gb:.2f} GB")
-        self.query_one("#machine-text", Static).update("\n".join(lines))
+        update_text(self.query_one("#machine-text", Static), "\n".join(lines))

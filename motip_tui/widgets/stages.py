@@ -15,15 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from rich.markup import escape
-from textual import on, work
+from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import DataTable, Static
 
 from motip.workspace import Stage, Workspace
-from motip_tui.messages import RunSelected, RunsScanned, StageSelected
+from motip_tui.messages import RunSelected, RunsScanned, Say, StageSelected
+from motip_tui.widgets.background import Periodic
 from motip_tui.runs import RunIndex, RunSummary, budget_mix, estimate_stage, sources_match_stage, stage_of_run
-from motip_tui.widgets.text import end, flex_widths, fmt, middle, rel
+from motip_tui.widgets.text import end, fill_table, flex_widths, fmt, middle, rel, update_text
 
 STAGE_FIXED = [3, 7, 4, 9, 11]  # ep, built, runs, HOTA/IDF1, estimate
 RUN_FIXED = [10, 3, 5, 5, 5]  # state, epoch, HOTA, IDF1, s/step
@@ -47,6 +48,8 @@ class StagesView(Vertical):
         # Summaries of runs the charts already parse (a big log is not read twice); set by the App.
         self.watched: WatchedSummaries = lambda wait_s: {}
         self._width = 0
+        self._reader: Periodic | None = None  # started by the first set_workspace
+        self._drawn: dict[str, Any] = {}  # what each table shows (fill_table skips a refill that changes nothing)
 
     def compose(self) -> ComposeResult:
         yield DataTable(id="stage-table", cursor_type="row", zebra_stripes=True)
@@ -54,9 +57,12 @@ class StagesView(Vertical):
         yield DataTable(id="run-table", cursor_type="row")
         yield Static(id="run-detail")
 
-    def on_mount(self) -> None:
-        self.set_interval(self.scan_s, self.rescan)
-        self.rescan()
+    def on_unmount(self) -> None:
+        if self._reader is not None:
+            self._reader.stop()
+
+    def _failed(self, err: BaseException) -> None:
+        self.post_message(Say(f"scanning the runs failed: {type(err).__name__}: {err}", "error"))
 
     def on_resize(self) -> None:
         if self.size.width != self._width:
@@ -84,13 +90,22 @@ class StagesView(Vertical):
         return runs[table.cursor_row] if 0 <= table.cursor_row < len(runs) else self.selected_run
 
     def set_workspace(self, workspace: Workspace | None, error: str | None) -> None:
+        """The workspace to show (the App loads it); the first call starts the scans (the build status needs it)."""
         self.workspace, self.workspace_error = workspace, error
         self._group()
         self.fill_stages()
         self.fill_runs()
+        if self._reader is None:
+            self._reader = Periodic("runs-scan", self._scan, self.scan_s, on_error=self._failed).start()
+        else:
+            self.rescan()
 
-    @work(thread=True, exclusive=True, group="scan")
     def rescan(self) -> None:
+        """Scan the runs now (the reader thread; also every ``scan_s``)."""
+        if self._reader is not None:
+            self._reader.wake()
+
+    def _scan(self) -> None:
         newest = self.index.newest() if self.selected_run is None else None
         if newest is not None:  # tail the newest run at once; every run's summary (big logs) comes after
             self.post_message(RunSelected(RunSummary(name=newest.name, dir=newest)))
@@ -148,21 +163,20 @@ class StagesView(Vertical):
 
     def fill_stages(self) -> None:
         table = self.query_one("#stage-table", DataTable)
-        table.clear(columns=True)
         longest = max((len(s.name) for s in self.stages), default=5)
         name_w, mix_w = flex_widths(self.size.width - 2 or 78, STAGE_FIXED, [(min(longest, 18), longest), (12, 34)])
-        for label, width in zip(("stage", "budgets, mix", "ep", "built", "runs", "HOTA/IDF1", "estimate"),
-                                (name_w, mix_w, *STAGE_FIXED)):
-            table.add_column(label, width=width)
+        columns = list(zip(("stage", "budgets, mix", "ep", "built", "runs", "HOTA/IDF1", "estimate"),
+                           (name_w, mix_w, *STAGE_FIXED)))
+        rows = []
         for stage in self.stages:
             runs = self.runs_by_stage.get(stage.name, [])
             hota = max((r.best_hota for r in runs if r.best_hota is not None), default=None)
             idf1 = max((r.best_idf1 for r in runs if r.best_idf1 is not None), default=None)
             estimate = estimate_stage(stage, self.runs_by_stage, self.stages)
             est = f"{estimate.hours:.1f}h ${estimate.cost:.0f}" + ("*" if estimate.measured else "")
-            table.add_row(stage.name, end(budget_mix(stage), mix_w), str(stage.epochs), self._built(stage),
-                          str(len(runs)), f"{fmt(hota)}/{fmt(idf1)}", est, key=stage.name)
-        if self.stages:
+            rows.append((stage.name, (stage.name, end(budget_mix(stage), mix_w), str(stage.epochs),
+                                      self._built(stage), str(len(runs)), f"{fmt(hota)}/{fmt(idf1)}", est)))
+        if fill_table(table, columns, rows, self._drawn) and self.stages:
             table.move_cursor(row=min(self.stage_index, len(self.stages) - 1))
         self.fill_stage_detail()
 
@@ -170,33 +184,30 @@ class StagesView(Vertical):
         detail = self.query_one("#stage-detail", Static)
         stage = self.stage
         if self.workspace_error and stage is None:
-            detail.update(escape(self.workspace_error))
+            update_text(detail, escape(self.workspace_error))
             return
         if stage is None:
-            detail.update("No [[stages]] in config.toml.")
+            update_text(detail, "No [[stages]] in config.toml.")
             return
         estimate = estimate_stage(stage, self.runs_by_stage, self.stages)
         status = self.build_status or {}
         fingerprint = status.get("val_fingerprint") or status.get("problem") or "unknown"
-        detail.update(f"[b]{escape(stage.name)}[/b] {escape(budget_mix(stage))}  {rel(stage.config, self.root)}  "
+        update_text(detail, f"[b]{escape(stage.name)}[/b] {escape(budget_mix(stage))}  {rel(stage.config, self.root)}  "
                       f"val {escape(str(fingerprint)[:12])}\nestimate {estimate.hours:.1f} h, ${estimate.cost:.2f} "
                       f"({escape(estimate.basis)})")
 
     def fill_runs(self) -> None:
         table = self.query_one("#run-table", DataTable)
-        row = table.cursor_row
-        table.clear(columns=True)
         runs = self.stage_runs()
         longest = max((len(r.name) for r in runs), default=10)
         name_w, note_w = flex_widths(self.size.width - 2 or 78, RUN_FIXED, [(min(longest, 24), longest), (6, 40)])
-        for label, width in zip(("run", "state", "ep", "HOTA", "IDF1", "s/st", "note"), (name_w, *RUN_FIXED, note_w)):
-            table.add_column(label, width=width)
-        for run in runs:
-            table.add_row(middle(run.name, name_w), run.state, fmt(run.epoch), fmt(run.best_hota),
-                          fmt(run.best_idf1), fmt(run.s_per_step, "{:.2f}"), self._note(run), key=str(run.dir))
+        columns = list(zip(("run", "state", "ep", "HOTA", "IDF1", "s/st", "note"), (name_w, *RUN_FIXED, note_w)))
+        rows = [(str(run.dir), (middle(run.name, name_w), run.state, fmt(run.epoch), fmt(run.best_hota),
+                                fmt(run.best_idf1), fmt(run.s_per_step, "{:.2f}"), self._note(run))) for run in runs]
+        fill_table(table, columns, rows, self._drawn)
         chosen = [i for i, r in enumerate(runs) if self.selected_run and r.dir == self.selected_run.dir]
-        if runs:
-            table.move_cursor(row=chosen[0] if chosen else min(max(row, 0), len(runs) - 1))
+        if chosen and table.cursor_row != chosen[0]:
+            table.move_cursor(row=chosen[0])
         self.fill_run_detail()
 
     def _note(self, run: RunSummary) -> str:
@@ -207,13 +218,13 @@ class StagesView(Vertical):
         run = self.highlighted_run() if self.stage_runs() else None
         detail = self.query_one("#run-detail", Static)
         if run is None:
-            detail.update("No runs of this stage yet: t trains it." if self.stages else "")
+            update_text(detail, "No runs of this stage yet: t trains it." if self.stages else "")
             return
         classes = " ".join(f"{name} {value:.1f}" for name, value in sorted(run.best_class_hota.items()))
         found = run.run_state
         why = f" ({found.message})" if found is not None and getattr(found, "message", "") else ""
         note = self._note(run)
-        detail.update(escape(f"{run.name}: {run.state}{why}" + (f"; class HOTA {classes}" if classes else "")
+        update_text(detail, escape(f"{run.name}: {run.state}{why}" + (f"; class HOTA {classes}" if classes else "")
                              + (f"; {note}" if note else "")))
 
     # -- events ------------------------------------------------------------------------------------------------

@@ -57,3 +57,33 @@ def flex_widths(total: int, fixed: list[int], flex: list[tuple[int, int]]) -> li
         widths[index] += extra
         room -= extra
     return widths
+
+
+def fill_table(table: Any, columns: list[tuple[str, int]], rows: list[tuple[str, tuple[str, ...]]],
+               drawn: dict[str, Any]) -> bool:
+    """Show ``rows`` ((key, cells)) under ``columns`` ((label, width)) in a DataTable, keeping its cursor row;
+    nothing is done when they equal what ``drawn`` remembers of this table (a periodic rescan that found nothing
+    new costs no layout), and columns are rebuilt only when they changed. True when the table was redrawn."""
+    spec = (tuple(columns), tuple(rows))
+    if drawn.get(table.id) == spec:
+        return False
+    row = table.cursor_row
+    if drawn.get(table.id, ((), ()))[0] != spec[0]:
+        table.clear(columns=True)
+        for label, width in columns:
+            table.add_column(label, width=width)
+    else:
+        table.clear()
+    for key, cells in rows:
+        table.add_row(*cells, key=key)
+    drawn[table.id] = spec
+    if rows:
+        table.move_cursor(row=min(max(row, 0), len(rows) - 1))
+    return True
+
+
+def update_text(widget: Any, text: str) -> None:
+    """Static.update only when the text changed (an update re-renders and may re-layout)."""
+    if getattr(widget, "_shown_text", None) != text:
+        widget._shown_text = text
+        widget.update(text)
