@@ -1,6 +1,7 @@
-"""The App's actions that start, stop or open something for the selected stage, run or job (keys b, t, R, s, v,
-d, o, O, c, p, l, q of bindings.py). A mixin of ``MotipApp``: it decides what the selection means and hands the
-work to the view that owns it (launches and stops: JobsView; the preflight: screens/doctor.py in a worker)."""
+"""The App's actions of the key table (bindings.py) other than switching views: those that start, stop or open
+something for the selected stage, run or job (b, t, R, s, v, d, o, O, c, p, l, q) and small ones (m, ?, r,
+ctrl+s, a). A mixin of ``MotipApp``: it decides what the selection means and hands the work to the view that owns
+it (launches and stops: JobsView; the preflight: screens/doctor.py in a worker; saving: BudgetEditor)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from textual import work
 from motip_tui import launch
 from motip_tui.messages import PreflightDone, Say
 from motip_tui.runs import RunSummary, sources_match_stage, stage_of_run
-from motip_tui.screens.modals import ConfirmScreen
+from motip_tui.screens.modals import ConfirmScreen, HelpScreen
 from motip_tui.widgets.jobs import resume_argv
 
 if TYPE_CHECKING:
@@ -183,6 +184,23 @@ class LaunchActions:
             self.say(f"the log viewer is not available in this version ({err})", "warning", notify=True)
             return
         self.push_screen(LogViewerScreen(paths))
+
+    def action_messages(self: MotipApp) -> None:
+        self.view_of("#message-log").toggle_class("shown")
+
+    def action_help(self: MotipApp) -> None:
+        self.push_screen(HelpScreen())
+
+    def action_rescan(self: MotipApp) -> None:
+        self.stages_view.rescan()
+        self.jobs_view.rescan()
+        self.say("rescanning runs and jobs")
+
+    def action_save(self: MotipApp) -> None:
+        self.editor.save()
+
+    def action_apply_stage(self: MotipApp) -> None:
+        self.editor.apply_stage()
 
     def action_quit_app(self: MotipApp) -> None:
         running = self.jobs_view.running

@@ -9,7 +9,6 @@ commands as detached subprocesses (launch.py, widgets/jobs.py).
 
 from __future__ import annotations
 
-import functools
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,28 +26,17 @@ from motip.workspace import Workspace, load_workspace
 from motip_tui.actions import LaunchActions
 from motip_tui.alerts import banner_class, banner_text
 from motip_tui.bindings import app_bindings, palette_commands
-from motip_tui.messages import AlertsChanged, JobsScanned, RunSelected, RunsScanned, Say, StageSelected, WorkspaceChanged
-from motip_tui.screens.modals import HelpScreen, SaveDiscardScreen
+from motip_tui.messages import (AlertsChanged, JobsScanned, RunSelected, RunsScanned, Say, StageSelected,
+                                WorkspaceChanged, while_open)
+from motip_tui.screens.modals import SaveDiscardScreen
 from motip_tui.widgets.budgets import BudgetEditor
 from motip_tui.widgets.jobs import JobsView
-from motip_tui.widgets.machine import MachineView
 from motip_tui.widgets.charts_view import ChartsView
+from motip_tui.widgets.machine import MachineView
 from motip_tui.widgets.stages import StagesView
 from motip_tui.widgets.text import update_text
 
 FOCUS = {"stages": "#stage-table", "budgets": "#budget-editor", "charts": "#charts-view", "jobs": "#job-table"}
-
-
-def while_open(handler: Callable[..., None]) -> Callable[..., None]:
-    """A worker's message may arrive while the app tears its screens down: then there is nothing to update."""
-    @functools.wraps(handler)
-    def wrapper(self: MotipApp, *args: Any) -> None:
-        try:
-            handler(self, *args)
-        except NoMatches:
-            if self.screen_stack:  # the views always exist while the app runs
-                raise
-    return wrapper
 
 
 class MotipApp(LaunchActions, App[None]):
@@ -93,7 +81,6 @@ class MotipApp(LaunchActions, App[None]):
         if not self.screen_stack:  # a worker's message that arrives while the app shuts down
             raise NoMatches(f"{selector}: the app is closing")
         return self.screen_stack[0].query_one(selector)
-
 
     stages_view = property(lambda self: self.view_of(StagesView))
     editor = property(lambda self: self.view_of(BudgetEditor))
@@ -233,23 +220,6 @@ class MotipApp(LaunchActions, App[None]):
             self.ask_unsaved(reload)
         else:
             reload()
-
-    def action_messages(self) -> None:
-        self.view_of(RichLog).toggle_class("shown")
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen())
-
-    def action_rescan(self) -> None:
-        self.stages_view.rescan()
-        self.jobs_view.rescan()
-        self.say("rescanning runs and jobs")
-
-    def action_save(self) -> None:
-        self.editor.save()
-
-    def action_apply_stage(self) -> None:
-        self.editor.apply_stage()
 
     def get_system_commands(self, screen: Screen) -> Any:
         yield from super().get_system_commands(screen)

@@ -7,9 +7,12 @@ when the UI is busy, a newer one replaces an older one still queued instead of b
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from textual.css.query import NoMatches
 from textual.message import Message
 
 from motip.alerts import Alert
@@ -120,3 +123,15 @@ class PreflightDone(Message):
     def __init__(self, name: str, argv: list[str], outcome: Any) -> None:  # screens.doctor.DoctorOutcome | None
         super().__init__()
         self.name, self.argv, self.outcome = name, argv, outcome
+
+
+def while_open(handler: Callable[..., None]) -> Callable[..., None]:
+    """A worker's message may arrive while the app tears its screens down: then there is nothing to update."""
+    @functools.wraps(handler)
+    def wrapper(self: Any, *args: Any) -> None:
+        try:
+            handler(self, *args)
+        except NoMatches:
+            if self.screen_stack:  # the views always exist while the app runs
+                raise
+    return wrapper
