@@ -127,3 +127,33 @@ async def test_stage1_loop_build_and_train_from_keys(tmp_path: Path, monkeypatch
         table.move_cursor(row=viz_row)
         assert await wait_for(pilot, lambda: "contact sheet:" in str(app.query_one("#job-tail", Static).render()))
         assert (train.dir / "dashboard.png").is_file()
+
+
+def test_failed_launch_record_export_outputs_and_tail_status(tmp_path: Path) -> None:
+    """The core helpers the Jobs view calls: a failed launch becomes a failed job with its output; a finished viz
+    job names its output folder, counts and contact sheet; a training's progress comes from its log's tail."""
+    import json
+
+    from motip.job_results import export_outputs, record_failed_launch
+    from motip.trainlog import tail_status
+    from tui_helpers import make_run, train_line
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    job = record_failed_launch(root, ["motip", "train", "bad.yaml", "--detach"], kind="train", name="train bad",
+                               output="motip train: error: bad.yaml\n  hint: fix it", exit_code=2)
+    listed = find_jobs(jobs_dir(root))
+    assert [(j.name, j.state, j.exit_code) for j in listed] == [("train bad", "failed", 2)]
+    assert listed[0].tail(5) == ["motip train: error: bad.yaml", "  hint: fix it"] and job.dir == listed[0].dir
+
+    viz = tmp_path / "viz"
+    viz.mkdir()
+    (viz / "summary.json").write_text(json.dumps({"total": {"frames": 10, "idsw": 2},
+                                                  "sequences": {"a": {"contact_sheet": "a_worst.png"}}}))
+    viz_job = start_job([sys.executable, "-c", "pass", "--output_dir", str(viz)], new_job_dir(root, "viz"),
+                        kind="viz", name="viz", cwd=root)
+    assert export_outputs(viz_job) == [f"output {viz}", "frames=10 idsw=2", f"contact sheet: {viz / 'a_worst.png'}"]
+
+    run = make_run(root, "run", [train_line(step, epoch=2, total=100) for step in range(1, 400)])
+    assert tail_status(run / "train.log", max_bytes=2048)["step"] == 399
+    assert tail_status(root / "missing.log") == {}

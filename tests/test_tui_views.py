@@ -135,9 +135,13 @@ LONG = "stage1_universal_foundation_dancetrack_bdd_20261124_10000"
 @pytest.mark.parametrize("size", [(80, 24), (120, 40)])
 async def test_tables_fit_without_sideways_scrolling_and_names_stay_distinct(tmp_path: Path, size: tuple[int, int]
                                                                           ) -> None:
+    from motip.job_results import record_failed_launch
+
     config = make_workspace(tmp_path / "ws")
     for suffix in "12":
         make_run(config.parent, LONG + suffix, [train_line(1), eval_line(1, 50.0, 51.0)])
+        record_failed_launch(config.parent, ["motip", "train"], kind="train", name=f"training of {LONG}{suffix}",
+                             output="boom", exit_code=2)
     app = app_for(config)
     async with app.run_test(size=size) as pilot:
         runs = app.query_one("#run-table", DataTable)
@@ -152,6 +156,13 @@ async def test_tables_fit_without_sideways_scrolling_and_names_stay_distinct(tmp
             assert names == [LONG + "1", LONG + "2"]  # room enough: not cut at all
         highlighted = LONG + str(runs.cursor_row + 1)
         assert highlighted in str(app.query_one("#run-detail", Static).render())  # the row's full name
+        await pilot.press("4")
+        jobs = app.query_one("#job-table", DataTable)
+        assert await wait_for(pilot, lambda: jobs.row_count == 2)
+        await pilot.pause()
+        assert jobs.virtual_size.width <= jobs.size.width, (jobs.virtual_size, jobs.size)
+        job_names = [jobs.get_row_at(i)[0] for i in range(2)]
+        assert job_names[0] != job_names[1] and [row[-1] for row in job_names] == ["1", "2"]
 
 
 # -- item 7: resume ---------------------------------------------------------------------------------------------
