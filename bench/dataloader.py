@@ -229,7 +229,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # Enough clips that the workers' queues stay as full at the end as during the run (memory read at the end).
     wanted = args.warmup + args.samples + workers * (prefetch or 0)
     if len(sampler) < wanted:
-        raise SystemExit(f"only {len(sampler)} clips in the dataset, {wanted} needed; lower --samples or raise --frames")
+        raise SystemExit(f"only {len(sampler)} clips in the dataset, {wanted} needed; "
+                         "lower --samples or raise --frames")
     sampler.items = sampler.items[:wanted]
     counted = CountedDataset(dataset)
     loader = DataLoader(counted, sampler=sampler, batch_size=1, num_workers=workers, prefetch_factor=prefetch,
