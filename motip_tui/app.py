@@ -194,7 +194,8 @@ class MotipApp(LaunchActions, App[None]):
     def switch(self, name: str) -> None:
         self.view_of(TabbedContent).active = name
         # Focus moves into the shown view (a focused widget in a hidden pane pulls its pane back), never into a field.
-        self.view_of("#views").query_one(FOCUS.get(name, "Tabs")).focus()
+        # set_focus at once (widget.focus() waits a tick): a key typed right after the view key goes to the view.
+        self.set_focus(self.view_of("#views").query_one(FOCUS.get(name, "Tabs")))
 
     def ask_unsaved(self, then: Any) -> None:
         def answer(choice: str | None) -> None:

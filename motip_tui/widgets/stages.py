@@ -191,10 +191,11 @@ class StagesView(Vertical):
             return
         estimate = estimate_stage(stage, self.runs_by_stage, self.stages)
         status = self.build_status or {}
-        fingerprint = status.get("val_fingerprint") or status.get("problem") or "unknown"
-        update_text(detail, f"[b]{escape(stage.name)}[/b] {escape(budget_mix(stage))}  {rel(stage.config, self.root)}  "
-                      f"val {escape(str(fingerprint)[:12])}\nestimate {estimate.hours:.1f} h, ${estimate.cost:.2f} "
-                      f"({escape(estimate.basis)})")
+        fingerprint = status.get("val_fingerprint")
+        data = f"val {str(fingerprint)[:12]}" if fingerprint else f"data: {status.get('problem') or 'unknown'}"
+        update_text(detail, f"[b]{escape(stage.name)}[/b] {escape(budget_mix(stage))}  {rel(stage.config, self.root)}"
+                            f"  {escape(data)}\nestimate {estimate.hours:.1f} h, ${estimate.cost:.2f} "
+                            f"({escape(estimate.basis)})")
 
     def fill_runs(self) -> None:
         table = self.query_one("#run-table", DataTable)
