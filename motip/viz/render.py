@@ -1,21 +1,17 @@
 """Drawing matched frames with cv2 primitives, encoding them to .mp4, and the worst-frames contact sheet.
 
-Speed matters (a DanceTrack val sequence is ~1000 frames of 1920x1080): a reader thread decodes the next frames, the
-main thread draws in place on the decoded image (no per-frame full-size copies or blends; faint ignore regions
-and the HUD strip blend only their own small areas), and a writer thread encodes. cv2 releases the GIL in imread,
-drawing and VideoWriter.write, so the three overlap on two cores.
+Speed matters (a DanceTrack val sequence is ~1000 frames of 1920x1080): a reader thread decodes the next frames
+(``motip.viz.pipeline.ReadAhead``), the caller's thread draws in place on the decoded image (no per-frame full-size
+copies or blends; faint ignore regions and the HUD strip blend only their own small areas), and the encoder thread
+(``motip.viz.video.VideoSink``) encodes with libx264's own threads. OpenCV and FFmpeg release the GIL while they
+work, so the stages overlap on two cores. ``draw_frames`` is the one drawing loop; ``render_sequence`` runs it on the
+read-ahead frames, a test runs it on frames read one by one and gets the same pixels.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import queue
-import tempfile
-import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -24,6 +20,8 @@ import numpy as np
 from motip.atomic import atomic_write_bytes
 from motip.errors import DataError, MotipError
 from motip.viz.matching import Category, FrameResult
+from motip.viz.pipeline import FramePool, ReadAhead
+from motip.viz.video import VideoSink
 
 # BGR colours of the categories; the legend and docs/viz.md use the same names.
 COLOURS: dict[Category, tuple[int, int, int]] = {
@@ -287,184 +285,30 @@ def _blend_rect(image: np.ndarray, x0: int, y0: int, x1: int, y1: int, colour: t
 
 # ------------------------------------------------------------------------------------------------- reading frames
 
-def read_frame(path: Path) -> np.ndarray:
+# The last pixels of a reused buffer before a decode into it: a decode that fails (cv2.imread then returns the
+# buffer untouched) or stops part-way never writes the last row, so they survive.
+_UNDECODED = np.array([7, 250, 3, 251, 5, 249, 9, 2, 247, 253, 11, 4], np.uint8)
+
+
+def read_frame(path: Path, into: np.ndarray | None = None) -> np.ndarray:
+    """Decode an image as BGR; into ``into`` (a C-contiguous buffer of the image's shape, reused) when given, else
+    into a new array. Raises ``DataError`` for a missing or undecodable file either way."""
+    if into is not None:
+        tail = into.reshape(-1)[-_UNDECODED.size:]
+        tail[:] = _UNDECODED
+        try:
+            image = cv2.imread(str(path), into, cv2.IMREAD_COLOR)
+        except cv2.error:  # an image of another size than the buffer
+            image = None
+        if image is into and not np.array_equal(tail, _UNDECODED):
+            return image
+        # Not decoded into the buffer (or, about once in 2^96 frames, the image ends in those very pixels):
+        # a plain decode says which.
     image = cv2.imread(str(path), cv2.IMREAD_COLOR)
     if image is None:
         raise DataError("cannot read this image (missing, empty or not an image)", path=path,
                         hint="check the dataset's img1 folder (broken symlinks after moving the source data?)")
     return image
-
-
-def prefetch(paths: list[Path], depth: int = 6) -> Iterator[np.ndarray]:
-    """Decode ``paths`` in a background thread, ``depth`` frames ahead; errors surface in order."""
-    slots: queue.Queue[tuple[np.ndarray | None, BaseException | None]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def work() -> None:
-        for path in paths:
-            if stop.is_set():
-                return
-            try:
-                slots.put((read_frame(path), None))
-            except BaseException as err:  # noqa: BLE001 - handed to the consumer
-                slots.put((None, err))
-                return
-
-    thread = threading.Thread(target=work, name="viz-reader", daemon=True)
-    thread.start()
-    try:
-        for _ in paths:
-            image, err = slots.get()
-            if err is not None:
-                raise err
-            assert image is not None
-            yield image
-    finally:
-        stop.set()
-        with contextlib.suppress(queue.Empty):
-            while True:
-                slots.get_nowait()
-        thread.join(timeout=5)
-
-
-# ------------------------------------------------------------------------------------------------- writing video
-
-_FOURCC_CACHE: dict[tuple[int, int], str] = {}
-
-
-@contextlib.contextmanager
-def _quiet_stderr() -> Iterator[None]:
-    """Silence fd 2 while probing codecs: FFmpeg prints errors for encoders it lacks (openh264 for avc1)."""
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    with open(os.devnull, "wb") as devnull:
-        os.dup2(devnull.fileno(), 2)
-        try:
-            yield
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-
-
-def pick_fourcc(width: int, height: int) -> str:
-    """'avc1' (H.264, plays everywhere) when this OpenCV can encode it, else 'mp4v' (MPEG-4 part 2)."""
-    key = (width, height)
-    if key not in _FOURCC_CACHE:
-        chosen = "mp4v"
-        with tempfile.TemporaryDirectory() as tmp, _quiet_stderr():
-            probe = cv2.VideoWriter(str(Path(tmp) / "probe.mp4"), cv2.VideoWriter_fourcc(*"avc1"), 25,
-                                    (width, height))
-            if probe.isOpened():
-                probe.write(np.zeros((height, width, 3), np.uint8))
-                chosen = "avc1"
-            probe.release()
-        _FOURCC_CACHE[key] = chosen
-    return _FOURCC_CACHE[key]
-
-
-class _H264Writer:
-    """H.264 through PyAV's bundled libx264 (preset ultrafast): plays in every normal player (browsers and
-    QuickTime included, unlike mp4v), encodes 1080p about twice as fast as OpenCV's mp4v, and the files are many
-    times smaller. yuv420p needs even frame sizes."""
-
-    codec = "h264"
-
-    def __init__(self, path: Path, width: int, height: int, fps: float) -> None:
-        import av  # noqa: PLC0415 - optional: the OpenCV writer is the fallback
-
-        self._av = av
-        self._container = av.open(str(path), "w", format="mp4")
-        stream = self._container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
-        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
-        stream.options = {"preset": "ultrafast", "crf": "23"}
-        stream.thread_count = os.cpu_count() or 2
-        self._stream = stream
-
-    def write(self, image: np.ndarray) -> None:
-        for packet in self._stream.encode(self._av.VideoFrame.from_ndarray(image, format="bgr24")):
-            self._container.mux(packet)
-
-    def release(self) -> None:
-        for packet in self._stream.encode():  # flush the encoder's delayed frames
-            self._container.mux(packet)
-        self._container.close()
-
-
-class _OpenCvWriter:
-    """cv2.VideoWriter (avc1 when this OpenCV can encode it, else mp4v): the fallback without PyAV."""
-
-    def __init__(self, path: Path, width: int, height: int, fps: float) -> None:
-        self.codec = pick_fourcc(width, height)
-        self._writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*self.codec), fps, (width, height))
-        if not self._writer.isOpened():
-            raise MotipError(f"OpenCV cannot open a video writer ({self.codec}, {width}x{height})", path=path,
-                             hint="check the output folder is writable; opencv-python must be built with FFmpeg")
-
-    def write(self, image: np.ndarray) -> None:
-        self._writer.write(image)
-
-    def release(self) -> None:
-        self._writer.release()
-
-
-def open_video_writer(path: Path, width: int, height: int, fps: float) -> _H264Writer | _OpenCvWriter:
-    if width % 2 == 0 and height % 2 == 0:
-        try:
-            return _H264Writer(path, width, height, fps)
-        except (ImportError, ValueError, OSError):  # no PyAV, or no libx264 in its FFmpeg
-            pass
-    return _OpenCvWriter(path, width, height, fps)
-
-
-class VideoSink:
-    """An .mp4 written by a background thread; appears at ``path`` (renamed from a temp name) only when complete."""
-
-    def __init__(self, path: Path, width: int, height: int, fps: float, depth: int = 6) -> None:
-        self.path = path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._tmp = path.with_name(f".{path.stem}.partial{path.suffix}")
-        self._writer = open_video_writer(self._tmp, width, height, fps)
-        self.codec = self._writer.codec
-        self._queue: queue.Queue[np.ndarray | None] = queue.Queue(maxsize=depth)
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._work, name="viz-writer", daemon=True)
-        self._thread.start()
-
-    def _work(self) -> None:
-        while True:
-            image = self._queue.get()
-            if image is None:
-                return
-            try:
-                self._writer.write(image)
-            except BaseException as err:  # noqa: BLE001 - re-raised in the caller's thread
-                self._error = err
-
-    def write(self, image: np.ndarray) -> None:
-        """Queue a frame; the caller must not modify ``image`` afterwards (hand over a fresh decode each time)."""
-        if self._error is not None:
-            raise self._error
-        self._queue.put(image)
-
-    def close(self, keep: bool = True) -> None:
-        self._queue.put(None)
-        self._thread.join()
-        try:
-            self._writer.release()
-        except BaseException as err:  # noqa: BLE001
-            self._error = self._error or err
-        if self._error is not None:
-            keep = False
-        if keep:
-            os.replace(self._tmp, self.path)
-        else:
-            with contextlib.suppress(FileNotFoundError):
-                self._tmp.unlink()
-        if self._error is not None:
-            raise self._error
 
 
 # ------------------------------------------------------------------------------------------------- contact sheet
@@ -559,42 +403,85 @@ class RenderedSequence:
     captions: list[list[str]]  # the contact sheet's caption lines per worst frame (count_texts)
 
 
+@dataclass
+class DrawnSequence:
+    """What ``draw_frames`` collects besides the frames: the contact sheet's tiles and captions, the totals."""
+
+    tiles: list[np.ndarray]
+    captions: list[list[str]]  # the contact sheet's caption lines per worst frame (count_texts)
+    drawer: FrameDrawer
+
+
+def output_size(drawer: FrameDrawer, scale: float) -> tuple[int, int]:
+    """(width, height) of the video: the drawn frame's, or ``scale`` times it in even sizes (yuv420p needs them)."""
+    drawn_w, drawn_h = drawer.output_size  # frames too small for a HUD strip get a margin below
+    if scale == 1.0:
+        return drawn_w, drawn_h
+    return max(2, 2 * round(drawn_w * scale / 2)), max(2, 2 * round(drawn_h * scale / 2))
+
+
+def draw_frames(images: Iterable[np.ndarray], results: list[FrameResult], drawer: FrameDrawer, worst: set[int],
+                scale: float, collected: DrawnSequence) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """The drawing loop: yields (drawn frame, decoded image) pairs. The drawn frame is the decoded image itself,
+    drawn in place, or a new array (a HUD margin, ``scale``, a frame of another size); the worst frames' thumbnails
+    (whole scene, no HUD) and captions go into ``collected``."""
+    width, height = drawer.width, drawer.height
+    out_size = output_size(drawer, scale)
+    for result, decoded in zip(results, images):
+        image = decoded
+        if image.shape[:2] != (height, width):  # the encoder needs one size; rare mixed-size sequences
+            image = cv2.resize(image, (width, height))
+        drawer.draw_boxes(image, result)
+        if result.frame in worst:  # the sheet shows the whole scene: its captions and legend replace the HUD
+            collected.captions.append(drawer.texts(result))
+            collected.tiles.append(captioned(thumbnail(image), collected.captions[-1]))
+        image = drawer.draw_hud(image, result)
+        if out_size != drawer.output_size:
+            image = cv2.resize(image, out_size, interpolation=cv2.INTER_AREA)
+        yield image, decoded
+
+
+READ_AHEAD = 4  # decoded frames waiting for the drawer (and as many drawn frames waiting for the encoder): ~6 MB each
+
+
 def render_sequence(name: str, image_paths: list[Path], results: list[FrameResult], video_path: Path,
                     sheet_path: Path, fps: float, on_frame: Callable[[], None] | None = None,
                     worst_count: int = 6, scale: float = 1.0) -> RenderedSequence:
     """Draw every frame of one sequence into ``video_path`` and its worst frames into ``sheet_path``.
-    ``scale`` < 1 shrinks the video after drawing (smaller files and faster encoding; boxes drawn at full size)."""
+    ``scale`` < 1 shrinks the video after drawing (smaller files and faster encoding; boxes drawn at full size).
+
+    Reading, drawing and encoding overlap (module docstring); an error in any of them stops all three and is raised
+    here with its original message, and no video is left at ``video_path`` (a previous one stays)."""
     first = read_frame(image_paths[0])
     height, width = first.shape[:2]
     drawer = FrameDrawer(width, height, len(results))
     worst = set(pick_worst_frames(results, worst_count))
-    tiles: list[np.ndarray] = []
-    captions: list[list[str]] = []
-    drawn_w, drawn_h = drawer.output_size  # frames too small for a HUD strip get a margin below
-    if scale == 1.0:
-        out_size = (drawn_w, drawn_h)
-    else:  # even sizes, so the H.264 writer (yuv420p) takes them
-        out_size = (max(2, 2 * round(drawn_w * scale / 2)), max(2, 2 * round(drawn_h * scale / 2)))
-    sink = VideoSink(video_path, out_size[0], out_size[1], fps if fps > 0 else 25.0)
-    ok = False
+    collected = DrawnSequence([], [], drawer)
+    out_w, out_h = output_size(drawer, scale)
+    # Buffers in flight: READ_AHEAD decoded + one being decoded + one being drawn + READ_AHEAD drawn + one encoding.
+    pool = FramePool(2 * READ_AHEAD + 3, first.shape)
+
+    def decode(path: Path) -> np.ndarray:
+        buffer = pool.take()
+        image = read_frame(path, buffer)
+        if image is not buffer:
+            pool.give(buffer)
+        return image
+
     try:
-        for result, image in zip(results, prefetch(image_paths)):
-            if image.shape[:2] != (height, width):  # the encoder needs one size; rare mixed-size sequences
-                image = cv2.resize(image, (width, height))
-            drawer.draw_boxes(image, result)
-            if result.frame in worst:  # the sheet shows the whole scene: its captions and legend replace the HUD
-                captions.append(drawer.texts(result))
-                tiles.append(captioned(thumbnail(image), captions[-1]))
-            image = drawer.draw_hud(image, result)
-            if out_size != (drawn_w, drawn_h):
-                image = cv2.resize(image, out_size, interpolation=cv2.INTER_AREA)
-            sink.write(image)
-            if on_frame is not None:
-                on_frame()
-        ok = True
+        with ReadAhead(image_paths, decode, depth=READ_AHEAD) as decoded_frames, \
+                VideoSink(video_path, out_w, out_h, fps if fps > 0 else 25.0, depth=READ_AHEAD) as sink:
+            for drawn, decoded in draw_frames(decoded_frames, results, drawer, worst, scale, collected):
+                if drawn is decoded:  # back to the pool once encoded
+                    sink.write(drawn, done=lambda buffer=decoded: pool.give(buffer))
+                else:
+                    pool.give(decoded)
+                    sink.write(drawn)
+                if on_frame is not None:
+                    on_frame()
     finally:
-        sink.close(keep=ok)
+        pool.close()
     title = (f"{name}: worst frames   sequence total: FN {drawer.fn}  FP {drawer.fp}  IDSW {drawer.idsw}  "
              f"over {len(results)} frames")
-    write_contact_sheet(sheet_path, title, tiles)
-    return RenderedSequence(video_path, sheet_path, sorted(worst), len(results), sink.codec, captions)
+    write_contact_sheet(sheet_path, title, collected.tiles)
+    return RenderedSequence(video_path, sheet_path, sorted(worst), len(results), sink.codec, collected.captions)
