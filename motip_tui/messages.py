@@ -32,11 +32,12 @@ class Say(Message):
 class RunsScanned(Message):
     """StagesView's scan worker: every run's summary and the build status, read off the UI thread."""
 
-    def __init__(self, runs: list[RunSummary], build_status: dict[str, Any] | None, newest: Path | None = None
-                 ) -> None:
+    def __init__(self, runs: list[RunSummary], build_status: dict[str, Any] | None, newest: Path | None = None,
+                 by_stage: dict[str, list[RunSummary]] | None = None) -> None:
         super().__init__()
         self.runs, self.build_status = runs, build_status
         self.newest = newest  # the run whose train.log changed last: shown first when none is selected
+        self.by_stage = by_stage  # the runs by stage name, grouped by the worker (None: group on arrival)
 
     def can_replace(self, message: Message) -> bool:
         return isinstance(message, RunsScanned)

@@ -31,6 +31,15 @@ RUN_FIXED = [10, 3, 5, 5, 5]  # state, epoch, HOTA, IDF1, s/step
 WatchedSummaries = Callable[[float], dict[Path, Callable[[], RunSummary]]]
 
 
+def group_runs(runs: list[RunSummary], stages: list[Stage], root: Path) -> dict[str, list[RunSummary]]:
+    """Runs by the name of the stage they trained ("(no stage)" for the others)."""
+    grouped: dict[str, list[RunSummary]] = {}
+    for run in runs:
+        stage = stage_of_run(run, stages, root)
+        grouped.setdefault(stage.name if stage else "(no stage)", []).append(run)
+    return grouped
+
+
 class StagesView(Vertical):
     def __init__(self, root: Path, *, scan_s: float = 10.0, id: str | None = None) -> None:  # noqa: A002
         super().__init__(id=id)
@@ -120,11 +129,12 @@ class StagesView(Vertical):
                 status = build_status(workspace)
             except Exception as err:  # noqa: BLE001 -- unknown is better than a crash
                 status = {"built": None, "problem": f"unknown ({type(err).__name__})"}
-        self.post_message(RunsScanned(runs, status, newest))
+        # Grouped here: finding a run's stage resolves paths (file system calls), kept off the UI thread.
+        self.post_message(RunsScanned(runs, status, newest, group_runs(runs, self.stages, self.root)))
 
     def on_runs_scanned(self, message: RunsScanned) -> None:
         self.runs, self.build_status = message.runs, message.build_status
-        self._group()
+        self._group(message.by_stage)
         if self.selected_run is not None:  # a fresher summary of the same folder
             self.selected_run = next((r for r in self.runs if r.dir == self.selected_run.dir), self.selected_run)
         else:  # the newest run, else the stage's last: chosen here, before the refill highlights a row
@@ -135,11 +145,8 @@ class StagesView(Vertical):
         self.fill_stages()
         self.fill_runs()
 
-    def _group(self) -> None:
-        self.runs_by_stage = {}
-        for run in self.runs:
-            stage = stage_of_run(run, self.stages, self.root)
-            self.runs_by_stage.setdefault(stage.name if stage else "(no stage)", []).append(run)
+    def _group(self, grouped: dict[str, list[RunSummary]] | None = None) -> None:
+        self.runs_by_stage = grouped if grouped is not None else group_runs(self.runs, self.stages, self.root)
 
     def previous_stage_best(self, run: RunSummary | None) -> dict[str, float]:
         """Best per-class HOTA over the runs of the stage before ``run``'s stage (the forgetting baseline)."""
