@@ -178,6 +178,26 @@ def test_reader_failure_stops_the_export_and_keeps_the_previous_video(tmp_path: 
     assert not [t for t in threading.enumerate() if t.name in ("viz-reader", "viz-encoder")]
 
 
+def test_failure_in_the_drawing_thread_stops_reader_and_encoder(tmp_path: Path) -> None:
+    """The caller fails part-way (720p: frames drawn in place in pooled buffers, the reader ahead, the encoder
+    busy): every thread ends with the export, the original error comes out, no video is left."""
+    count = 3 * (2 * READ_AHEAD + 3)
+    paths = make_frames(tmp_path / "img1", count, 1280, 720)
+    results = make_results(count, 1280, 720)
+    drawn = []
+
+    def on_frame() -> None:
+        drawn.append(1)
+        if len(drawn) == 2:
+            raise RuntimeError("stopped by the caller at frame 2")
+
+    with pytest.raises(RuntimeError, match="stopped by the caller at frame 2"):
+        render_sequence("seq", paths, results, tmp_path / "out" / "seq.mp4", tmp_path / "out" / "seq_worst.png",
+                        10.0, on_frame=on_frame)
+    assert not [t for t in threading.enumerate() if t.name in ("viz-reader", "viz-encoder")]
+    assert list((tmp_path / "out").iterdir()) == []
+
+
 def test_encoder_failure_reaches_the_caller_and_keeps_the_previous_video(tmp_path: Path) -> None:
     video = tmp_path / "seq.mp4"
     frame = np.full((48, 64, 3), 90, np.uint8)

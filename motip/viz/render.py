@@ -10,6 +10,7 @@ read-ahead frames, a test runs it on frames read one by one and gets the same pi
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -468,19 +469,18 @@ def render_sequence(name: str, image_paths: list[Path], results: list[FrameResul
             pool.give(buffer)
         return image
 
-    try:
-        with ReadAhead(image_paths, decode, depth=READ_AHEAD) as decoded_frames, \
-                VideoSink(video_path, out_w, out_h, fps if fps > 0 else 25.0, depth=READ_AHEAD) as sink:
-            for drawn, decoded in draw_frames(decoded_frames, results, drawer, worst, scale, collected):
-                if drawn is decoded:  # back to the pool once encoded
-                    sink.write(drawn, done=lambda buffer=decoded: pool.give(buffer))
-                else:
-                    pool.give(decoded)
-                    sink.write(drawn)
-                if on_frame is not None:
-                    on_frame()
-    finally:
-        pool.close()
+    with contextlib.ExitStack() as stages:  # left in reverse: the encoder, then the pool, then the reader
+        decoded_frames = stages.enter_context(ReadAhead(image_paths, decode, depth=READ_AHEAD))
+        stages.callback(pool.close)  # wakes a reader waiting for a free buffer, so it ends at once
+        sink = stages.enter_context(VideoSink(video_path, out_w, out_h, fps if fps > 0 else 25.0, depth=READ_AHEAD))
+        for drawn, decoded in draw_frames(decoded_frames, results, drawer, worst, scale, collected):
+            if drawn is decoded:  # back to the pool once encoded
+                sink.write(drawn, done=lambda buffer=decoded: pool.give(buffer))
+            else:
+                pool.give(decoded)
+                sink.write(drawn)
+            if on_frame is not None:
+                on_frame()
     title = (f"{name}: worst frames   sequence total: FN {drawer.fn}  FP {drawer.fp}  IDSW {drawer.idsw}  "
              f"over {len(results)} frames")
     write_contact_sheet(sheet_path, title, collected.tiles)
