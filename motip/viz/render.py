@@ -369,6 +369,11 @@ def _sheet_legend(width: int) -> np.ndarray:
 def write_contact_sheet(path: Path, title: str, tiles: list[np.ndarray], columns: int = 3) -> None:
     """A PNG grid of ``tiles`` (same size) under a title bar and the colour legend; a 'no errors' card when there
     are none."""
+    atomic_write_bytes(path, contact_sheet_png(path, title, tiles, columns))
+
+
+def contact_sheet_png(path: Path, title: str, tiles: list[np.ndarray], columns: int = 3) -> bytes:
+    """The PNG bytes ``write_contact_sheet`` writes (``path`` only names the file in an error)."""
     if tiles:
         th, tw = max(t.shape[0] for t in tiles), tiles[0].shape[1]
     else:
@@ -389,7 +394,7 @@ def write_contact_sheet(path: Path, title: str, tiles: list[np.ndarray], columns
     ok, data = cv2.imencode(".png", sheet)
     if not ok:
         raise MotipError("cannot encode the contact sheet PNG", path=path)
-    atomic_write_bytes(path, data.tobytes())
+    return data.tobytes()
 
 
 # ------------------------------------------------------------------------------------------------- one sequence
@@ -481,7 +486,10 @@ def render_sequence(name: str, image_paths: list[Path], results: list[FrameResul
                 sink.write(drawn)
             if on_frame is not None:
                 on_frame()
-    title = (f"{name}: worst frames   sequence total: FN {drawer.fn}  FP {drawer.fp}  IDSW {drawer.idsw}  "
-             f"over {len(results)} frames")
-    write_contact_sheet(sheet_path, title, collected.tiles)
+        # Every frame is drawn: build the sheet while the encoder finishes its queued frames; write it only once the
+        # video is complete, so a failed video never comes with a new sheet.
+        title = (f"{name}: worst frames   sequence total: FN {drawer.fn}  FP {drawer.fp}  IDSW {drawer.idsw}  "
+                 f"over {len(results)} frames")
+        sheet_png = contact_sheet_png(sheet_path, title, collected.tiles)
+    atomic_write_bytes(sheet_path, sheet_png)
     return RenderedSequence(video_path, sheet_path, sorted(worst), len(results), sink.codec, collected.captions)
