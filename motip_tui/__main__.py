@@ -11,11 +11,13 @@ from motip.workspace import CONFIG_FILE
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    from motip_tui.bindings import help_text  # the one key table (also the footer, the palette and `?`)
+
     parser = argparse.ArgumentParser(
-        prog="motip-tui",
+        prog="motip-tui", formatter_class=argparse.RawDescriptionHelpFormatter,
         description="Control center for MOTIP training: stages and frame budgets, build, train, live HOTA/IDF1 "
-                    "charts, jobs that survive SSH logout, viz/dashboard export. Keys: 1-5 (or F1-F5) views, b build, "
-                    "t train, s stop, v viz, d dashboard, e edit budgets, o queue, ? help, q quit.")
+                    "charts, jobs that survive SSH logout, viz/dashboard export, pictures and logs in the terminal.",
+        epilog="keys:\n" + "\n".join("  " + line for line in help_text().splitlines()))
     parser.add_argument("--config", type=Path, default=Path(CONFIG_FILE),
                         help="the workspace's config.toml (default: ./config.toml)")
     parser.add_argument("--demo", nargs="?", const=Path("motip-demo"), type=Path, metavar="DIR",
