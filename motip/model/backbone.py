@@ -8,7 +8,9 @@ encoding, which has no parameters). Weights are never downloaded: torchvision bu
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -39,8 +41,9 @@ class FrozenBatchNorm2d(nn.Module):
         self.register_buffer("running_var", torch.ones(n))
         self.eps = eps
 
-    def _load_from_state_dict(self, state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
-                              error_msgs):
+    def _load_from_state_dict(self, state_dict: dict[str, torch.Tensor], prefix: str, local_metadata: dict[str, Any],
+                              strict: bool, missing_keys: list[str], unexpected_keys: list[str],
+                              error_msgs: list[str]) -> None:
         # torchvision ImageNet weights carry num_batches_tracked; we have no such buffer.
         state_dict.pop(prefix + "num_batches_tracked", None)
         super()._load_from_state_dict(state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys,
@@ -130,13 +133,14 @@ class Joiner(nn.Sequential):
         self.strides = backbone.strides
         self.num_channels = backbone.num_channels
 
-    def forward(self, images: torch.Tensor, mask: torch.Tensor):
+    def forward(self, images: torch.Tensor,
+                mask: torch.Tensor) -> tuple[list[tuple[torch.Tensor, torch.Tensor]], list[torch.Tensor]]:
         features = self[0](images, mask)
         pos = [self[1](x, m).to(x.dtype) for x, m in features]
         return features, pos
 
 
-def build_backbone(config) -> Joiner:
+def build_backbone(config: Mapping[str, Any]) -> Joiner:
     settings = model_settings(config)
     if settings.position_embedding not in ("sine", "v2"):
         raise MotipError(f"DETR_POSITION_EMBEDDING {settings.position_embedding!r} is not supported",

@@ -12,10 +12,14 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 from scipy.optimize import linear_sum_assignment
-from torch import nn
+from torch import Tensor, nn
 from torchvision.ops import box_convert, generalized_box_iou
 
 from motip.config.settings import loss_settings
+
+Outputs = Mapping[str, Tensor]  # the model's pred_logits / pred_boxes for a batch of frames
+Targets = list[dict[str, Tensor]]  # per frame: labels [N], boxes [N,4] (cx, cy, w, h; normalised)
+Indices = list[tuple[Tensor, Tensor]]  # per frame: matched (pred_idx, target_idx)
 
 
 def box_cxcywh_to_xyxy(boxes: torch.Tensor) -> torch.Tensor:
@@ -46,7 +50,7 @@ class HungarianMatcher(nn.Module):
         self.cost_giou = cost_giou
 
     @torch.no_grad()
-    def forward(self, outputs: Mapping[str, torch.Tensor], targets: list[dict[str, torch.Tensor]]):
+    def forward(self, outputs: Outputs, targets: Targets) -> Indices:
         """Returns per frame (pred_idx, target_idx) int64 tensors, len = min(queries, targets)."""
         bs, num_queries = outputs["pred_logits"].shape[:2]
         out_prob = outputs["pred_logits"].flatten(0, 1).float().sigmoid()
@@ -83,12 +87,13 @@ class SetCriterion(nn.Module):
         self.batch_len = batch_len  # frames per matcher/loss chunk (DETR_CRITERION_BATCH_LEN)
 
     @staticmethod
-    def _src_permutation_idx(indices):
+    def _src_permutation_idx(indices: Indices) -> tuple[Tensor, Tensor]:
         batch_idx = torch.cat([torch.full_like(src, i) for i, (src, _) in enumerate(indices)])
         src_idx = torch.cat([src for src, _ in indices])
         return batch_idx, src_idx
 
-    def loss_labels(self, outputs, targets, indices, num_boxes, log=True):
+    def loss_labels(self, outputs: Outputs, targets: Targets, indices: Indices, num_boxes: float,
+                    log: bool = True) -> dict[str, Tensor]:
         src_logits = outputs["pred_logits"]
         idx = self._src_permutation_idx(indices)
         idx = (idx[0].to(src_logits.device), idx[1].to(src_logits.device))
@@ -111,22 +116,25 @@ class SetCriterion(nn.Module):
         return losses
 
     @torch.no_grad()
-    def loss_cardinality(self, outputs, targets, indices, num_boxes):
+    def loss_cardinality(self, outputs: Outputs, targets: Targets, indices: Indices,
+                         num_boxes: float) -> dict[str, Tensor]:
         pred_logits = outputs["pred_logits"]
         tgt_lengths = torch.as_tensor([len(v["labels"]) for v in targets], device=pred_logits.device)
         card_pred = (pred_logits.argmax(-1) != pred_logits.shape[-1] - 1).sum(1)
         return {"cardinality_error": F.l1_loss(card_pred.float(), tgt_lengths.float())}
 
-    def loss_boxes(self, outputs, targets, indices, num_boxes):
+    def loss_boxes(self, outputs: Outputs, targets: Targets, indices: Indices, num_boxes: float) -> dict[str, Tensor]:
         idx = self._src_permutation_idx(indices)
-        src_boxes = outputs["pred_boxes"][idx[0].to(outputs["pred_boxes"].device), idx[1].to(outputs["pred_boxes"].device)]
+        boxes = outputs["pred_boxes"]
+        src_boxes = boxes[idx[0].to(boxes.device), idx[1].to(boxes.device)]
         target_boxes = torch.cat([t["boxes"][i] for t, (_, i) in zip(targets, indices)], dim=0)
         loss_bbox = F.l1_loss(src_boxes, target_boxes, reduction="none")
         loss_giou = 1 - torch.diag(generalized_box_iou(box_cxcywh_to_xyxy(src_boxes),
                                                        box_cxcywh_to_xyxy(target_boxes)))
         return {"loss_bbox": loss_bbox.sum() / num_boxes, "loss_giou": loss_giou.sum() / num_boxes}
 
-    def _layer_losses(self, outputs, targets, indices, num_boxes, log: bool) -> dict[str, torch.Tensor]:
+    def _layer_losses(self, outputs: Outputs, targets: Targets, indices: Indices, num_boxes: float,
+                      log: bool) -> dict[str, Tensor]:
         """Sum each loss over chunks of batch_len frames (bounds peak memory; same value as one pass)."""
         losses: dict[str, torch.Tensor] = {}
         for start in range(0, len(targets), self.batch_len):
@@ -144,14 +152,14 @@ class SetCriterion(nn.Module):
                 losses[k] = losses[k] / num_boxes
         return losses
 
-    def _match(self, outputs, targets):
+    def _match(self, outputs: Outputs, targets: Targets) -> Indices:
         indices = []
         for start in range(0, len(targets), self.batch_len):
             chunk = {k: outputs[k][start:start + self.batch_len] for k in ("pred_logits", "pred_boxes")}
             indices += self.matcher(chunk, targets[start:start + self.batch_len])
         return indices
 
-    def forward(self, outputs: Mapping[str, Any], targets: list[dict[str, torch.Tensor]]):
+    def forward(self, outputs: Mapping[str, Any], targets: Targets) -> tuple[dict[str, Tensor], Indices]:
         indices = self._match(outputs, targets)
         num_boxes = max(float(sum(len(t["labels"]) for t in targets)), 1.0)
         losses = self._layer_losses(outputs, targets, indices, num_boxes, log=True)

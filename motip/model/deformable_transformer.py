@@ -6,7 +6,7 @@ import copy
 
 import torch
 import torch.nn.functional as F
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from motip.model.ms_deform_attn import MSDeformAttn
@@ -34,7 +34,8 @@ class DeformableTransformerEncoderLayer(nn.Module):
         self.dropout3 = nn.Dropout(dropout)
         self.norm2 = nn.LayerNorm(d_model)
 
-    def forward(self, src, pos, reference_points, spatial_shapes, level_start_index, padding_mask=None):
+    def forward(self, src: Tensor, pos: Tensor, reference_points: Tensor, spatial_shapes: Tensor,
+                level_start_index: Tensor, padding_mask: Tensor | None = None) -> Tensor:
         src2 = self.self_attn(src + pos, reference_points, src, spatial_shapes, level_start_index, padding_mask)
         src = self.norm1(src + self.dropout1(src2))
         src2 = self.linear2(self.dropout2(F.relu(self.linear1(src))))
@@ -49,7 +50,7 @@ class DeformableTransformerEncoder(nn.Module):
         self.use_checkpoint = False  # set by DeformableDETR: recompute each layer in backward
 
     @staticmethod
-    def get_reference_points(spatial_shapes, valid_ratios, device):
+    def get_reference_points(spatial_shapes: Tensor, valid_ratios: Tensor, device: torch.device | str) -> Tensor:
         """Centre of every feature-map cell, normalised by the valid (un-padded) extent, for every level."""
         reference_points_list = []
         for lvl, (h, w) in enumerate(spatial_shapes.tolist()):
@@ -62,7 +63,8 @@ class DeformableTransformerEncoder(nn.Module):
         reference_points = torch.cat(reference_points_list, 1)
         return reference_points[:, :, None] * valid_ratios[:, None]
 
-    def forward(self, src, spatial_shapes, level_start_index, valid_ratios, pos=None, padding_mask=None):
+    def forward(self, src: Tensor, spatial_shapes: Tensor, level_start_index: Tensor, valid_ratios: Tensor,
+                pos: Tensor | None = None, padding_mask: Tensor | None = None) -> Tensor:
         output = src
         reference_points = self.get_reference_points(spatial_shapes, valid_ratios, device=src.device)
         for layer in self.layers:
@@ -90,8 +92,8 @@ class DeformableTransformerDecoderLayer(nn.Module):
         self.dropout4 = nn.Dropout(dropout)
         self.norm3 = nn.LayerNorm(d_model)
 
-    def forward(self, tgt, query_pos, reference_points, src, src_spatial_shapes, level_start_index,
-                src_padding_mask=None):
+    def forward(self, tgt: Tensor, query_pos: Tensor, reference_points: Tensor, src: Tensor, src_spatial_shapes: Tensor,
+                level_start_index: Tensor, src_padding_mask: Tensor | None = None) -> Tensor:
         q = k = tgt + query_pos
         tgt2 = self.self_attn(q.transpose(0, 1), k.transpose(0, 1), tgt.transpose(0, 1))[0].transpose(0, 1)
         tgt = self.norm2(tgt + self.dropout2(tgt2))
@@ -111,8 +113,9 @@ class DeformableTransformerDecoder(nn.Module):
         # Set by DeformableDETR to its own bbox_embed (iterative box refinement): same tensors, two names.
         self.bbox_embed: nn.ModuleList | None = None
 
-    def forward(self, tgt, reference_points, src, src_spatial_shapes, src_level_start_index, src_valid_ratios,
-                query_pos=None, src_padding_mask=None):
+    def forward(self, tgt: Tensor, reference_points: Tensor, src: Tensor, src_spatial_shapes: Tensor,
+                src_level_start_index: Tensor, src_valid_ratios: Tensor, query_pos: Tensor | None = None,
+                src_padding_mask: Tensor | None = None) -> tuple[Tensor, Tensor]:
         output = tgt
         intermediate, intermediate_reference_points = [], []
         for lid, layer in enumerate(self.layers):
@@ -177,7 +180,8 @@ class DeformableTransformer(nn.Module):
         valid_w = torch.sum(~mask[:, 0, :], 1)
         return torch.stack([valid_w.float() / w, valid_h.float() / h], -1)
 
-    def forward(self, srcs, masks, pos_embeds, query_embed):
+    def forward(self, srcs: list[Tensor], masks: list[Tensor], pos_embeds: list[Tensor],
+                query_embed: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         src_flatten, mask_flatten, lvl_pos_embed_flatten, spatial_shapes = [], [], [], []
         for lvl, (src, mask, pos_embed) in enumerate(zip(srcs, masks, pos_embeds)):
             _, _, h, w = src.shape

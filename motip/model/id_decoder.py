@@ -81,7 +81,8 @@ class IDDecoder(nn.Module):
                             device=unknown_features.device)
         return self.id_label_to_embed(labels)
 
-    def forward(self, seq_info: dict[str, Any], use_decoder_checkpoint: bool = False):
+    def forward(self, seq_info: dict[str, Any],
+                use_decoder_checkpoint: bool = False) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """seq_info holds trajectory_/unknown_ features [B,G,T,N,C], id_labels, times, masks [B,G,T,N] (True =
         padding). Returns (id_logits [B',G,T,N,V+1], id_labels or None, id_masks); B' = B*num_layers when
         training with USE_AUX_LOSS (all layers stacked on dim 0), else the last layer only."""

@@ -31,7 +31,7 @@ class MOTIP(nn.Module):
         self.id_decoder = id_decoder
         self.num_id_vocabulary = id_decoder.num_id_vocabulary if id_decoder is not None else 1000
 
-    def forward(self, part: str, **kwargs: Any):
+    def forward(self, part: str, **kwargs: Any) -> Any:  # each part returns its own module's output
         if part == "detr":
             frames = kwargs["frames"]
             if kwargs.get("use_checkpoint"):

@@ -9,6 +9,8 @@ Triton JIT-compiles these on first use; there is no build step (Triton ships wit
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 import triton
 import triton.language as tl
@@ -113,7 +115,8 @@ def _ms_deform_attn_bwd(value_ptr, shapes_ptr, starts_ptr, loc_ptr, attn_ptr, gr
 
 class _MSDeformAttnTriton(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, value, spatial_shapes, level_start_index, sampling_locations, attention_weights):
+    def forward(ctx: Any, value: torch.Tensor, spatial_shapes: torch.Tensor, level_start_index: torch.Tensor,
+                sampling_locations: torch.Tensor, attention_weights: torch.Tensor) -> torch.Tensor:
         value = value.contiguous().float()
         sampling_locations = sampling_locations.contiguous().float()
         attention_weights = attention_weights.contiguous().float()
@@ -130,7 +133,7 @@ class _MSDeformAttnTriton(torch.autograd.Function):
         return out.view(n, lq, m * d)
 
     @staticmethod
-    def backward(ctx, grad_output):
+    def backward(ctx: Any, grad_output: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         value, spatial_shapes, level_start_index, sampling_locations, attention_weights = ctx.saved_tensors
         n, s, m, d = value.shape
         _, lq, _, num_levels, p, _ = sampling_locations.shape
