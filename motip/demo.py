@@ -4,7 +4,7 @@
 
     DIR/.motip/demo.json          marker: this folder is a demo (``--force`` only ever deletes folders carrying it)
     DIR/README.md                 what is synthetic and what to run next
-    DIR/config.toml               the workspace: sources under data/, builder, the three TRAIN.md stages at small budgets
+    DIR/config.toml               the workspace: sources under data/, builder, TRAIN.md's three stages, small budgets
     DIR/manifest.json             the manifest lock (val/test video ids) of the synthetic releases
     DIR/data/{dancetrack,bdd100k,visdrone}/   synthetic sources in the original release layouts
     DIR/configs/                  the base config and tiny_cpu.yaml (copied from the project) + the three demo stages

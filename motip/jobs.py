@@ -41,7 +41,6 @@ import psutil
 
 from motip.atomic import atomic_write_json
 from motip.errors import MotipError
-from motip.jsonfile import try_read_json
 from motip.records import JOB_FILE, JobRecord
 
 OUTPUT_FILE = "output.log"

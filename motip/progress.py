@@ -106,7 +106,8 @@ class Progress:
         percent = 100.0 * self.done / self.total if self.total else 0.0
         eta = f"{(self.total - self.done) / rate:.1f}" if rate > 0 and self.total else "?"
         msg = f" {self._message}" if self._message else ""
-        self.stream.write(f"PROGRESS {self.task} {self.done}/{self.total} {percent:.1f}% {rate:.1f}/s eta={eta}s{msg}\n")
+        self.stream.write(
+            f"PROGRESS {self.task} {self.done}/{self.total} {percent:.1f}% {rate:.1f}/s eta={eta}s{msg}\n")
         self.stream.flush()
 
     @property

@@ -38,11 +38,14 @@ import sys
 import time
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from motip.errors import ConfigError, MotipError
 from motip.records import QUEUE_FILE as QUEUE_NAME
 from motip.records import QUEUE_STATES, STAGE_STATES, QueueRecord  # noqa: F401 - the states, for callers
+
+if TYPE_CHECKING:
+    from motip.jobs import JobInfo
 
 QUEUE_FILE = Path(".motip") / QUEUE_NAME
 DEFAULT_MIN_FREE_GB = 5.0
@@ -138,7 +141,7 @@ def _pick_stages(workspace: Any, wanted: list[str] | None) -> list[Any]:
     return picked
 
 
-def worker_job(queue: dict[str, Any] | None):  # -> motip.jobs.JobInfo | None
+def worker_job(queue: dict[str, Any] | None) -> JobInfo | None:
     from motip.jobs import read_job
 
     if not queue or not queue.get("job_dir"):

@@ -3,8 +3,8 @@
 One event per line, readable with ``tail -f`` and parseable by a program::
 
     2026-11-24T10:00:00 [start] run="outputs/stage1_20261124_100000" config="configs/stage1.yaml" epochs=10 pid=4242
-    2026-11-24T10:00:05 [train] epoch=1 step=1 total_steps=250 global_step=1 loss=3.2104 loss_cls=0.8 ... grad_norm=12.5 lr=2e-05 s_per_step=1.42
-    2026-11-24T11:58:00 [eval] epoch=1 HOTA=55.31 DetA=60.2 AssA=51.0 MOTA=70.1 IDF1=58.4 IDSW=120 pedestrian.HOTA=55.31 ...
+    2026-11-24T10:00:05 [train] epoch=1 step=1 total_steps=250 global_step=1 loss=3.2104 ... lr=2e-05 s_per_step=1.42
+    2026-11-24T11:58:00 [eval] epoch=1 HOTA=55.31 DetA=60.2 AssA=51.0 MOTA=70.1 IDF1=58.4 IDSW=120 ...
     2026-11-24T11:58:01 [checkpoint] epoch=1 kind=last path="checkpoint_last.pth"
     2026-11-24T11:58:01 [warning] msg="val fingerprint changed since the run started"
     2026-11-25T06:00:00 [end] status=finished epoch=10 msg=""

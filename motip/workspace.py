@@ -422,7 +422,8 @@ def read_document(path: str | os.PathLike[str]) -> tomlkit.TOMLDocument:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise ConfigError("workspace config not found", path=path,
-                          hint="run from the project folder, pass --config, or create one with `motip demo DIR`") from None
+                          hint="run from the project folder, pass --config, or create one with `motip demo DIR`",
+                          ) from None
     except OSError as err:
         raise ConfigError(f"cannot read the workspace config: {err.strerror or err}", path=path,
                           hint="pass --config PATH to a readable config.toml") from None
@@ -499,7 +500,8 @@ def apply_stage(path: str | os.PathLike[str], stage_name: str) -> Workspace:
     workspace = load_workspace(path)
     stage = next((s for s in workspace.stages if s.name == stage_name), None)
     if stage is None:
-        raise ConfigError(f"no stage named {stage_name!r} (stages: {', '.join(s.name for s in workspace.stages)})", path=path)
+        names = ", ".join(s.name for s in workspace.stages)
+        raise ConfigError(f"no stage named {stage_name!r} (stages: {names})", path=path)
     changes: dict[str, Any] = {}
     for source, settings in workspace.sources.items():     # custom [sources.NAME] too: their table is sources.NAME
         budget = stage.budgets.get(source)

@@ -14,7 +14,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (
         "Build <dirname(output)>/builds/<name>-<YYYYmmdd_HHMMSS>-<seed>/ from the sources enabled in config.toml "
         "([dancetrack], [bdd], [visdrone]: root, frame_budget, splits, frame_stride; custom MOTChallenge-layout "
-        "sources [sources.NAME]: format = \"mot\", root, classes, ...; [builder]: output, manifest, seed), then switch the output symlink (default datasets/DanceTrack) to it atomically. Val/test are the "
+        "sources [sources.NAME]: format = \"mot\", root, classes, ...; [builder]: output, manifest, seed), then "
+        "switch the output symlink (default datasets/DanceTrack) to it atomically. Val/test are the "
         "manifest's videos, identical across budgets and seeds. See docs/data.md.")
     parser.add_argument("--config", default="config.toml", type=Path,
                         help="the workspace config.toml (default: ./config.toml)")

@@ -13,7 +13,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="show: print FILE resolved (value and where it came from); keys: list every known key")
     parser.add_argument("file", nargs="?", help="YAML experiment config (for show)")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    parser.epilog = "Overrides: add --KEY VALUE pairs after FILE, e.g. `motip config show configs/stage1_universal_foundation.yaml --LR 1e-5`."
+    parser.epilog = ("Overrides: add --KEY VALUE pairs after FILE, "
+                     "e.g. `motip config show configs/stage1_universal_foundation.yaml --LR 1e-5`.")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = list(getattr(args, "overrides", []) or [])
     if not overrides or overrides[0].startswith("--"):
-        raise MotipError("give the config file to check", hint="e.g. motip doctor configs/stage1_universal_foundation.yaml")
+        raise MotipError("give the config file to check",
+                         hint="e.g. motip doctor configs/stage1_universal_foundation.yaml")
     config = Path(overrides.pop(0))
     if getattr(args, "trust_checkpoint", False):
         from motip.model.pretrain import trust_checkpoints

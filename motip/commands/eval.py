@@ -34,10 +34,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="load a checkpoint that a safe (weights-only) load refuses with full unpickling; only "
                              "for files whose origin you trust, since unpickling can run any code")
     parser.add_argument("--dataset_root", metavar="DIR",
-                        help="GT split folder (or dataset folder + --split); default with --config: val_config.GT_FOLDER")
+                        help="GT split folder (or dataset folder + --split); "
+                             "default with --config: val_config.GT_FOLDER")
     parser.add_argument("--split", default=None, help="split sub-folder when --dataset_root is a dataset (default val)")
     parser.add_argument("--seqmap", metavar="FILE",
-                        help="seqmap (first line 'name'); default <split>_seqmap.txt beside the split, else every folder")
+                        help="seqmap (first line 'name'); "
+                             "default <split>_seqmap.txt beside the split, else every folder")
     parser.add_argument("--classes", metavar="LIST",
                         help="classes to score, e.g. pedestrian,vehicle or person=1,car=2 (default: pedestrian, or "
                              "val_config.CLASSES_TO_EVAL with --config)")
@@ -108,7 +110,8 @@ def _track_with_checkpoint(args: argparse.Namespace) -> tuple[Path, Path, Path |
     else:
         split_dir = config.resolve_path(val_config.get("GT_FOLDER"))
         if split_dir is None:
-            raise MotipError("no split to evaluate", path=config.path, hint="set val_config.GT_FOLDER or --dataset_root")
+            raise MotipError("no split to evaluate", path=config.path,
+                             hint="set val_config.GT_FOLDER or --dataset_root")
         split_dir = resolve_split_dir(split_dir, args.split)
         seqmap = Path(args.seqmap) if args.seqmap else config.resolve_path(val_config.get("SEQMAP_FILE"))
         if seqmap is not None and not seqmap.is_file():

@@ -81,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
     if log.eval:
         table = Table("epoch", "HOTA", "IDF1", "MOTA", "DetA", "AssA", "IDSW", *[f"{c} HOTA" for c in log.classes])
         for row in log.eval:
-            table.add_row(str(row.get("epoch")), *[str(row.get(m, "")) for m in ("HOTA", "IDF1", "MOTA", "DetA", "AssA", "IDSW")],
+            table.add_row(str(row.get("epoch")),
+                          *[str(row.get(m, "")) for m in ("HOTA", "IDF1", "MOTA", "DetA", "AssA", "IDSW")],
                           *[str(row["per_class"].get(c, {}).get("HOTA", "")) for c in log.classes])
         console.print(table)
     if log.train:

@@ -31,7 +31,8 @@ class ResolvedConfig(dict):
     """The resolved keys (a plain dict to every consumer) plus ``sources`` (key -> where its value came from),
     ``path`` (the file loaded) and ``chain`` (that file and its ancestors, child first)."""
 
-    def __init__(self, values: dict[str, Any], sources: dict[str, str], path: Path | None, chain: list[Path]):
+    def __init__(self, values: dict[str, Any], sources: dict[str, str], path: Path | None,
+                 chain: list[Path]) -> None:
         super().__init__(values)
         self.sources = sources
         self.path = path
@@ -99,7 +100,8 @@ def _read_yaml_lines(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        raise ConfigError("config file not found", path=path, hint="check the path (relative paths start at the working directory)") from None
+        raise ConfigError("config file not found", path=path,
+                          hint="check the path (relative paths start at the working directory)") from None
     except OSError as err:
         raise ConfigError(f"cannot read config file: {err.strerror}", path=path) from None
     text = decode_text(raw, path, "the config file")
@@ -116,7 +118,8 @@ def _read_yaml_lines(path: Path) -> tuple[dict[str, Any], dict[str, int]]:
         mark = getattr(err, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(err, "problem", None) or str(err)
-        raise ConfigError(f"YAML syntax error: {problem}", path=path, line=line, hint="fix the YAML syntax at that line") from None
+        raise ConfigError(f"YAML syntax error: {problem}", path=path, line=line,
+                          hint="fix the YAML syntax at that line") from None
     except RecursionError:
         raise ConfigError("the config file is nested too deeply to be a config", path=path,
                           hint="restore the file from a known-good copy") from None
@@ -188,7 +191,8 @@ def _coerce(key: Key, value: Any, where: str, path: str, line: int | None = None
     return value
 
 
-def _check_layer(layer: dict[str, Any], path: str, where: str = "", lines: dict[str, int] | None = None) -> dict[str, Any]:
+def _check_layer(layer: dict[str, Any], path: str, where: str = "",
+                 lines: dict[str, int] | None = None) -> dict[str, Any]:
     """Validate one file's (or the overrides') keys; return the layer with coerced values. ``lines``: key -> line
     in ``path`` (see ``_key_lines``), for the error messages."""
     lines = lines or {}
@@ -244,7 +248,8 @@ def _load_chain(path: Path) -> list[tuple[Path, dict[str, Any]]]:
         resolved = current.resolve()
         if resolved in seen:
             cycle = " -> ".join(str(p) for p in [*seen, resolved])
-            raise ConfigError(f"SUPER_CONFIG_PATH cycle: {cycle}", path=current, hint="remove SUPER_CONFIG_PATH from one of these files")
+            raise ConfigError(f"SUPER_CONFIG_PATH cycle: {cycle}", path=current,
+                              hint="remove SUPER_CONFIG_PATH from one of these files")
         seen.append(resolved)
         data, lines = _read_yaml_lines(current)
         layer = _check_layer(data, str(current), lines=lines)

@@ -278,7 +278,8 @@ class ClipTransform:
             ann["bbox"] = box_convert(ann["bbox"], "xyxy", "cxcywh") / torch.tensor([w, h, w, h], dtype=torch.float32)
         return ClipGeometry(height, width, tuple(steps), flip), anns
 
-    def finish(self, frames: list[np.ndarray], anns: list[Annotation], metas: list[dict], *, bgr: bool):
+    def finish(self, frames: list[np.ndarray], anns: list[Annotation], metas: list[dict], *,
+               bgr: bool) -> tuple[torch.Tensor, list[Annotation], list[dict]]:
         """Colour (one draw for the clip) and ID labels of geometrically transformed H x W x 3 uint8 frames;
         returns ([T,3,H,W] uint8 RGB, annotations, metas)."""
         if self.color is not None:
@@ -289,7 +290,8 @@ class ClipTransform:
             clip = self.clip_color(clip).contiguous()  # one parameter draw for the whole clip
         return clip, self.id_labels(anns), metas
 
-    def __call__(self, images: list[torch.Tensor], anns: list[Annotation], metas: list[dict]):
+    def __call__(self, images: list[torch.Tensor], anns: list[Annotation],
+                 metas: list[dict]) -> tuple[torch.Tensor, list[Annotation], list[dict]]:
         height, width = images[0].shape[-2:]
         geometry, anns = self.plan(int(height), int(width), anns)
         frames = [geometry.apply(image.permute(1, 2, 0).numpy()) for image in images]

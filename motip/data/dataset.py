@@ -187,7 +187,9 @@ class BuiltDataset(Dataset):
             images.append(torch.from_numpy(rgb).permute(2, 0, 1))
         return images
 
-    def __getitem__(self, item: Mapping[str, Any]):
+    def __getitem__(
+        self, item: Mapping[str, Any],
+    ) -> tuple[torch.Tensor | list[torch.Tensor], list[dict[str, torch.Tensor]], list[dict[str, Any]]]:
         if self._frozen_in != os.getpid() and get_worker_info() is not None:
             # A DataLoader worker shares the parent's heap copy-on-write; Python's cyclic collector would touch
             # (and so copy) every inherited object's page at its first full collection. Frozen objects are never

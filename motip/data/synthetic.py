@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import random
 from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -134,7 +135,8 @@ def _background(rng: random.Random, width: int, height: int) -> np.ndarray:
 
 
 def _render_video(rng: random.Random, movers: list[Mover], frames: int, width: int, height: int,
-                  image_path, regions: list[tuple[int, int, int, int]] = ()):  # noqa: ANN001, ANN202
+                  image_path: Callable[[int], Path], regions: list[tuple[int, int, int, int]] = (),
+                  ) -> list[list[tuple[Mover, tuple[float, float, float, float], float]]]:
     """Write the frames; return per frame the visible (mover, clipped box, visibility) triples."""
     import cv2
 
@@ -185,7 +187,7 @@ def _write_dancetrack(root: Path, rng: random.Random, videos: int, frames: int, 
         (seq / "img1").mkdir(parents=True)
         movers = _make_movers(rng, frames, width, height, people=rng.randint(3, 6), vehicles=0, others=0,
                               scale=1.0, labels={PERSON: [1]})
-        visible = _render_video(rng, movers, frames, width, height, lambda t: seq / "img1" / f"{t:08d}.jpg")
+        visible = _render_video(rng, movers, frames, width, height, lambda t, seq=seq: seq / "img1" / f"{t:08d}.jpg")
         (seq / "seqinfo.ini").write_text(
             f"[Sequence]\nname={seq.name}\nimDir=img1\nframeRate=20\nseqLength={frames}\nimWidth={width}\n"
             f"imHeight={height}\nimExt=.jpg\n", encoding="utf-8")
@@ -213,7 +215,7 @@ def _write_bdd(root: Path, rng: random.Random, videos: int, frames: int, size: t
         crowd = movers[0] if len(movers) > 1 and rng.random() < 0.5 else None
         if crowd is not None:
             crowd.ignored = True
-        visible = _render_video(rng, movers, frames, width, height, lambda t: img_dir / f"{name}-{t:07d}.jpg")
+        visible = _render_video(rng, movers, frames, width, height, lambda t, d=img_dir, n=name: d / f"{n}-{t:07d}.jpg")
         if split == "test":
             continue                                   # BDD100K test: images only
         uid = {m.track: f"{rng.randint(10**7, 10**8 - 1)}" for m in movers}       # ids are strings
@@ -252,7 +254,7 @@ def _write_visdrone(root: Path, rng: random.Random, videos: int, frames: int, si
         movers = _make_movers(rng, frames, width, height, people=rng.randint(2, 5), vehicles=rng.randint(2, 5),
                               others=rng.randint(1, 2), scale=0.45, labels=VISDRONE_LABELS)
         movers[-1].ignored = True                       # a score-0 object
-        visible = _render_video(rng, movers, frames, width, height, lambda t: seq_dir / f"{t:07d}.jpg", [region])
+        visible = _render_video(rng, movers, frames, width, height, lambda t, d=seq_dir: d / f"{t:07d}.jpg", [region])
         rows = []
         for t, items in enumerate(visible, 1):
             rows.append(f"{t},0,{region[0]},{region[1]},{region[2]},{region[3]},0,0,0,0\n")   # ignored region

@@ -96,8 +96,9 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
         raise MotipError("checkpoint not found", path=path, hint="check RESUME_MODEL / the run folder")
     payload = load_checkpoint_file(path)
     if not isinstance(payload, dict) or not isinstance(payload.get("model"), Mapping):
-        raise MotipError("not a training checkpoint (no 'model' entry)", path=path,
-                         hint="give a checkpoint written by `motip train` (checkpoint_last.pth, checkpoint_epoch_N.pth)")
+        raise MotipError(
+            "not a training checkpoint (no 'model' entry)", path=path,
+            hint="give a checkpoint written by `motip train` (checkpoint_last.pth, checkpoint_epoch_N.pth)")
     return payload
 
 

@@ -4,8 +4,9 @@ A step follows the official loop on random pixels and random boxes: a batch of B
 frames at ``height`` x ``width``, through the trainer's own DETR pass (``motip.model.frames.detr_on_clip``:
 DETR_NUM_TRAIN_FRAMES per clip with gradients, checkpointed in chunks of DETR_NUM_CHECKPOINT_FRAMES when > 0, the
 rest without); the DETR criterion on all frames; trajectory modeling + ID decoder over every clip (AUG_NUM_GROUPS
-groups, ``objects`` objects per frame, checkpointed when USE_DECODER_CHECKPOINT or MEMORY_EFFICIENT); backward; gradient clipping; an AdamW step (so Adam's two state tensors per trainable
-parameter are allocated, as in a real run). It measures what a real step costs (time, peak memory) without data.
+groups, ``objects`` objects per frame, checkpointed when USE_DECODER_CHECKPOINT or MEMORY_EFFICIENT); backward;
+gradient clipping; an AdamW step (so Adam's two state tensors per trainable parameter are allocated, as in a real
+run). It measures what a real step costs (time, peak memory) without data.
 """
 
 from __future__ import annotations

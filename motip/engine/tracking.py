@@ -81,7 +81,8 @@ class RuntimeTracker:
         else:
             words = self._predict_words(boxes, embeds)
         keep = (words != self.vocab) | (scores > self.newborn_thresh)
-        scores, categories, boxes, embeds, words = scores[keep], categories[keep], boxes[keep], embeds[keep], words[keep]
+        scores, categories, boxes = scores[keep], categories[keep], boxes[keep]
+        embeds, words = embeds[keep], words[keep]
         for word in words.tolist():
             if word != self.vocab:
                 self._touch(word)
@@ -103,7 +104,9 @@ class RuntimeTracker:
         self._remember(boxes, embeds, words)
         return result
 
-    def _detections(self, out: Mapping[str, torch.Tensor]):
+    def _detections(
+        self, out: Mapping[str, torch.Tensor],
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         logits, boxes, embeds = out["pred_logits"][0], out["pred_boxes"][0], out["outputs"][0]
         scores, categories = logits.float().sigmoid().max(dim=-1)
         area = boxes[:, 2].float() * self.unnorm[2] * boxes[:, 3].float() * self.unnorm[3]

@@ -24,7 +24,7 @@ import time
 import traceback
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -38,6 +38,13 @@ from motip.engine.optim import build_optimizer, group_lr, warmup_lr
 from motip.errors import DataError, MotipError
 from motip.model.frames import clip_pixels, detr_on_clip, prepare_for_motip
 from motip.trainlog import TrainLogWriter
+
+if TYPE_CHECKING:
+    from torch.optim import Optimizer
+    from torch.optim.lr_scheduler import LRScheduler
+
+    from motip.data.sampler import ClipSampler
+    from motip.model.criterion import IDCriterion, SetCriterion
 
 OOM_HINT = ("lower AUG_MAX_SIZE (e.g. 800) or the largest AUG_RESIZE_SCALES, shorten SAMPLE_LENGTHS, lower "
             "DETR_NUM_TRAIN_FRAMES, set MEMORY_EFFICIENT: True and USE_DECODER_CHECKPOINT: True, or TRAIN_DTYPE: BF16")
@@ -111,8 +118,9 @@ class Trainer:
         return 0
 
     # ------------------------------------------------------------------------------------------- the algorithm
-    def _train(self, device: torch.device, sampler, loader: DataLoader, model, criterion, id_criterion,
-               optimizer, scheduler) -> None:
+    def _train(self, device: torch.device, sampler: ClipSampler, loader: DataLoader, model: torch.nn.Module,
+               criterion: SetCriterion, id_criterion: IDCriterion, optimizer: Optimizer,
+               scheduler: LRScheduler) -> None:
         """The algorithm. Per step: lr -> a batch of clips -> DETR frames -> criterion -> ID decoder -> backward ->
         accumulate/clip/step -> log. Per epoch: LR schedule -> checkpoint -> eval."""
         s, main = self.settings, self.dist.is_main
@@ -156,7 +164,7 @@ class Trainer:
             self.states["eval_due"] = None
             ddp.barrier(self.dist)
 
-    def _losses(self, batch: dict[str, Any], model, criterion, id_criterion,
+    def _losses(self, batch: dict[str, Any], model: torch.nn.Module, criterion: SetCriterion, id_criterion: IDCriterion,
                 device: torch.device) -> dict[str, torch.Tensor]:
         """One batch of clips through MOTIP: DETR on the frames, the set criterion, trajectory modeling + ID decoder
         and the ID loss. Every term detached except ``loss``, the weighted sum to back-propagate."""
@@ -184,7 +192,7 @@ class Trainer:
         return {k: (v if k == "loss" else v.detach()) for k, v in losses.items()}
 
     # ------------------------------------------------------------------------------------------- one step's parts
-    def _steps_in_epoch(self, sampler) -> int:
+    def _steps_in_epoch(self, sampler: ClipSampler) -> int:
         from motip.data.sampler import steps_in_epoch
 
         total = steps_in_epoch(len(sampler), self.settings.batch_size, self.settings.max_steps_per_epoch)
@@ -206,8 +214,8 @@ class Trainer:
             raise NonFiniteLoss(msg, path=self.run_dir / "train.log",
                                 hint="lower LR, check the data, or resume from checkpoint_last.pth")
 
-    def _optimizer_step(self, optimizer, scaler, detr_params: list, other_params: list, epoch: int, step: int,
-                        use_scaler: bool) -> None:
+    def _optimizer_step(self, optimizer: Optimizer, scaler: torch.amp.GradScaler, detr_params: list, other_params: list,
+                        epoch: int, step: int, use_scaler: bool) -> None:
         """Unscale (FP16), clip (MAX_CLIP_NORM; DETR and the rest apart when SEPARATE_CLIP_NORM), step, zero."""
         scaler.unscale_(optimizer)
         norms = self.last_norms = self._clip_gradients(detr_params, other_params, self.settings.max_clip_norm,
@@ -239,7 +247,7 @@ class Trainer:
             detr = other = total
         return {"grad_norm": total, "grad_norm_detr": detr, "grad_norm_id": other}
 
-    def _log_step(self, epoch: int, step: int, total: int, losses: dict[str, torch.Tensor], optimizer,
+    def _log_step(self, epoch: int, step: int, total: int, losses: dict[str, torch.Tensor], optimizer: Optimizer,
                   device: torch.device, s_per_step: float) -> None:
         """train.log's [train] line: every loss term, the norms of the latest optimiser step (nan before the run's
         first), the learning rates, peak CUDA memory, seconds per step since the previous line."""
@@ -269,7 +277,7 @@ class Trainer:
                 progress_stream.close()
 
     # ------------------------------------------------------------------------------------------- epoch end
-    def _save_epoch(self, model, optimizer, scheduler, number: int) -> None:
+    def _save_epoch(self, model: torch.nn.Module, optimizer: Optimizer, scheduler: LRScheduler, number: int) -> None:
         """checkpoint_epoch_N (when due) and checkpoint_last, before the eval (states["eval_due"] says whether
         this epoch's eval is still to run)."""
         settings = self.settings
@@ -285,11 +293,11 @@ class Trainer:
         self._save(runs.LAST, model, optimizer, scheduler)
         self.writer.checkpoint(epoch=number, kind="last", path=runs.LAST)
 
-    def _save(self, name: str, model, optimizer, scheduler) -> None:
+    def _save(self, name: str, model: torch.nn.Module, optimizer: Optimizer, scheduler: LRScheduler) -> None:
         runs.save_checkpoint(self.run_dir / name, model, optimizer, scheduler, self.states,
                              getattr(self, "saved_config", self.config))
 
-    def _eval_pending(self, model, optimizer, scheduler) -> None:
+    def _eval_pending(self, model: torch.nn.Module, optimizer: Optimizer, scheduler: LRScheduler) -> None:
         """A resumed run whose last saved epoch's eval did not complete (states["eval_due"]) runs it first."""
         due = self.states.get("eval_due")
         if due:
@@ -298,7 +306,7 @@ class Trainer:
             self.states["eval_due"] = None
             ddp.barrier(self.dist)
 
-    def _eval_epoch(self, model, optimizer, scheduler, number: int) -> None:
+    def _eval_epoch(self, model: torch.nn.Module, optimizer: Optimizer, scheduler: LRScheduler, number: int) -> None:
         """Validate the saved epoch ``number``, then its best-HOTA/IDF1 checkpoints and checkpoint_last again (its
         states now say the eval is done). A failure becomes EvalFailed: the epoch stays saved, --resume re-evals."""
         self._evaluating = number
@@ -382,7 +390,9 @@ class Trainer:
                             worker_init_fn=_worker_init, persistent_workers=False)
         return dataset, sampler, loader
 
-    def _build_model(self, device: torch.device, payload: dict[str, Any] | None, resume_ckpt: Path | None):
+    def _build_model(
+        self, device: torch.device, payload: dict[str, Any] | None, resume_ckpt: Path | None,
+    ) -> tuple[torch.nn.Module, SetCriterion, IDCriterion, Optimizer, LRScheduler, dict[str, Any] | None]:
         from motip.model import build_criterion, build_id_criterion, build_model, load_pretrain
 
         config, settings = self.config, self.settings
@@ -405,8 +415,8 @@ class Trainer:
             resumed = self._resume_from(path, runs.read_checkpoint(path), model, optimizer, scheduler, full=False)
         return model, build_criterion(config).to(device), build_id_criterion(config), optimizer, scheduler, resumed
 
-    def _resume_from(self, path: Path, payload: dict[str, Any], model, optimizer, scheduler,
-                     full: bool) -> dict[str, Any]:
+    def _resume_from(self, path: Path, payload: dict[str, Any], model: torch.nn.Module, optimizer: Optimizer,
+                     scheduler: LRScheduler, full: bool) -> dict[str, Any]:
         """Load ``payload`` (read from ``path``); returns the fields of the [resume] line written once the log opens.
         A checkpoint of another architecture is refused naming its first mismatching key."""
         settings = self.settings

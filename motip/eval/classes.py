@@ -19,8 +19,8 @@ KNOWN_CLASS_IDS: dict[str, int] = {"pedestrian": 1, "person": 1, "vehicle": 2}
 
 
 def classes_to_eval(val_config: Mapping[str, Any] | None, *, path: str | Path | None = None) -> dict[str, int]:
-    """{class name: class id} of val_config: the names of CLASSES_TO_EVAL (the schema's default when unset), each with its id
-    from CLASS_NAME_TO_ID, else from ``KNOWN_CLASS_IDS``. A name neither maps raises ConfigError (``path`` = the
+    """{class name: class id} of val_config: the names of CLASSES_TO_EVAL (the schema's default when unset), each with
+    its id from CLASS_NAME_TO_ID, else from ``KNOWN_CLASS_IDS``. A name neither maps raises ConfigError (``path`` = the
     config file, for the message)."""
     names = list(val_config_value(val_config, "CLASSES_TO_EVAL"))
     mapping = val_config_value(val_config, "CLASS_NAME_TO_ID") or {}

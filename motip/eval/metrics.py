@@ -18,8 +18,8 @@ summed), so with one class they equal that class's. All ratios are reported in p
 Memory guard: TrackEval's Identity builds (gt ids + tracker ids)^2 dense matrices, which an early-epoch model that
 gives every box a new id turns into hundreds of GB. Above ``max_dense_bytes`` we compute the same optimum exactly from
 sparse counts (a min-weight bipartite matching on the non-zero gt/tracker co-occurrences). HOTA's gt x tracker
-matrices are made smaller by folding tracker ids that never overlap any GT into one (exact); if still too big we refuse with
-a clear message.
+matrices are made smaller by folding tracker ids that never overlap any GT into one (exact); if still too big we
+refuse with a clear message.
 """
 
 from __future__ import annotations
