@@ -4,8 +4,9 @@
 
 Writes synthetic DanceTrack/BDD100K/VisDrone releases (once, reused when --workdir already holds them), builds
 ``--frames`` train frames split evenly over the three sources, then times ``cp -rs`` of exactly the image files the
-build linked (the same source folders, same disk) into a sibling folder. Repeats build + copies (fresh outputs, sync before each timing) and prints medians, frames/s and the ratio; the target is
-build time <= 2x the copy-of-links time. Figures only, no assertions.
+build linked (the same source folders, same disk) into a sibling folder. Repeats build + copies (fresh outputs, sync
+before each timing) and prints medians, frames/s and the ratio; the target is build time <= 2x the copy-of-links time.
+Figures only, no assertions.
 """
 
 from __future__ import annotations

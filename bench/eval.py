@@ -139,8 +139,8 @@ def ours_phases(split: Path, seqmap: Path, tracker_dir: Path) -> dict[str, float
     hota, clear, identity = M._metric_classes()
     per_seq: dict[str, dict[str, Any]] = {}
     for seq in read_split(split, seqmap):
-        gt, ignore, tracker = phases.run("read files", lambda: (read_gt(seq.path), read_ignore(seq.path),
-                                                                read_tracker_file(tracker_dir / f"{seq.name}.txt")))
+        gt, ignore, tracker = phases.run("read files", lambda seq=seq: (
+            read_gt(seq.path), read_ignore(seq.path), read_tracker_file(tracker_dir / f"{seq.name}.txt")))
         data = phases.run("prepare (build_class_data)",
                           lambda: M.build_class_data(seq, gt, ignore, tracker, 1).data)  # noqa: B023
         res: dict[str, Any] = {}

@@ -286,8 +286,8 @@ def kernel_rows(cfg: dict, device: torch.device, sizes: dict, clock: Clock) -> l
         repeats = max(sizes["steps"] * 3, 5)
         for kind in ("pytorch", "triton"):
             with torch.no_grad():
-                row[f"{kind}_forward_ms"] = round(1000 * _timed(lambda: run(kind, False), device, repeats), 3)
-            row[f"{kind}_forward_backward_ms"] = round(1000 * _timed(lambda: run(kind, True), device, repeats), 3)
+                row[f"{kind}_forward_ms"] = round(1000 * _timed(lambda k=kind: run(k, False), device, repeats), 3)
+            row[f"{kind}_forward_backward_ms"] = round(1000 * _timed(lambda k=kind: run(k, True), device, repeats), 3)
         ref_out, ref_grads = run("pytorch", True)
         out, grads = run("triton", True)
         row["max_abs_diff_output"] = float((out.float() - ref_out.float()).abs().max())

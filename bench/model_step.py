@@ -4,8 +4,8 @@ A training step follows the official loop: a clip of --frames frames at --max-si
 DETR_NUM_TRAIN_FRAMES run with gradients (checkpointed in chunks of DETR_NUM_CHECKPOINT_FRAMES when > 0) and the
 rest without, through the trainer's own DETR pass; the DETR criterion on all frames; the trajectory modeling + ID
 decoder over the whole clip (AUG_NUM_GROUPS groups, --objects objects per frame, checkpointed when
-USE_DECODER_CHECKPOINT or MEMORY_EFFICIENT); backward; AdamW step. Reports seconds/step and peak memory (CUDA) for fp32 and bf16
-autocast, and DETR inference frames/s in INFERENCE_DTYPE-style fp32/fp16 (fp16 on CUDA only).
+USE_DECODER_CHECKPOINT or MEMORY_EFFICIENT); backward; AdamW step. Reports seconds/step and peak memory (CUDA) for
+fp32 and bf16 autocast, and DETR inference frames/s in INFERENCE_DTYPE-style fp32/fp16 (fp16 on CUDA only).
 
     .venv/bin/python bench/model_step.py --config configs/stage1_universal_foundation.yaml --device cuda
     .venv/bin/python bench/model_step.py --config configs/tiny_cpu.yaml --device cpu --frames 8 --max-size 320

@@ -1,7 +1,8 @@
 """Learning evidence: build synthetic data with `motip build`, train configs/tiny_cpu.yaml, print per-epoch
 HOTA/IDF1 (overall and per class) and seconds per step.
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/train_tiny.py [--workdir DIR] [--videos 5] [--frames 30] [-- --KEY VALUE ...]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/train_tiny.py [--workdir DIR] [--videos 5] [--frames 30] \\
+        [-- --KEY VALUE ...]
 
 Everything after `--` is passed to `motip train` as config overrides (e.g. `-- --DEVICE cuda --EPOCHS 6`).
 """

@@ -38,7 +38,8 @@ cost_per_hour = 1.212
 
 def train_line(step: int, steps_per_epoch: int = 5000) -> str:
     epoch = step // steps_per_epoch + 1
-    return (f"2026-11-24T10:00:00 [train] epoch={epoch} step={step % steps_per_epoch + 1} total_steps={steps_per_epoch} "
+    return (f"2026-11-24T10:00:00 [train] epoch={epoch} step={step % steps_per_epoch + 1} "
+            f"total_steps={steps_per_epoch} "
             f"global_step={step} loss={2.0 + 1.0 / (1 + step / 1000):.5f} loss_cls=0.5 loss_bbox=0.3 loss_giou=0.4 "
             f"loss_id=0.8 grad_norm={1.0 + (step % 97) / 10:.4f} lr=2e-05 s_per_step=1.42\n")
 
@@ -50,7 +51,8 @@ def make_workspace(root: Path, lines: int) -> Path:
     run = root / "outputs" / "stage1_20261124_100000"
     run.mkdir(parents=True)
     with open(run / "train.log", "w", encoding="utf-8") as handle:
-        handle.write('2026-11-24T10:00:00 [start] run="outputs/stage1_20261124_100000" config="configs/stage1.yaml" epochs=10 pid=1\n')
+        handle.write('2026-11-24T10:00:00 [start] run="outputs/stage1_20261124_100000" '
+                     'config="configs/stage1.yaml" epochs=10 pid=1\n')
         for step in range(1, lines):
             handle.write(train_line(step))
             if step % 5000 == 0:
@@ -149,8 +151,9 @@ def main() -> None:
             results = asyncio.run(in_app(config, lines, args.idle_s))
             lat = results["append_latency_s"]
             assert isinstance(lat, list)
-            print(f"{label}: app start to first charts with evals {results['first_chart_s']:.2f} s, to every line drawn "
-                  f"{results['open_s']:.2f} s (process CPU {results['open_cpu_s']:.2f} s); idle CPU {results['idle_cpu_percent']:.1f}% "
+            print(f"{label}: app start to first charts with evals {results['first_chart_s']:.2f} s, "
+                  f"to every line drawn {results['open_s']:.2f} s (process CPU {results['open_cpu_s']:.2f} s); "
+                  f"idle CPU {results['idle_cpu_percent']:.1f}% "
                   f"over {args.idle_s:.0f} s; append-to-chart latency median {statistics.median(lat) * 1000:.0f} ms, "
                   f"max {max(lat) * 1000:.0f} ms")
 

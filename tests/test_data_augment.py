@@ -156,8 +156,8 @@ def test_dataset_decodes_to_size_like_the_reference(dataset: BuiltDataset) -> No
         clip, anns, metas = run_seeded(seed, lambda: dataset[item])
         images = dataset.load_clip_images(key, item["frame_idxs"])
         ref_anns_in = [dict(dataset.annotations[key][i]) for i in item["frame_idxs"]]
-        ref_clip, ref_anns = run_seeded(seed, lambda: reference_transform(SMALL, images, ref_anns_in))
-        geometry, _ = run_seeded(seed, lambda: dataset.transforms.plan(360, 640, ref_anns_in))
+        ref_clip, ref_anns = run_seeded(seed, lambda im=images, an=ref_anns_in: reference_transform(SMALL, im, an))
+        geometry, _ = run_seeded(seed, lambda an=ref_anns_in: dataset.transforms.plan(360, 640, an))
         reductions.add(geometry.decode_reduction())
         assert clip.shape == ref_clip.shape
         assert_same_annotations(anns, ref_anns)

@@ -56,7 +56,7 @@ def test_build_layout_matches_the_contract(workspace: Path) -> None:
             assert f"source={name.split('-', 1)[0]}" in info and "imDir=img1" in info and "imExt=.jpg" in info
             rows = _gt_rows(seq)
             assert rows, name
-            for frame, track, x, y, w, h, conf, cls, vis in rows:
+            for frame, track, _x, _y, w, h, conf, cls, vis in rows:
                 assert 1 <= int(frame) <= length and int(track) >= 1 and conf == "1" and cls in ("1", "2")
                 assert float(w) > 0 and float(h) > 0 and 0 <= float(vis) <= 1
             ids = sorted({int(r[1]) for r in rows})

@@ -31,7 +31,8 @@ def motip(cwd: Path, *args: str, timeout: float = 600) -> subprocess.CompletedPr
     env = dict(os.environ, MOTIP_PROGRESS="plain", OMP_NUM_THREADS="1")
     out = subprocess.run([sys.executable, "-m", "motip", *args], cwd=cwd, capture_output=True, text=True,
                          timeout=timeout, env=env)
-    assert out.returncode == 0, f"motip {' '.join(args)} failed ({out.returncode}):\n{out.stdout[-3000:]}\n{out.stderr[-3000:]}"
+    assert out.returncode == 0, (f"motip {' '.join(args)} failed ({out.returncode}):\n"
+                                 f"{out.stdout[-3000:]}\n{out.stderr[-3000:]}")
     return out
 
 
@@ -209,7 +210,8 @@ def test_queue_pauses_on_an_alert_and_resume_accepts_it(demo: Path) -> None:
     assert second["state"] == "alert" and second["best_checkpoint"]
     assert second["pretrain"] == first["best_checkpoint"]
     assert {a["kind"] for a in second["alerts"]} >= {"regression"}
-    assert queue["paused_reason"].startswith("Refinement: ") and "points below the previous stage" in queue["paused_reason"]
+    reason = queue["paused_reason"]
+    assert reason.startswith("Refinement: ") and "points below the previous stage" in reason
     status = motip(demo, "queue", "status")
     assert "paused" in status.stdout and "alert" in status.stdout
 

@@ -66,7 +66,8 @@ def trackeval_official(tmp_path, seqs):
     seqmap.write_text("name\n" + "".join(f"{n}\n" for n in seqs))
     evaluator = trackeval.Evaluator({"USE_PARALLEL": False, "PRINT_RESULTS": False, "PRINT_CONFIG": False,
                                      "TIME_PROGRESS": False, "OUTPUT_SUMMARY": False, "OUTPUT_DETAILED": False,
-                                     "PLOT_CURVES": False, "DISPLAY_LESS_PROGRESS": True, "OUTPUT_EMPTY_CLASSES": False})
+                                     "PLOT_CURVES": False, "DISPLAY_LESS_PROGRESS": True,
+                                     "OUTPUT_EMPTY_CLASSES": False})
     dataset = trackeval.datasets.MotChallenge2DBox({
         "GT_FOLDER": str(gt_root), "TRACKERS_FOLDER": str(trk_root), "SEQMAP_FILE": str(seqmap),
         "SKIP_SPLIT_FOL": True, "BENCHMARK": "MOT17", "SPLIT_TO_EVAL": "train", "PRINT_CONFIG": False,

@@ -37,7 +37,8 @@ def test_job_survives_launcher_hangup(tmp_path: Path) -> None:
     # The launcher (standing in for the TUI) starts a job and then dies of SIGHUP, as on an SSH drop.
     launcher = subprocess.Popen([sys.executable, "-c", (
         "import sys, time; from motip.jobs import start_job; "
-        f"start_job(['sleep', '3'], {str(tmp_path / 'j')!r}, kind='test'); print('started', flush=True); time.sleep(60)")],
+        f"start_job(['sleep', '3'], {str(tmp_path / 'j')!r}, kind='test'); "
+        "print('started', flush=True); time.sleep(60)")],
         stdout=subprocess.PIPE, text=True)
     assert launcher.stdout.readline().strip() == "started"
     launcher.send_signal(signal.SIGHUP)
@@ -60,7 +61,8 @@ def test_kill_9_of_the_command_is_recorded(tmp_path: Path) -> None:
 def test_stop_terminates_whole_tree_then_kills(tmp_path: Path) -> None:
     # A child in its own session that ignores SIGTERM, as torch launchers' workers may: only SIGKILL ends it.
     script = ("import signal, subprocess, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
-              "subprocess.Popen(['python3', '-c', 'import signal,time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)'], start_new_session=True); "
+              "subprocess.Popen(['python3', '-c', 'import signal,time; "
+              "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)'], start_new_session=True); "
               "time.sleep(60)")
     job = start_job([sys.executable, "-c", script], tmp_path / "j", kind="test")
     _wait(lambda: len(psutil.Process(job.pid).children(recursive=True)) >= 2)

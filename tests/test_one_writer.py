@@ -55,10 +55,10 @@ def test_classes_to_eval_refuses_an_unmapped_name(tmp_path: Path) -> None:
 
 
 def test_training_eval_and_motip_eval_use_the_same_mapping(tmp_path: Path) -> None:
-    # The case where the two copies used to disagree: vehicle listed but not mapped (training refused it).
+    # Vehicle listed but not mapped: one mapping decides for both (training must not refuse what eval accepts).
     val = {"GT_FOLDER": str(tmp_path), "CLASSES_TO_EVAL": ["pedestrian", "vehicle"],
            "CLASS_NAME_TO_ID": {"pedestrian": 1}}
     from motip.commands import eval as eval_command
 
     assert val_settings({"val_config": val})[2] == classes_to_eval(val) == {"pedestrian": 1, "vehicle": 2}
-    assert not hasattr(eval_command, "classes_from_config")  # the twin is gone
+    assert not hasattr(eval_command, "classes_from_config")  # no second mapping in the eval command

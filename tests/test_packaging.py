@@ -87,10 +87,12 @@ def test_installed_wheel_finds_its_configs_outside_the_checkout(wheel: Path, tmp
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     probe = ("import json, motip; from motip.config import bundled_config_dir, bundled_asset, load_config; "
              "d = bundled_config_dir(); c = load_config(d / 'stage1_universal_foundation.yaml'); "
-             "print(json.dumps({'motip': motip.__file__, 'configs': str(d), 'files': sorted(p.name for p in d.iterdir()), "
+             "print(json.dumps({'motip': motip.__file__, 'configs': str(d), "
+             "'files': sorted(p.name for p in d.iterdir()), "
              "'asset': str(bundled_asset('manifest.example.json')), 'NUM_CLASSES': c['NUM_CLASSES'], "
              "'SAMPLE_LENGTHS': c['SAMPLE_LENGTHS']}))")
-    proc = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, cwd=elsewhere, env=env, timeout=120)
+    proc = subprocess.run([str(python), "-c", probe], capture_output=True, text=True, cwd=elsewhere, env=env,
+                          timeout=120)
     assert proc.returncode == 0, proc.stderr
     found = json.loads(proc.stdout)
     site_dir = Path(site).resolve()
@@ -98,7 +100,8 @@ def test_installed_wheel_finds_its_configs_outside_the_checkout(wheel: Path, tmp
     assert Path(found["configs"]).resolve() == site_dir / "motip" / "configs"
     assert Path(found["asset"]).resolve().is_relative_to(site_dir)
     assert set(found["files"]) >= BUNDLED_CONFIGS
-    # The stage config's SUPER_CONFIG_PATH (./configs/...) resolved inside the package: TRAIN.md's values and the base's.
+    # The stage config's SUPER_CONFIG_PATH (./configs/...) resolved inside the package: TRAIN.md's values and the
+    # base's.
     assert found["NUM_CLASSES"] == 2 and found["SAMPLE_LENGTHS"] == [30]
 
     # The installed console script, from a folder that has no configs/ of its own.

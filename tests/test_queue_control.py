@@ -105,7 +105,8 @@ def test_stop_during_training_stops_the_run_and_resume_starts_the_stage_again(de
     def training_started() -> str | None:
         queue = read_queue(demo)
         run_dir = queue["stages"][0].get("run_dir")
-        if run_dir and (Path(run_dir) / "train.log").is_file() and "[train]" in (Path(run_dir) / "train.log").read_text():
+        log = Path(run_dir) / "train.log" if run_dir else None
+        if log is not None and log.is_file() and "[train]" in log.read_text():
             return run_dir
         return None
 

@@ -242,7 +242,7 @@ def test_queue_and_motip_log_use_it(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert main(["log", "--json", str(run_dir)]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["state"] == "dead" and data["run_state"]["source"] == LOCK_FILE
-    assert data["status"]["state"] == "running"  # what train.log alone says: the bug run_state fixes
+    assert data["status"]["state"] == "running"  # what train.log alone says; run_state (above) knows better
     assert main(["log", str(run_dir / "train.log")]) == 0
     shown = " ".join(capsys.readouterr().out.split())  # rich wraps long lines
     assert "train.log: dead (no live trainer" in shown

@@ -97,7 +97,8 @@ def test_train_kill_resume_and_parse(workspace: Path) -> None:
     model = build_model(load_config(TINY))
     assert load_pretrain(model, run_dir / "checkpoint_best_hota.pth", verbose=False).loaded > 0
 
-    # A third epoch whose loss is not finite (a loss weight past float32's range; nan is refused as a config value): stops at its first step, keeps the last good checkpoint byte for byte.
+    # A third epoch whose loss is not finite (a loss weight past float32's range; nan is refused as a config value):
+    # stops at its first step, keeps the last good checkpoint byte for byte.
     before = _sha(run_dir / "checkpoint_last.pth")
     bad = motip("train", "--resume", str(run_dir), "--EPOCHS", "3", "--DETR_BBOX_LOSS_COEF", "1e300", cwd=workspace)
     assert bad.returncode != 0

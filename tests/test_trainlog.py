@@ -86,5 +86,6 @@ def test_motip_log_json_cli(tmp_path: Path) -> None:
     data = json.loads(out.stdout)
     assert data["train"][1]["loss_id"] == "NaN" and data["train"][2]["grad_norm"] == "Infinity"
     assert data["eval"][0]["HOTA"] == 41.5 and data["status"]["state"] == "finished"
-    missing = subprocess.run([sys.executable, "-m", "motip", "log", str(tmp_path / "nope.log")], capture_output=True, text=True)
+    missing = subprocess.run([sys.executable, "-m", "motip", "log", str(tmp_path / "nope.log")],
+                             capture_output=True, text=True)
     assert missing.returncode == 2 and "train.log not found" in missing.stderr

@@ -153,7 +153,8 @@ async def test_appended_lines_reach_the_charts(tmp_path: Path) -> None:
         assert await wait_for(pilot, lambda: len(app.charts.watches[0].log.eval) == 1)
         assert len(app.charts.watches[0].steps) == 20
         ok = await wait_for(pilot, lambda: loss.points > drawn)
-        assert ok, (drawn, loss.points, app.charts.watches[0].version, app.charts.draws, len(app.charts.watches[0].steps))
+        watch = app.charts.watches[0]
+        assert ok, (drawn, loss.points, watch.version, app.charts.draws, len(watch.steps))
         assert app.query_one("#chart-eval", Chart).points == 2
         with open(run / "train.log", "a", encoding="utf-8") as handle:
             handle.write(train_line(21, grad=float("nan"))[-20:])
@@ -161,7 +162,8 @@ async def test_appended_lines_reach_the_charts(tmp_path: Path) -> None:
         # truncation: the run restarted its log; the charts start over
         (run / "train.log").write_text(train_line(1) * 3, encoding="utf-8")
         ok = await wait_for(pilot, lambda: len(app.charts.watches[0].steps) == 3 and not app.charts.watches[0].log.eval)
-        assert ok, (len(app.charts.watches[0].steps), app.charts.watches[0].tailer.offset, app.charts.watches[0].tailer.resets, app.charts.watches[0].tailer._thread.is_alive())
+        watch = app.charts.watches[0]
+        assert ok, (len(watch.steps), watch.tailer.offset, watch.tailer.resets, watch.tailer._thread.is_alive())
 
 
 async def test_compare_overlay_and_forgetting_alert(tmp_path: Path) -> None:

@@ -105,7 +105,8 @@ async def test_stage1_loop_build_and_train_from_keys(tmp_path: Path, monkeypatch
         assert await wait_for(pilot, lambda: read_job(train.dir).state != "running", timeout=600)
         assert read_job(train.dir).state == "finished", train.tail(30)
         eval_chart = app.query_one("#chart-eval", Chart)
-        assert await wait_for(pilot, lambda: app.charts.watches and len(app.charts.watches[0].log.eval) == 1, timeout=10)
+        assert await wait_for(pilot, lambda: app.charts.watches and len(app.charts.watches[0].log.eval) == 1,
+                              timeout=10)
         assert await wait_for(pilot, lambda: eval_chart.points >= 1, timeout=10)
 
         # Exports: v shows the viz command with TRAIN.md's defaults (editable), Enter runs it; d the dashboard.

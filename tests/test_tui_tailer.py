@@ -146,7 +146,8 @@ def test_run_watch_fast_path_matches_the_core_parser(tmp_path: Path) -> None:
 
     lines = [train_line(i, loss=1.0 + i / 1000, grad=math.inf if i == 7 else 2.0) for i in range(1, 1200)]
     lines.insert(600, eval_line(1, 55.0, 56.0, pedestrian=54.0))
-    lines.append('2026-11-24T10:00:00 [train] epoch=2 step=1 total_steps=100 global_step=1200 loss=nan grad_norm=3 lr=1e-05\n')
+    lines.append('2026-11-24T10:00:00 [train] epoch=2 step=1 total_steps=100 global_step=1200 loss=nan '
+                 'grad_norm=3 lr=1e-05\n')
     (tmp_path / "train.log").write_text("".join(lines), encoding="utf-8")
     exact = parse_lines(lines)
     watch = RunWatch(tmp_path, use_watchdog=False)

@@ -207,12 +207,12 @@ def test_encoder_failure_reaches_the_caller_and_keeps_the_previous_video(tmp_pat
     good = video.read_bytes()
     assert len(decode_video(video)) == 3
 
-    with pytest.raises(cv2.error, match="(?i)depth|format|scn|unsupported|invalid"):
-        with VideoSink(video, 64, 48, 10.0, depth=2) as sink:
+    with (pytest.raises(cv2.error, match="(?i)depth|format|scn|unsupported|invalid"),
+          VideoSink(video, 64, 48, 10.0, depth=2) as sink):
+        sink.write(frame.copy())
+        sink.write(frame.astype(np.float64))  # the encoder thread's colour conversion takes 8-bit frames only
+        for _ in range(100):  # the error surfaces at a write (or at close), never a hang on the full queue
             sink.write(frame.copy())
-            sink.write(frame.astype(np.float64))  # the encoder thread's colour conversion takes 8-bit frames only
-            for _ in range(100):  # the error surfaces at a write (or at close), never a hang on the full queue
-                sink.write(frame.copy())
     assert video.read_bytes() == good
     assert [p.name for p in tmp_path.iterdir()] == ["seq.mp4"]
     assert not [t for t in threading.enumerate() if t.name == "viz-encoder"]

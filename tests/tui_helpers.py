@@ -74,7 +74,8 @@ def eval_line(epoch: int, hota: float, idf1: float, pedestrian: float | None = N
     return f"2026-11-24T11:00:00 [eval] epoch={epoch} HOTA={hota} IDF1={idf1}{extra}\n"
 
 
-def make_run(workspace: Path, name: str, lines: list[str], config: str = "configs/stage1_universal_foundation.yaml") -> Path:
+def make_run(workspace: Path, name: str, lines: list[str],
+             config: str = "configs/stage1_universal_foundation.yaml") -> Path:
     run = workspace / "outputs" / name
     run.mkdir(parents=True, exist_ok=True)
     start = f'2026-11-24T10:00:00 [start] run="outputs/{name}" config="{config}" epochs=10 pid=1\n'

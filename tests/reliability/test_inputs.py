@@ -26,7 +26,8 @@ def motip(*argv: str, cwd: Path) -> subprocess.CompletedProcess[str]:
                           timeout=300)
 
 
-def cli(argv: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+def cli(argv: list[str], cwd: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
     """The CLI in-process (cheaper than a subprocess; an uncaught exception fails the test as a traceback would)."""
     monkeypatch.chdir(cwd)
     code = motip_main(argv)
@@ -145,7 +146,8 @@ def _train_folder(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("override", [["--EPOCHS", "0"], ["--SAMPLE_LENGTHS", "[]"], ["--NUM_WORKERS", "-1"],
                                       ["--LR", "nan"], ["--LR", ".inf"]])
 def test_item19_training_values_that_cannot_work_refused_before_any_run_folder(
-        tmp_path: Path, override: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, override: list[str], monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
     folder = _train_folder(tmp_path)
     code, err = cli(["train", "configs/tiny_cpu.yaml", *override], folder, monkeypatch, capsys)
     assert code == 2 and override[0][2:] in err and "hint:" in err
@@ -255,7 +257,7 @@ PROBE = textwrap.dedent("""
 
 
 def _probe(mode: str, run: Path) -> dict:
-    def limit() -> None:  # the old code took ~170x the line in RAM: fail with MemoryError, not the machine
+    def limit() -> None:  # a reader holding ~170x the line in RAM fails with MemoryError, not the machine
         import resource
 
         resource.setrlimit(resource.RLIMIT_AS, (6 * 2 ** 30, 6 * 2 ** 30))
