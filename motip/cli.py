@@ -1,7 +1,7 @@
 """The ``motip`` command line: one subcommand per step of the workflow.
 
-Each subcommand lives in ``motip/commands/<name>.py`` with ``HELP`` (one line), ``configure(parser)`` and
-``run(args) -> int``. Modules are imported only when their command runs, so ``motip --help`` never loads torch.
+Each subcommand lives in ``motip/commands/<name>.py`` with ``configure(parser)`` and ``run(args) -> int``; its one-line
+help is in ``COMMANDS`` below. Modules are imported only when their command runs, so ``motip --help`` never loads torch.
 Commands that take ``--KEY VALUE`` config overrides set ``ACCEPTS_OVERRIDES = True`` and receive them as
 ``args.overrides`` (a list of raw tokens, parsed by ``motip.config.parse_overrides``).
 """

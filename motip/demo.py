@@ -15,7 +15,6 @@ The stage YAMLs keep TRAIN.md's keys where they make sense but inherit ``tiny_cp
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from datetime import datetime
@@ -228,8 +227,3 @@ def create_demo(folder: str | os.PathLike[str], *, force: bool = False, seed: in
     atomic_write_json(folder / MARKER, {"created": created, "complete": True, "seed": seed,
                                         "stages": [name for name, _, _ in DEMO_STAGES]})
     return folder
-
-
-def demo_summary(folder: Path) -> str:
-    marker = json.loads((folder / MARKER).read_text(encoding="utf-8"))
-    return f"demo workspace {folder} (created {marker.get('created')})"

@@ -156,10 +156,6 @@ def read_run(run_dir: Path) -> RunSummary:
     return _RunEntry(run_dir).summary()
 
 
-def list_runs(workspace_root: Path) -> list[RunSummary]:
-    return RunIndex(workspace_root).scan()
-
-
 def stage_of_run(run: RunSummary, stages: list[Stage], workspace_root: Path) -> Stage | None:
     """The stage whose config the run trained (from the [start] line), else the one whose config stem prefixes
     the run folder name (``stage1_universal_foundation_20261124_...``)."""

@@ -7,8 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-HELP = "build the training dataset from DanceTrack/BDD100K/VisDrone under frame budgets and the manifest lock"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (

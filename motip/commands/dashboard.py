@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HELP = "plot a train.log (HOTA/IDF1, loss, grad norm, lr) to dashboard.png"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("logs", nargs="+", type=Path, metavar="LOG",

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-HELP = "create a self-contained demo workspace with synthetic data and tiny configs"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 ACCEPTS_OVERRIDES = True
-HELP = "preflight a training stage: config, data, pretrain, device, one real step, disk, cost (OK/WARN/FAIL)"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

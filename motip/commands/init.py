@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "create a real-data workspace: config.toml from your DanceTrack/BDD100K/VisDrone roots, TRAIN.md's stages"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (

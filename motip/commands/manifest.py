@@ -7,8 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-HELP = "write manifest.json: a seeded choice of val/test videos per source, with frames and boxes per class"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (

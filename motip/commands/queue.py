@@ -9,8 +9,6 @@ from typing import Any
 
 from motip.errors import MotipError
 
-HELP = "run stages one after another unattended (apply budgets, build, train from the previous best)"
-
 
 def configure(parser: argparse.ArgumentParser) -> None:
     parser.description = (

@@ -14,7 +14,6 @@ import argparse
 from pathlib import Path
 
 ACCEPTS_OVERRIDES = True
-HELP = "run the tracker on sequences or videos"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

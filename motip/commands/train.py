@@ -21,7 +21,6 @@ import sys
 from pathlib import Path
 
 ACCEPTS_OVERRIDES = True
-HELP = "train MOTIP on the built dataset"
 
 
 def configure(parser: argparse.ArgumentParser) -> None:

@@ -15,7 +15,6 @@ import argparse
 import sys
 from pathlib import Path
 
-HELP = "render Ground Truth vs Prediction videos (green/orange/blue/red boxes)"
 ACCEPTS_OVERRIDES = True  # --KEY VALUE config overrides for checkpoint mode
 
 

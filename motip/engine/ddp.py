@@ -61,15 +61,6 @@ def barrier(info: DistInfo) -> None:
         dist.barrier()
 
 
-def broadcast_object(info: DistInfo, value: object) -> object:
-    """Rank 0's ``value`` on every rank (e.g. the run folder or a stop decision)."""
-    if not info.enabled:
-        return value
-    holder = [value]
-    dist.broadcast_object_list(holder, src=0)
-    return holder[0]
-
-
 def any_rank(info: DistInfo, flag: bool, device: torch.device) -> bool:
     """True when ``flag`` is True on any rank (so every rank stops together, e.g. on a non-finite loss)."""
     if not info.enabled:
