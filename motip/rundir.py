@@ -145,7 +145,7 @@ def lock_holder(run_dir: Path) -> int | None:
     """The pid of the live trainer holding ``run_dir``'s lock (0 when its pid is unreadable), None when free."""
     path = Path(run_dir) / LOCK_FILE
     try:
-        handle = open(path, encoding="utf-8")  # noqa: SIM115
+        handle = open(path, encoding="utf-8")  # noqa: SIM115 - only the open's OSError means "no lock"; `with handle` below closes it
     except OSError:
         return None
     with handle:

@@ -68,7 +68,7 @@ class Machine:
                                          float(nv.nvmlDeviceGetUtilizationRates(handle).gpu),
                                          mem.used / 1e9, mem.total / 1e9,
                                          float(nv.nvmlDeviceGetTemperature(handle, nv.NVML_TEMPERATURE_GPU))))
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001 - NVML errors differ by driver; the view shows the GPUs read so far
             return samples
         return samples
 

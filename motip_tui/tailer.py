@@ -20,9 +20,12 @@ import os
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from motip.trainlog import LineSplitter
+
+if TYPE_CHECKING:
+    from watchdog.events import FileSystemEvent
 
 HEAD_BYTES = 64  # compared on every read to notice a file rewritten in place with the same or larger size
 CHUNK_BYTES = 16 << 20
@@ -92,7 +95,7 @@ class FileTailer:
         wake = self._wake
 
         class Handler(FileSystemEventHandler):
-            def on_any_event(self, event) -> None:  # noqa: ANN001
+            def on_any_event(self, event: FileSystemEvent) -> None:
                 # Only changes: our own reads raise "opened"/"closed_no_write" events, which would loop.
                 if event.event_type not in WAKING_EVENTS:
                     return

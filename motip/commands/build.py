@@ -6,6 +6,10 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -65,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_list(console, output: Path, rows: list[dict]) -> None:  # noqa: ANN001
+def _print_list(console: Console, output: Path, rows: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(title=f"builds of {output}", caption="*: current build, p: pinned by a live training")

@@ -56,7 +56,7 @@ class Mover:
         return self.x0 + self.vx * dt, self.y0 + self.vy * dt, self.w, self.h
 
 
-def _clip_box(box: tuple[float, float, float, float], width: int, height: int):  # noqa: ANN202
+def _clip_box(box: tuple[float, float, float, float], width: int, height: int) -> tuple[int, int, int, int] | None:
     """Box clipped to the image; None when less than a third of it is inside."""
     x, y, w, h = box
     x1, y1, x2, y2 = max(x, 0.0), max(y, 0.0), min(x + w, width - 1.0), min(y + h, height - 1.0)
@@ -164,7 +164,7 @@ def _render_video(rng: random.Random, movers: list[Mover], frames: int, width: i
     return visible_per_frame
 
 
-def _overlap(a, b) -> float:  # noqa: ANN001
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> float:
     x1, y1 = max(a[0], b[0]), max(a[1], b[1])
     x2, y2 = min(a[0] + a[2], b[0] + b[2]), min(a[1] + a[3], b[1] + b[3])
     return max(0.0, x2 - x1) * max(0.0, y2 - y1)

@@ -268,7 +268,7 @@ class Trainer:
         """The epoch's progress bar (rank 0; the other ranks draw into /dev/null)."""
         from motip.progress import Progress
 
-        progress_stream = None if self.dist.is_main else open("/dev/null", "w")  # noqa: SIM115
+        progress_stream = None if self.dist.is_main else open("/dev/null", "w")  # noqa: SIM115 - closed in finally
         try:
             with Progress(f"train epoch {epoch + 1}", total, stream=progress_stream) as progress:
                 yield progress

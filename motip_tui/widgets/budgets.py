@@ -45,7 +45,7 @@ class BudgetEditor(VerticalScroll):
                 Binding("space", "toggle", "Toggle", show=False)]
     can_focus = True
 
-    def __init__(self, config_path: Path, *, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, config_path: Path, *, id: str | None = None) -> None:  # noqa: A002 - Textual's widget `id`
         super().__init__(id=id)
         self.config_path = config_path
         self.root = config_path.parent

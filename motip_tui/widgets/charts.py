@@ -13,14 +13,17 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual_plotext import PlotextPlot
 
 from motip.alerts import TARGET
 
+if TYPE_CHECKING:
+    import numpy as np
 
-def _finite_arrays(xs: Sequence[float], ys: Sequence[float]):  # noqa: ANN202
+
+def _finite_arrays(xs: Sequence[float], ys: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     import numpy as np  # only once data is big (keeps startup light)
 
     x = np.asarray(xs, dtype=float)
@@ -98,7 +101,7 @@ class PlotSpec:
 class Chart(PlotextPlot):
     """One chart; ``draw(series)`` with series = [(label, xs, ys, color)], plus optional horizontal line."""
 
-    def __init__(self, title: str, *, hline: float | None = None, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, title: str, *, hline: float | None = None, id: str | None = None) -> None:  # noqa: A002 - Textual's widget `id`
         super().__init__(id=id)
         self.title = title
         self.hline = hline

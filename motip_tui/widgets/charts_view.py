@@ -213,7 +213,7 @@ class ChartsView(Widget, can_focus=True):
             self.state = state
             self.alerts = alerts
 
-    def __init__(self, *, id: str | None = None, refresh_s: float = 0.25, poll_s: float = 0.5,  # noqa: A002
+    def __init__(self, *, id: str | None = None, refresh_s: float = 0.25, poll_s: float = 0.5,  # noqa: A002 - Textual's widget `id`
                  use_watchdog: bool = True, classes: str | None = None) -> None:
         super().__init__(id=id, classes=classes)
         self.refresh_s = refresh_s

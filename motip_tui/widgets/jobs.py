@@ -61,7 +61,7 @@ def job_detail(job: JobInfo, now: float) -> JobDetail:
 
 
 class JobsView(Vertical):
-    def __init__(self, root: Path, *, scan_s: float = 2.0, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, root: Path, *, scan_s: float = 2.0, id: str | None = None) -> None:  # noqa: A002 - Textual's widget `id`
         super().__init__(id=id)
         self.root = root
         self.scan_s = scan_s

@@ -22,7 +22,7 @@ from motip_tui.widgets.text import end, fmt, middle, update_text
 
 
 class MachineView(VerticalScroll):
-    def __init__(self, root: Path, *, sample_s: float = 5.0, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, root: Path, *, sample_s: float = 5.0, id: str | None = None) -> None:  # noqa: A002 - Textual's widget `id`
         super().__init__(id=id)
         self.root = root
         self.sample_s = sample_s

@@ -41,7 +41,7 @@ def group_runs(runs: list[RunSummary], stages: list[Stage], root: Path) -> dict[
 
 
 class StagesView(Vertical):
-    def __init__(self, root: Path, *, scan_s: float = 10.0, id: str | None = None) -> None:  # noqa: A002
+    def __init__(self, root: Path, *, scan_s: float = 10.0, id: str | None = None) -> None:  # noqa: A002 - Textual's widget `id`
         super().__init__(id=id)
         self.root = root
         self.scan_s = scan_s
