@@ -29,7 +29,7 @@ from motip.data.synthetic import write_synthetic_manifest, write_synthetic_sourc
 FRAMES_PER_VIDEO = 400
 
 
-def _one_run(workdir: Path, settings) -> dict:  # noqa: ANN001
+def _one_run(workdir: Path, settings) -> dict:
     """One build, then `cp -rs` of the image folders it linked (per folder, then in one call); fresh outputs."""
     for folder in ("datasets", "cp-rs", "cp-rs-one"):
         shutil.rmtree(workdir / folder, ignore_errors=True)

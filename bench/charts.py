@@ -108,7 +108,7 @@ async def measure(runs: list[Path], lines: int, idle_s: float, size: tuple[int, 
     return results
 
 
-async def appends(view, watch, step: int, count: int = 10) -> tuple[list[float], list[float]]:  # noqa: ANN001
+async def appends(view, watch, step: int, count: int = 10) -> tuple[list[float], list[float]]:
     """Per appended step line: seconds until the view has redrawn with it (the event loop comes back to this
     coroutine after Textual rendered the frame, plotext's build included), and the process CPU seconds that took
     (all threads: tailer, parse, draw, render; a figure the box's load does not inflate much)."""

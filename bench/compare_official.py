@@ -30,7 +30,7 @@ def install_stubs() -> None:
     """Stand-ins for the compiled op and (if absent) accelerate; the real maths stays the official code's."""
     sys.modules.setdefault("MultiScaleDeformableAttention", types.ModuleType("MultiScaleDeformableAttention"))
     try:
-        import accelerate  # noqa: F401
+        import accelerate  # noqa: F401 - only whether it imports
     except ImportError:
         stub = types.ModuleType("accelerate")
 

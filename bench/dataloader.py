@@ -149,7 +149,7 @@ class CountedDataset(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return len(self.dataset)
 
-    def __getitem__(self, item: dict[str, Any]):  # noqa: ANN204
+    def __getitem__(self, item: dict[str, Any]):
         result = self.dataset[item]
         with self.done.get_lock():
             self.done.value += 1

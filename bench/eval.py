@@ -142,16 +142,16 @@ def ours_phases(split: Path, seqmap: Path, tracker_dir: Path) -> dict[str, float
         gt, ignore, tracker = phases.run("read files", lambda seq=seq: (
             read_gt(seq.path), read_ignore(seq.path), read_tracker_file(tracker_dir / f"{seq.name}.txt")))
         data = phases.run("prepare (build_class_data)",
-                          lambda: M.build_class_data(seq, gt, ignore, tracker, 1).data)  # noqa: B023
+                          lambda: M.build_class_data(seq, gt, ignore, tracker, 1).data)  # noqa: B023 - Phases.run calls it at once
         res: dict[str, Any] = {}
         for name, metric in (("HOTA", hota), ("CLEAR", clear), ("Identity", identity)):
-            res.update(phases.run(name, lambda: metric.eval_sequence(data)))  # noqa: B023
+            res.update(phases.run(name, lambda: metric.eval_sequence(data)))  # noqa: B023 - Phases.run calls it at once
         per_seq[seq.name] = res
     phases.run("combine", lambda: M._combine_sequences(per_seq, (hota, clear, identity)))
     return phases.rounded()
 
 
-def _route_dataset(split: Path, seqmap: Path, tracker_root: Path, out: Path):  # noqa: ANN202
+def _route_dataset(split: Path, seqmap: Path, tracker_root: Path, out: Path):
     import trackeval
 
     return trackeval.datasets.MotChallenge2DBox({
@@ -160,7 +160,7 @@ def _route_dataset(split: Path, seqmap: Path, tracker_root: Path, out: Path):  #
         "TRACKERS_TO_EVAL": [TRACKER], "OUTPUT_FOLDER": str(out)})
 
 
-def _route_metrics():  # noqa: ANN202
+def _route_metrics():
     import trackeval
 
     quiet = {"PRINT_CONFIG": False}
@@ -192,12 +192,12 @@ def route_phases(split: Path, seqmap: Path, tracker_root: Path, out: Path) -> di
     metrics = _route_metrics()
     per_seq: dict[str, dict[str, Any]] = {}
     for seq in dataset.get_eval_info()[1]:
-        raw = phases.run("load (get_raw_seq_data)", lambda: dataset.get_raw_seq_data(TRACKER, seq))  # noqa: B023
+        raw = phases.run("load (get_raw_seq_data)", lambda: dataset.get_raw_seq_data(TRACKER, seq))  # noqa: B023 - Phases.run calls it at once
         data = phases.run("preprocess (get_preprocessed_seq_data)",
-                          lambda: dataset.get_preprocessed_seq_data(raw, "pedestrian"))  # noqa: B023
+                          lambda: dataset.get_preprocessed_seq_data(raw, "pedestrian"))  # noqa: B023 - Phases.run calls it at once
         res: dict[str, Any] = {}
         for metric in metrics:
-            res.update(phases.run(metric.get_name(), lambda: metric.eval_sequence(data)))  # noqa: B023
+            res.update(phases.run(metric.get_name(), lambda: metric.eval_sequence(data)))  # noqa: B023 - Phases.run calls it at once
         per_seq[seq] = res
     phases.run("combine", lambda: [m.combine_sequences(per_seq) for m in metrics])
     return phases.rounded()

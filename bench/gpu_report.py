@@ -46,9 +46,9 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from compare_official import install_stubs  # noqa: E402  (the one way we import the official tree)
 
-from motip.atomic import atomic_write_json, atomic_write_text  # noqa: E402
-from motip.config import load_config  # noqa: E402
-from motip.engine.step import largest_frame, measure_steps, objects_per_frame, sync  # noqa: E402
+from motip.atomic import atomic_write_json, atomic_write_text  # noqa: E402 - after sys.path finds the checkout
+from motip.config import load_config  # noqa: E402 - after sys.path finds the checkout
+from motip.engine.step import largest_frame, measure_steps, objects_per_frame, sync  # noqa: E402 - after sys.path finds the checkout
 
 DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 TINY = {"frames": 2, "height": 64, "width": 96, "objects": 2, "steps": 1, "kernel_hw": (24, 32)}
@@ -209,7 +209,7 @@ def inference_rows(cfg: dict, device: torch.device, sizes: dict, clock: Clock) -
                     model.detr(frame)
                 sync(device)
             row |= {"status": "ok", "frames_per_s": round(repeats / (time.perf_counter() - start), 2)}
-        except Exception as err:  # noqa: BLE001
+        except Exception as err:  # noqa: BLE001 - the report records any failure as a row and goes on
             status, why = _failure(err)
             row |= {"status": status, "reason": why}
         finally:
@@ -262,7 +262,7 @@ def kernel_rows(cfg: dict, device: torch.device, sizes: dict, clock: Clock) -> l
     row["self_check"] = "passed" if verdict is None else verdict
     try:
         from motip.model.ms_deform_attn_triton import ms_deform_attn_triton
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:  # noqa: BLE001 - the report records any failure as a row and goes on
         return [row | {"status": "skipped", "reason": f"Triton does not import ({type(err).__name__}: {err})"}]
     problem = None
     try:
@@ -295,7 +295,7 @@ def kernel_rows(cfg: dict, device: torch.device, sizes: dict, clock: Clock) -> l
         row["speedup_forward_backward"] = round(row["pytorch_forward_backward_ms"] /
                                                 row["triton_forward_backward_ms"], 3)
         row["status"] = "ok"
-    except Exception as err:  # noqa: BLE001
+    except Exception as err:  # noqa: BLE001 - the report records any failure as a row and goes on
         status, why = _failure(err)
         row |= {"status": status, "reason": why}
     finally:
@@ -317,7 +317,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         import triton
 
         env["triton"] = triton.__version__
-    except Exception:  # noqa: BLE001
+    except Exception:  # noqa: BLE001 - a broken Triton is reported as absent
         env["triton"] = None
     return env
 

@@ -28,10 +28,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from motip.data import mot_files  # noqa: E402
-from motip.viz.matching import match_sequence  # noqa: E402
-from motip.viz.render import FrameDrawer, read_frame  # noqa: E402
-from motip.viz.runner import VizOptions, run_viz  # noqa: E402
+from motip.data import mot_files  # noqa: E402 - after sys.path finds the checkout
+from motip.viz.matching import match_sequence  # noqa: E402 - after sys.path finds the checkout
+from motip.viz.render import FrameDrawer, read_frame  # noqa: E402 - after sys.path finds the checkout
+from motip.viz.runner import VizOptions, run_viz  # noqa: E402 - after sys.path finds the checkout
 
 
 def textured_frame(rng: np.random.Generator, width: int, height: int) -> np.ndarray:

@@ -42,7 +42,7 @@ def two_walkers(length: int = 10, cls: int = 1) -> list[Row]:
     return rows
 
 
-def as_tracker(gt: list[Row], cls: int | None = None, id_map=None) -> list[Row]:  # noqa: ANN001
+def as_tracker(gt: list[Row], cls: int | None = None, id_map=None) -> list[Row]:
     """Tracker rows equal to GT rows (score 0.9), optionally forcing a class and remapping ids by (frame, id)."""
     out = []
     for f, i, x, y, w, h, _conf, c, _vis in gt:

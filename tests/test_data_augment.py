@@ -71,7 +71,7 @@ def assert_same_annotations(got: list[dict], want: list[dict]) -> None:
             assert torch.equal(g[name], r[name]), name
 
 
-def run_seeded(seed: int, fn):  # noqa: ANN001, ANN201
+def run_seeded(seed: int, fn):
     random.seed(seed)
     torch.manual_seed(seed)
     return fn()

@@ -16,7 +16,7 @@ from motip.data.synthetic import write_synthetic_manifest, write_synthetic_sourc
 from motip.errors import DataError
 
 
-def _mean_bgr(image: np.ndarray, box) -> np.ndarray:  # noqa: ANN001
+def _mean_bgr(image: np.ndarray, box) -> np.ndarray:
     x, y, w, h = (int(v) for v in (box.x, box.y, box.w, box.h))
     core = image[y + h // 3: y + h - h // 4, x + w // 4: x + w - w // 4]
     return core.reshape(-1, 3).mean(axis=0)

@@ -188,7 +188,7 @@ def test_init_interrupted_write_leaves_no_workspace(tmp_path: Path, sources: dic
     real_write = Path.write_text
     calls = {"n": 0}
 
-    def failing_write(self: Path, *args, **kwargs):  # noqa: ANN002, ANN003
+    def failing_write(self: Path, *args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 3:
             raise OSError(28, "No space left on device")
@@ -407,7 +407,7 @@ def test_init_force_disk_full_keeps_the_old_config(tmp_path: Path, sources: dict
     real = motip.atomic.atomic_write_text
     calls = {"n": 0}
 
-    def filling(path, text):  # noqa: ANN001, ANN202
+    def filling(path, text):
         calls["n"] += 1
         if calls["n"] == 2:
             raise motip.atomic.DiskFullError.for_path(path)

@@ -12,7 +12,7 @@ import pytest
 from motip.trainlog import TrainLogWriter
 
 pytest.importorskip("tensorboard")
-from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402 - after importorskip
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -23,7 +23,7 @@ def tiny_model() -> torch.nn.Module:
     return build_model(load_config(TINY)).eval()
 
 
-def _tracker(model: torch.nn.Module, **kw) -> RuntimeTracker:  # noqa: ANN003
+def _tracker(model: torch.nn.Module, **kw) -> RuntimeTracker:
     return RuntimeTracker(model, (96, 160), **kw)
 
 

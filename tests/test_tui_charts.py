@@ -306,8 +306,8 @@ async def test_alerts_changed_is_posted_when_the_run_alerts_change(tmp_path: Pat
         assert await wait_for(pilot, lambda: app.alert_messages[-1] == [])
 
 
-def snapshot_before(runs: list[Path], keys: tuple[str, ...]):  # noqa: ANN201
-    async def run_before(pilot) -> None:  # noqa: ANN001
+def snapshot_before(runs: list[Path], keys: tuple[str, ...]):
+    async def run_before(pilot) -> None:
         app = pilot.app
         view = app.query_one(ChartsView)
         view.focus()
@@ -325,7 +325,7 @@ def snapshot_before(runs: list[Path], keys: tuple[str, ...]):  # noqa: ANN201
 
 
 @pytest.mark.parametrize("size, keys", [((80, 24), ()), ((80, 24), ("y", "k")), ((120, 40), ())])
-def test_charts_snapshot(snap_compare, tmp_path: Path, size: tuple[int, int],  # noqa: ANN001
+def test_charts_snapshot(snap_compare, tmp_path: Path, size: tuple[int, int],
                          keys: tuple[str, ...]) -> None:
     """What the view looks like (SVGs in tests/__snapshots__/; ``--snapshot-update`` after a deliberate change)."""
     first = write_run(tmp_path, "stage1_20261124_100000", 500, [(50 + e, 52 + e, 51 + e, 47 + e) for e in range(5)],

@@ -119,7 +119,7 @@ async def test_stage1_loop_build_and_train_from_keys(tmp_path: Path, monkeypatch
         await pilot.press("enter")
         await pilot.press("d", "enter")
         await pilot.press("4")
-        exports = lambda: [j for j in find_jobs(jobs_dir(root)) if j.kind in ("viz", "dashboard")]  # noqa: E731
+        exports = lambda: [j for j in find_jobs(jobs_dir(root)) if j.kind in ("viz", "dashboard")]  # noqa: E731 - a one-line probe
         assert await wait_for(pilot, lambda: len(exports()) == 2 and all(j.state != "running" for j in exports()),
                               timeout=300)
         assert [j.state for j in exports()] == ["finished", "finished"], [j.tail(10) for j in exports()]

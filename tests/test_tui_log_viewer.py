@@ -184,7 +184,7 @@ def test_line_index_spans_and_partial_line(tmp_path: Path) -> None:
     assert index.complete_lines == 2 and index.lines == 2 and index.span(1) == (3, 6)
 
 
-def test_snapshot_80x24_search(snap_compare, tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_snapshot_80x24_search(snap_compare, tmp_path: Path, monkeypatch) -> None:
     """The viewer at 80x24 after a search (paths shown relative to the working folder, so the SVG is stable).
     After a deliberate change: ``pytest tests/test_tui_log_viewer.py --snapshot-update``."""
     monkeypatch.chdir(tmp_path)
@@ -192,7 +192,7 @@ def test_snapshot_80x24_search(snap_compare, tmp_path: Path, monkeypatch) -> Non
     log.write_text(_lines(60))
     (tmp_path / "output.log").write_text("started\n")
 
-    async def run_before(pilot) -> None:  # noqa: ANN001
+    async def run_before(pilot) -> None:
         assert await wait_for(pilot, lambda: _view(pilot.app).index.lines == 60, timeout=10)
         await pilot.press("slash", *"loss=3.5", "enter")
         assert await wait_for(pilot, lambda: pilot.app.screen.matches == [7], timeout=10)

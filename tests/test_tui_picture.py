@@ -196,7 +196,7 @@ def test_snapshot_80x24_half_blocks(snap_compare, tmp_path: Path, monkeypatch: p
     (tmp_path / run).mkdir(parents=True)
     image.save(tmp_path / run / "dashboard.png")
 
-    async def run_before(pilot) -> None:  # noqa: ANN001
+    async def run_before(pilot) -> None:
         assert await wait_for(pilot, lambda: len(_pictures(pilot.app)) == 1, timeout=10)
         await pilot.pause(0.2)
 

@@ -29,7 +29,7 @@ def snapshot_app(tmp_path: Path) -> MotipApp:
     return app
 
 
-def prepare(*keys: str):  # noqa: ANN201
+def prepare(*keys: str):
     """A run_before: wait for the scans (runs, jobs) and the run's alert, freeze the machine view, press ``keys``,
     clear notifications."""
     async def run_before(pilot: Pilot) -> None:
@@ -60,5 +60,5 @@ def prepare(*keys: str):  # noqa: ANN201
     ("help", ("question_mark",)),
     ("message_log", ("s", "c", "m")),  # two messages (no running job to stop; compare), then the log
 ])
-def test_view_snapshot(snap_compare, tmp_path: Path, name: str, keys: tuple[str, ...]) -> None:  # noqa: ANN001
+def test_view_snapshot(snap_compare, tmp_path: Path, name: str, keys: tuple[str, ...]) -> None:
     assert snap_compare(snapshot_app(tmp_path), terminal_size=SIZE, run_before=prepare(*keys))

@@ -116,7 +116,7 @@ def test_alert_rules() -> None:
     # The lines are dated 2026-11-24T10:00:00; "now" is fixed a minute later, so no rule reads the wall clock.
     log_time = datetime(2026, 11, 24, 10, 0, 0).timestamp()
 
-    def texts(lines: list[str], **kw) -> list[str]:  # noqa: ANN003
+    def texts(lines: list[str], **kw) -> list[str]:
         kw.setdefault("now", log_time + 60)
         return [a.text for a in run_alerts(parse_lines(lines), **kw)]
 
@@ -164,7 +164,7 @@ def test_run_watch_fast_path_matches_the_core_parser(tmp_path: Path) -> None:
     assert watch.steps[-1] == 1201.0 and watch.series["loss"][-1] == 1.5 and math.isnan(watch.series["lr"][-1])
 
 
-def test_big_log_preview_then_full_history(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+def test_big_log_preview_then_full_history(tmp_path: Path, monkeypatch) -> None:
     import motip_tui.watch as watch_module
 
     monkeypatch.setattr(watch_module, "PREVIEW_FROM_BYTES", 10_000)

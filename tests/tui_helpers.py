@@ -83,7 +83,7 @@ def make_run(workspace: Path, name: str, lines: list[str],
     return run
 
 
-async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 20.0) -> bool:  # noqa: ANN001
+async def wait_for(pilot, condition: Callable[[], bool], timeout: float = 20.0) -> bool:
     """Let the app run until ``condition()`` holds (or the timeout passes); returns the last value."""
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
