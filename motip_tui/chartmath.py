@@ -114,17 +114,6 @@ def fit_range(*series: Sequence[float] | Any, pad: float = 0.05) -> tuple[float,
     return bottom, high + margin
 
 
-def fit_log_range(*series: Sequence[float] | Any, pad: float = 0.05) -> tuple[float, float] | None:
-    """Like ``fit_range`` on log10 of the positive finite values (the range of a log axis, in decades)."""
-    import numpy as np
-
-    values = finite_values(*series)
-    values = values[values > 0]
-    if not len(values):
-        return None
-    return fit_log10_range(np.log10(values), pad)
-
-
 def fit_log10_range(logs: Any, pad: float = 0.05) -> tuple[float, float] | None:
     """The range of a log axis from values already in log10 (finite ones); a flat series gets 0.1 decade a side."""
     values = finite_values(logs)
