@@ -19,17 +19,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from tui import train_line  # the same synthetic [train] line as bench/tui.py (both run from bench/)
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 STEPS_PER_EPOCH = 5000
-
-
-def train_line(step: int) -> str:
-    epoch = step // STEPS_PER_EPOCH + 1
-    return (f"2026-11-24T10:00:00 [train] epoch={epoch} step={step % STEPS_PER_EPOCH + 1} "
-            f"total_steps={STEPS_PER_EPOCH} global_step={step} loss={2.0 + 1.0 / (1 + step / 1000):.5f} "
-            f"loss_cls=0.5 loss_bbox=0.3 loss_giou=0.4 loss_id=0.8 grad_norm={1.0 + (step % 97) / 10:.4f} "
-            f"lr=2e-05 s_per_step=1.42\n")
 
 
 def write_run(folder: Path, lines: int) -> Path:
