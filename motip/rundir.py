@@ -340,7 +340,10 @@ def run_state(run_dir: str | os.PathLike[str]) -> RunState:
     job_ended = job.record.ended_at_epoch if job is not None else None
     if since is not None and isinstance(job_ended, (int, float)) and since > job_ended:
         job = None  # an older launch's job.json: the last segment (e.g. a `--resume` by hand) is not its doing
-    if job is not None and job.exit_code is not None and not trainer_wrote:
+    # A job killed by a signal after its trainer took the lock (before it wrote run.json) was killed, not a failed
+    # start: it falls through to "stopped" or "dead" below.
+    killed_after_lock = job is not None and job.record.signal is not None and (run_dir / LOCK_FILE).exists()
+    if job is not None and job.exit_code is not None and not trainer_wrote and not killed_after_lock:
         state = job.state if job.state in ENDED_STATES else "failed"
         return RunState(state, JOB_FILE, exit_code=job.exit_code, ended_at=job.record.ended_at,
                         path=job_path, message=f"the job ended (exit {job.exit_code}) before its trainer started")

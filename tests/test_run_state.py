@@ -196,6 +196,28 @@ def test_job_whose_trainer_was_killed_is_dead_with_the_recorded_exit(tmp_path: P
     assert "SIGKILL" in state.message
 
 
+def test_a_trainer_killed_right_after_taking_the_lock_is_dead(tmp_path: Path) -> None:
+    """kill -9 in the window between the lock and the trainer's first write (run.json, train.log): dead, not a
+    failed start."""
+    from motip.jobs import read_job, start_job
+
+    run_dir = tmp_path / "run"
+    only_lock = ("import sys, time\nfrom pathlib import Path\nfrom motip.rundir import acquire_lock\n"
+                 "lock = acquire_lock(Path(sys.argv[1]))\ntime.sleep(120)\n")
+    start_job([sys.executable, "-c", only_lock, str(run_dir)], run_dir, kind="train")
+    deadline = time.monotonic() + 30
+    while (run_state(run_dir).source != LOCK_FILE or read_job(run_dir).child_pid is None) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.05)
+    assert not (run_dir / "run.json").exists() and not (run_dir / "train.log").exists()
+    os.kill(read_job(run_dir).child_pid, signal.SIGKILL)
+    while read_job(run_dir).exit_code is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    state = run_state(run_dir)
+    assert (state.state, state.source, state.exit_code) == ("dead", "job.json", 137), state
+
+
 def test_an_older_jobs_record_does_not_decide_a_later_segment(tmp_path: Path) -> None:
     """Launched detached and stopped (job.json: stopped), then resumed by hand in a terminal and killed -9: the
     run is dead, not "stopped" by the old job."""
