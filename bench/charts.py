@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tui import train_line  # the same synthetic [train] line as bench/tui.py (both run from bench/)
+from tui import idle_cpu_percent, train_line  # the same synthetic [train] line as bench/tui.py (both run from bench/)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -41,7 +41,6 @@ def write_run(folder: Path, lines: int) -> Path:
 
 
 async def measure(runs: list[Path], lines: int, idle_s: float, size: tuple[int, int]) -> dict[str, object]:
-    import psutil
     from textual.app import App, ComposeResult
 
     from motip_tui.widgets.charts import Chart
@@ -83,12 +82,7 @@ async def measure(runs: list[Path], lines: int, idle_s: float, size: tuple[int, 
                 await asyncio.sleep(0.005)
             results["overlay_s"] = time.perf_counter() - start
 
-        process = psutil.Process()
-        await asyncio.sleep(1.0)
-        cpu0, t0 = process.cpu_times(), time.perf_counter()
-        await asyncio.sleep(idle_s)
-        cpu1, t1 = process.cpu_times(), time.perf_counter()
-        results["idle_cpu_percent"] = 100 * ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / (t1 - t0)
+        results["idle_cpu_percent"] = await idle_cpu_percent(idle_s)
 
         results["append_s"] = await appends(view, watch, lines + 10)
         # The redraw itself (what the append latency is made of, besides the tailer's wake-up).

@@ -75,9 +75,19 @@ def startup_s(config: Path, repeats: int = 3) -> list[float]:
     return times
 
 
-async def in_app(config: Path, lines: int, idle_s: float) -> dict[str, float | list[float]]:
+async def idle_cpu_percent(idle_s: float) -> float:
+    """This process's CPU use (all threads, %) over ``idle_s`` seconds of nothing changing, after 1 s to settle."""
     import psutil
 
+    process = psutil.Process()
+    await asyncio.sleep(1.0)
+    cpu0, t0 = process.cpu_times(), time.perf_counter()
+    await asyncio.sleep(idle_s)
+    cpu1, t1 = process.cpu_times(), time.perf_counter()
+    return 100 * ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / (t1 - t0)
+
+
+async def in_app(config: Path, lines: int, idle_s: float) -> dict[str, float | list[float]]:
     from motip_tui.app import MotipApp
     from motip_tui.widgets.charts import Chart
 
@@ -107,12 +117,7 @@ async def in_app(config: Path, lines: int, idle_s: float) -> dict[str, float | l
         results["open_cpu_s"] = time.process_time() - cpu_start  # all threads: the work, whatever the box's load
 
         # Idle: nothing changes; the process should hardly use the CPU.
-        process = psutil.Process()
-        await asyncio.sleep(1.0)
-        cpu0, t0 = process.cpu_times(), time.perf_counter()
-        await asyncio.sleep(idle_s)
-        cpu1, t1 = process.cpu_times(), time.perf_counter()
-        results["idle_cpu_percent"] = 100 * ((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / (t1 - t0)
+        results["idle_cpu_percent"] = await idle_cpu_percent(idle_s)
 
         latencies = []
         watch = charts.watches[0]
