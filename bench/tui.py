@@ -61,8 +61,53 @@ def make_workspace(root: Path, lines: int) -> Path:
     return root / "config.toml"
 
 
-def startup_s(config: Path, repeats: int = 3) -> list[float]:
-    """A fresh interpreter: import, compose, first refresh, exit (what the user waits for over SSH)."""
+def first_frame_s(config: Path, repeats: int = 5, size: tuple[int, int] = (80, 24)) -> list[float]:
+    """What the user waits for: ``motip-tui --config X`` started in a pseudo-terminal (a real terminal driver, not
+    headless) until its first complete frame is on the terminal: the view tabs, the stage table's header and the key
+    bar all written. Seconds from the spawn, one per run; each run is then ended with SIGTERM."""
+    import fcntl
+    import pty
+    import re
+    import select
+    import signal
+    import struct
+    import termios
+
+    markers = ("Stages", " stage ", "Quit")
+    escapes = re.compile(rb"\x1b(\[[0-9;?<>=$]*[ -/]*[@-~]|\][^\x07]*\x07|[()][0-9A-B])")
+    script = Path(sys.executable).with_name("motip-tui")
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        pid, fd = pty.fork()
+        if pid == 0:  # the child: the terminal's size is set before the app asks for it
+            fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
+            os.environ["TERM"] = "xterm-256color"
+            os.execv(str(script), [str(script), "--config", str(config)])
+        screen, seen = b"", None
+        while seen is None and time.perf_counter() - start < 30:
+            ready, _, _ = select.select([fd], [], [], 1.0)
+            if not ready:
+                continue
+            try:
+                screen += os.read(fd, 1 << 16)
+            except OSError:
+                break
+            text = escapes.sub(b"", screen).decode("utf-8", errors="replace")
+            if all(marker in text for marker in markers):
+                seen = time.perf_counter() - start
+        os.kill(pid, signal.SIGTERM)
+        os.waitpid(pid, 0)
+        os.close(fd)
+        if seen is None:
+            raise SystemExit(f"motip-tui never drew its first frame; its output ended with {screen[-300:]!r}")
+        times.append(seen)
+    return times
+
+
+def startup_to_idle_s(config: Path, repeats: int = 3) -> list[float]:
+    """A fresh interpreter, headless: import, compose, every startup message handled, close, and the interpreter's
+    exit (an upper bound of the wait: more than the first frame)."""
     code = ("import asyncio, sys\nfrom pathlib import Path\nfrom motip_tui.app import MotipApp\n"
             "async def main():\n    app = MotipApp(Path(sys.argv[1]))\n"
             "    async with app.run_test(size=(80, 24)) as pilot:\n        await pilot.pause()\n"
@@ -96,7 +141,9 @@ async def in_app(config: Path, lines: int, idle_s: float) -> dict[str, float | l
     cpu_start = time.process_time()
     app = MotipApp(config)  # default refresh (0.25 s), poll (0.5 s) and watchdog: what the user runs
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.press("3")
+        # The key is typed at once; its press() returns only when the app is idle (never while a big log loads), so
+        # the charts are watched meanwhile.
+        press = asyncio.ensure_future(pilot.press("3"))
         charts = app.charts  # motip_tui.widgets.charts_view.ChartsView
         loss = app.query_one("#chart-loss", Chart)
         evals = app.query_one("#chart-eval", Chart)
@@ -113,6 +160,7 @@ async def in_app(config: Path, lines: int, idle_s: float) -> dict[str, float | l
             if time.perf_counter() - start > 120:
                 raise SystemExit("the big log never finished loading")
         results["open_s"] = time.perf_counter() - start  # app start to charts drawn with every line
+        await press
         results["first_chart_s"] = first if first is not None else results["open_s"]
         results["open_cpu_s"] = time.process_time() - cpu_start  # all threads: the work, whatever the box's load
 
@@ -149,9 +197,9 @@ def main() -> None:
         big = make_workspace(Path(tmp) / "big", args.lines)
         size_mb = (big.parent / "outputs" / "stage1_20261124_100000" / "train.log").stat().st_size / 1e6
         print(f"wrote {args.lines:,}-line train.log ({size_mb:.0f} MB) in {time.perf_counter() - made:.1f} s")
-        times = startup_s(small)
-        print(f"startup (fresh interpreter to first frame, headless, 80x24): "
-              f"median {statistics.median(times):.2f} s  (runs: {', '.join(f'{t:.2f}' for t in times)})")
+        for label, times in (("startup to first frame (motip-tui in a pseudo-terminal, 80x24)", first_frame_s(small)),
+                             ("startup to idle and exit (headless, fresh interpreter)", startup_to_idle_s(small))):
+            print(f"{label}: median {statistics.median(times):.2f} s  (runs: {', '.join(f'{t:.2f}' for t in times)})")
         for label, config, lines in (("1,000-line log", small, 1000), (f"{args.lines:,}-line log", big, args.lines)):
             results = asyncio.run(in_app(config, lines, args.idle_s))
             lat = results["append_latency_s"]

@@ -18,7 +18,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer, RichLog, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, RichLog, Static, TabbedContent, TabPane
 
 from motip.alerts import Alert
 from motip.errors import MotipError
@@ -35,6 +35,7 @@ from motip_tui.widgets.charts_view import ChartsView
 from motip_tui.widgets.machine import MachineView
 from motip_tui.widgets.stages import StagesView
 from motip_tui.widgets.text import update_text
+from motip_tui.widgets.key_bar import KeyBar
 
 FOCUS = {"stages": "#stage-table", "budgets": "#budget-editor", "charts": "#charts-view", "jobs": "#job-table"}
 
@@ -74,7 +75,7 @@ class MotipApp(LaunchActions, App[None]):
         yield RichLog(id="message-log", wrap=True, max_lines=1000)
         yield Static(id="alerts")
         yield Static(id="message", markup=False)
-        yield Footer()
+        yield KeyBar()
 
     def view_of(self, selector: str | type[Any]) -> Any:
         """A widget of the first screen (self.query_one would search a dialog on top of it instead)."""
@@ -118,7 +119,9 @@ class MotipApp(LaunchActions, App[None]):
                                     f"No config.toml in {self.root}. Open a workspace with `motip-tui --config "
                                     "PATH`, or create the demo one with `motip-tui --demo DIR`.")
         self.stages_view.set_workspace(self.workspace, self.workspace_error)
-        self.editor.show(self.workspace, self.workspace_error, self.stage)
+        # The editor is hidden at startup: filling its fields waits for the first frame (about 40 ms of restyling).
+        self.call_after_refresh(lambda: self.editor.dirty or self.editor.show(self.workspace, self.workspace_error,
+                                                                              self.stage))
         if self.workspace_error:
             self.say(self.workspace_error, "error")
 

@@ -89,3 +89,27 @@ def test_motip_log_json_cli(tmp_path: Path) -> None:
     missing = subprocess.run([sys.executable, "-m", "motip", "log", str(tmp_path / "nope.log")],
                              capture_output=True, text=True)
     assert missing.returncode == 2 and "train.log not found" in missing.stderr
+
+
+def test_preview_finds_every_event_line_across_search_windows(tmp_path: Path, monkeypatch) -> None:
+    """The preview's search runs in windows (short GIL holds): an event whose tag straddles a window edge is still
+    found, once, and a tag inside a message is not an event."""
+    import motip.trainlog as trainlog
+
+    lines = ['2026-11-24T10:00:00 [start] run="r" config="c.yaml" epochs=3 pid=1']
+    for step in range(1, 120):
+        lines.append(f"2026-11-24T10:00:00 [train] epoch=1 step={step} total_steps=200 global_step={step} loss=1.0")
+        if step % 7 == 0:
+            lines.append(f"2026-11-24T10:00:00 [eval] epoch={step // 7} HOTA={step / 10:.1f} IDF1=50.0")
+        if step % 31 == 0:
+            lines.append('2026-11-24T10:00:00 [warning] msg="the text [eval] inside a message is no event"')
+    text = "\n".join(lines) + "\n"
+    path = tmp_path / "train.log"
+    path.write_text(text, encoding="utf-8")
+    tail = 600
+    tail_start = text.index("\n", len(text) - tail) + 1
+    expected = [line for line in text[:tail_start].splitlines() if " [train] " not in line]
+    expected += text[tail_start:].splitlines()
+    for window in (5, 17, 64, 97, 1 << 20):  # edges fall inside tags, lines and messages
+        monkeypatch.setattr(trainlog, "PREVIEW_WINDOW_BYTES", window)
+        assert trainlog.preview_lines(path, path.stat().st_size, tail) == expected, window

@@ -196,6 +196,30 @@ async def test_resume_runs_train_resume_on_a_dead_run_and_refuses_a_finished_one
 
 
 # -- one key table -------------------------------------------------------------------------------------------------
+async def test_the_key_bar_shows_the_focused_views_keys_and_a_click_presses_the_key(tmp_path: Path) -> None:
+    from motip_tui.widgets.key_bar import KeyBar
+
+    config = make_workspace(tmp_path / "ws")
+    app = app_for(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        bar = app.query_one(KeyBar)
+        shown = str(bar.render())
+        footer_keys = [key for key in KEYS if key.footer]
+        assert all(f"{key.keys} {key.label}" in shown for key in footer_keys if key.keys != "question_mark")
+        assert "? Help" in shown and "x Smooth" not in shown
+        await pilot.press("3")  # the charts view binds its own keys: they come first while it has the focus
+        await pilot.pause()
+        shown = str(bar.render())
+        assert shown.index("x Smooth") < shown.index("b Build")
+        smoothing = app.charts.smoothing
+        await pilot.click(KeyBar, offset=(shown.index("x Smooth") + 1, 0))
+        await pilot.pause()
+        assert app.charts.smoothing != smoothing  # the click pressed x in the focused view
+        await pilot.click(KeyBar, offset=(shown.index("? Help") + 1, 0))
+        await pilot.pause()
+        assert type(app.screen).__name__ == "HelpScreen"
+
+
 def test_bindings_help_palette_and_docs_come_from_one_table() -> None:
     bound = {(b.key, b.action) for b in app_bindings()}
     assert {(k.keys, k.action) for k in KEYS if k.bind and k.keys} == bound

@@ -31,7 +31,8 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
+from motip_tui.widgets.key_bar import KeyBar
 
 from motip.trainlog import MAX_LINE_BYTES, SKIPPED_LINE
 
@@ -311,7 +312,7 @@ class LogViewerScreen(ModalScreen):
         yield LogLines(LineIndex(self.sources[0].path), id="log-lines")
         yield Static(id="log-status")
         yield Input(placeholder="search (Enter: find, Esc: cancel)", id="log-search")
-        yield Footer()
+        yield KeyBar()
 
     @property
     def lines_view(self) -> LogLines:

@@ -33,7 +33,8 @@ from textual.binding import Binding
 from textual.containers import Container, Vertical, VerticalScroll
 from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
+from motip_tui.widgets.key_bar import KeyBar
 
 from motip.rundir import TRAIN_LOG, contact_sheets, dashboard_png, viz_dir
 from motip_tui.screens.log_viewer import shown_path
@@ -185,7 +186,7 @@ class PictureScreen(ModalScreen):
             with Container(id="picture-area"):
                 yield VerticalScroll(Static(id="picture-text"), id="picture-message")
             yield Static(id="picture-status")
-            yield Footer()
+            yield KeyBar()
 
     def on_mount(self) -> None:
         if self.renderer_problem:

@@ -236,7 +236,6 @@ class ChartsView(Widget, can_focus=True):
         self._buckets: dict[tuple[Path, str, str, bool], chartmath.MinMaxBuckets] = {}
         self._checking = False
         self._check_again = False
-        self._numpy_ready = threading.Event()
 
     # -- layout ----------------------------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -248,18 +247,14 @@ class ChartsView(Widget, can_focus=True):
                 yield ChartPanel(name)
 
     def on_mount(self) -> None:
-        # numpy (the series' arrays) takes ~0.3 s to import, more on a busy box: never on the UI thread.
-        threading.Thread(target=self._import_numpy, name="charts:numpy", daemon=True).start()
+        # numpy (the series' arrays, ~0.1 s) on the UI thread once the first frame is up: imported in a thread beside
+        # the UI or a log reader, it waited for the GIL at each of its file reads and took 0.5-1.5 s (bench/tui.py).
+        self.call_after_refresh(importlib.import_module, "numpy")
         self.set_interval(self.refresh_s, self._tick)
         self.set_interval(CHECK_EVERY_S, self._request_check)
         self._apply_layout()
         self._show_empty()
         self._request_check()  # runs given before the view was mounted
-
-    def _import_numpy(self) -> None:
-        importlib.import_module("numpy")
-        self._numpy_ready.set()
-        self._data_arrived()
 
     def on_unmount(self) -> None:
         _stop_aside([*self.watches, *([self.follower] if self.follower is not None else [])])
@@ -437,7 +432,7 @@ class ChartsView(Widget, can_focus=True):
             if self.alerts:
                 self._set_alerts([])
             return
-        if not self.is_mounted or not self.is_on_screen or not self._numpy_ready.is_set():
+        if not self.is_mounted or not self.is_on_screen:
             return
         follower = self.follower
         key = (tuple((id(w), w.version, w.loading) for w in self.watches), self.size, self.smoothing,
