@@ -61,10 +61,35 @@ def make_workspace(root: Path, lines: int) -> Path:
     return root / "config.toml"
 
 
-def first_frame_s(config: Path, repeats: int = 5, size: tuple[int, int] = (80, 24)) -> list[float]:
-    """What the user waits for: ``motip-tui --config X`` started in a pseudo-terminal (a real terminal driver, not
-    headless) until its first complete frame is on the terminal: the view tabs, the stage table's header and the key
-    bar all written. Seconds from the spawn, one per run; each run is then ended with SIGTERM."""
+BARE_TEXTUAL_APP = """\
+from textual.app import App
+from textual.widgets import DataTable, Footer, TabbedContent, TabPane
+
+
+class Bare(App):
+    BINDINGS = [("q", "quit", "Quit")]
+
+    def compose(self):
+        with TabbedContent():
+            for index, name in enumerate(("Stages", "Budgets", "Charts", "Jobs", "Machine")):
+                with TabPane(f"{index + 1} {name}"):
+                    yield DataTable()
+        yield Footer()
+
+    def on_mount(self):
+        table = self.query_one(DataTable)
+        table.add_columns(" stage ", "budgets")
+        table.add_row("Foundation", "BDD 5k+DT 5k")
+
+
+Bare().run()
+"""
+
+
+def first_frame_s(argv: list[str], repeats: int = 5, size: tuple[int, int] = (80, 24)) -> list[float]:
+    """What the user waits for: ``argv`` (``motip-tui --config X``) started in a pseudo-terminal (a real terminal
+    driver, not headless) until its first complete frame is on the terminal: the view tabs, the stage table's header
+    and the key bar all written. Seconds from the spawn, one per run; each run is then ended with SIGTERM."""
     import fcntl
     import pty
     import re
@@ -75,7 +100,6 @@ def first_frame_s(config: Path, repeats: int = 5, size: tuple[int, int] = (80, 2
 
     markers = ("Stages", " stage ", "Quit")
     escapes = re.compile(rb"\x1b(\[[0-9;?<>=$]*[ -/]*[@-~]|\][^\x07]*\x07|[()][0-9A-B])")
-    script = Path(sys.executable).with_name("motip-tui")
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -83,7 +107,7 @@ def first_frame_s(config: Path, repeats: int = 5, size: tuple[int, int] = (80, 2
         if pid == 0:  # the child: the terminal's size is set before the app asks for it
             fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", size[1], size[0], 0, 0))
             os.environ["TERM"] = "xterm-256color"
-            os.execv(str(script), [str(script), "--config", str(config)])
+            os.execv(argv[0], argv)
         screen, seen = b"", None
         while seen is None and time.perf_counter() - start < 30:
             ready, _, _ = select.select([fd], [], [], 1.0)
@@ -100,7 +124,7 @@ def first_frame_s(config: Path, repeats: int = 5, size: tuple[int, int] = (80, 2
         os.waitpid(pid, 0)
         os.close(fd)
         if seen is None:
-            raise SystemExit(f"motip-tui never drew its first frame; its output ended with {screen[-300:]!r}")
+            raise SystemExit(f"{argv} never drew its first frame; its output ended with {screen[-300:]!r}")
         times.append(seen)
     return times
 
@@ -197,9 +221,15 @@ def main() -> None:
         big = make_workspace(Path(tmp) / "big", args.lines)
         size_mb = (big.parent / "outputs" / "stage1_20261124_100000" / "train.log").stat().st_size / 1e6
         print(f"wrote {args.lines:,}-line train.log ({size_mb:.0f} MB) in {time.perf_counter() - made:.1f} s")
-        for label, times in (("startup to first frame (motip-tui in a pseudo-terminal, 80x24)", first_frame_s(small)),
+        bare = Path(tmp) / "bare_textual_app.py"
+        bare.write_text(BARE_TEXTUAL_APP)
+        motip_tui = [str(Path(sys.executable).with_name("motip-tui")), "--config", str(small)]
+        ours, floor = first_frame_s(motip_tui), first_frame_s([sys.executable, str(bare)])
+        for label, times in (("startup to first frame (motip-tui in a pseudo-terminal, 80x24)", ours),
+                             ("  the same for a bare Textual app (5 tabs, a table, a footer): the floor", floor),
                              ("startup to idle and exit (headless, fresh interpreter)", startup_to_idle_s(small))):
             print(f"{label}: median {statistics.median(times):.2f} s  (runs: {', '.join(f'{t:.2f}' for t in times)})")
+        print(f"  motip-tui / bare Textual app, first frame: {statistics.median(ours) / statistics.median(floor):.2f}")
         for label, config, lines in (("1,000-line log", small, 1000), (f"{args.lines:,}-line log", big, args.lines)):
             results = asyncio.run(in_app(config, lines, args.idle_s))
             lat = results["append_latency_s"]
