@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from train_fixtures import TINY, env, make_workspace
+from tests.helpers.training import TINY, env, make_workspace
 
 
 @pytest.fixture(scope="module")

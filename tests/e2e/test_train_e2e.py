@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from train_fixtures import TINY, env, make_workspace, motip
+from tests.helpers.training import TINY, env, make_workspace, motip
 
 # Small and quick: 4 steps per epoch, every box above 0.05 reported so TrackEval always has something to score.
 FAST = ["--EPOCHS", "2", "--MAX_STEPS_PER_EPOCH", "4", "--DET_THRESH", "0.05", "--NEWBORN_THRESH", "0.05",

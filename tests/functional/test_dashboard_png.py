@@ -15,6 +15,8 @@ from PIL import Image
 from motip.trainlog import TrainLogWriter
 from motip.viz.dashboard import render_dashboard, smooth
 
+from tests.helpers.paths import DATA_DIR, REPO
+
 
 def write_log(path: Path, epochs: int = 3, steps: int = 20, per_class: bool = True, hota0: float = 45.0) -> Path:
     with TrainLogWriter(path) as writer:
@@ -84,7 +86,7 @@ def test_smooth_skips_non_finite_and_follows_the_trend() -> None:
     assert out[0] == 10.0 and out[2] == 10.0 and 0 < out[-1] < out[4] < 10.0
 
 
-REAL_LOG = Path(__file__).parent / "data" / "dashboard_real_tiny_train.log"
+REAL_LOG = DATA_DIR / "dashboard_real_tiny_train.log"
 
 
 def test_real_tiny_training_log(tmp_path: Path) -> None:
@@ -273,7 +275,7 @@ def test_image_size_is_what_help_and_docs_say(tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, "-m", "motip", "dashboard", "--help"], capture_output=True, text=True,
                           timeout=60)
     help_text = " ".join(proc.stdout.split())
-    docs = (Path(__file__).parents[1] / "docs" / "viz.md").read_text()
+    docs = (REPO / "docs" / "viz.md").read_text()
     for w, h in (with_classes, without):
         assert f"{w}x{h}" in help_text and f"{w}x{h}" in docs
     out = render_dashboard([write_log(tmp_path / "r" / "train.log", per_class=False)], tmp_path / "d.png", dpi=50)

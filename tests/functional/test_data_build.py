@@ -10,11 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from data_helpers import make_workspace, manifest_ids, write_config
 
 from motip.cli import main
 from motip.data.builder import build_status, output_lock
 from motip.data.settings import load_build_settings
+
+from tests.helpers.data import make_workspace, manifest_ids, write_config
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from train_fixtures import motip
+from tests.helpers.training import motip
 
 STAGE = "configs/stage1_demo_foundation.yaml"
 
@@ -174,7 +174,8 @@ async def test_tui_shows_the_doctor_before_a_gpu_launch_and_cancel_starts_nothin
     dataset built here, and no GPU on a CPU box) show in a dialog; c cancels and no job starts."""
     from motip_tui.app import MotipApp
     from motip_tui.screens.doctor import DoctorScreen, doctor_wanted
-    from tui_helpers import REPO, make_workspace, wait_for
+    from tests.helpers.paths import REPO
+    from tests.helpers.tui import make_workspace, wait_for
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.delenv("MOTIP_TUI_DOCTOR", raising=False)
@@ -207,7 +208,8 @@ async def test_tui_shows_the_doctor_before_a_gpu_launch_and_cancel_starts_nothin
 async def test_tui_launch_anyway_after_the_doctor_fails(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from motip_tui.app import MotipApp
     from motip_tui.screens.doctor import DoctorScreen
-    from tui_helpers import REPO, make_workspace, wait_for
+    from tests.helpers.paths import REPO
+    from tests.helpers.tui import make_workspace, wait_for
 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     monkeypatch.setenv("MOTIP_TUI_DOCTOR", "always")

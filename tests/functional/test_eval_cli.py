@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from eval_helpers import as_tracker, two_walkers, write_seq, write_seqmap, write_tracker
 from motip.data.mot_format import fingerprint_split
 from motip.eval.fingerprint import check_val_fingerprint
+
+from tests.helpers.eval_files import as_tracker, two_walkers, write_seq, write_seqmap, write_tracker
 
 
 def motip(*args: str, cwd: Path) -> subprocess.CompletedProcess:

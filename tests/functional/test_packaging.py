@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPO
+
 BUNDLED_CONFIGS = {"r50_deformable_detr_motip_dancetrack.yaml", "stage1_universal_foundation.yaml",
                    "stage2_universal_refine.yaml", "stage3_aerial_adapt.yaml", "tiny_cpu.yaml"}
 

@@ -1,5 +1,5 @@
 """The queue's control path without training: a real detached worker that pauses on a full disk, status, resume,
-stop, and the errors a user can hit. (The full 1 -> 2 -> 3 run is in tests/test_e2e.py.)"""
+stop, and the errors a user can hit. (The full 1 -> 2 -> 3 run is in tests/e2e/test_e2e.py.)"""
 
 from __future__ import annotations
 

@@ -5,21 +5,21 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
 from motip.cli import COMMANDS
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPO
+
 
 
 def test_ci_runs_the_readme_test_command() -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     commands = re.findall(r"```bash\n(.+?)\n```", quick_start)
     assert len(commands) == 2, commands
-    ci = (ROOT / ".ci" / "run").read_text()
+    ci = (REPO / ".ci" / "run").read_text()
     assert f"TEST_COMMAND='{commands[1]}'" in ci
 
 
@@ -32,7 +32,7 @@ def test_every_command_has_help(command: str) -> None:
 
 def test_quick_start_install_is_not_silent() -> None:
     """The first install downloads ~5 GB (torch's CUDA build): pip's progress shows, and the README says so."""
-    readme = (ROOT / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     quick_start = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
     install = re.findall(r"```bash\n(.+?)\n```", quick_start)[0]
     assert "pip install" in install and " -q" not in install.split("pip install", 1)[1].split("&&")[0]

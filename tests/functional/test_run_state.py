@@ -274,7 +274,7 @@ async def test_tui_run_table_shows_a_killed_run_as_dead(tmp_path: Path) -> None:
     from textual.widgets import DataTable
 
     from motip_tui.app import MotipApp
-    from tui_helpers import make_workspace, wait_for
+    from tests.helpers.tui import make_workspace, wait_for
 
     config = make_workspace(tmp_path / "ws")
     run_dir = config.parent / "outputs" / "stage1_universal_foundation_20260101_000000"

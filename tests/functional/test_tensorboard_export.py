@@ -13,8 +13,8 @@ from motip.trainlog import TrainLogWriter
 
 pytest.importorskip("tensorboard")
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402 - after importorskip
+from tests.helpers.paths import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 
 
 def _write_run(run_dir: Path, *, resumed: bool = False) -> Path:

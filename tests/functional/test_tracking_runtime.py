@@ -14,7 +14,8 @@ from motip.config import load_config
 from motip.engine.runs import save_checkpoint
 from motip.engine.tracking import RuntimeTracker, preprocess, track_sequence
 from motip.model import build_model
-from train_fixtures import TINY, motip
+
+from tests.helpers.training import TINY, motip
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from train_fixtures import TINY, make_workspace, motip
+from tests.helpers.training import TINY, make_workspace, motip
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,8 @@ from motip.data.augment import TrajectoryAugment, collate_clips
 from motip.data.sampler import clip_settings
 from motip.engine.optim import build_optimizer, group_lr, param_groups, warmup_lr
 from motip.model import build_model
-from train_fixtures import TINY, make_workspace, motip
+
+from tests.helpers.training import TINY, make_workspace, motip
 
 # The schedule is stepped without optimiser steps on purpose (we only read its LR).
 pytestmark = pytest.mark.filterwarnings(r"ignore:Detected call of `lr_scheduler.step\(\)`:UserWarning")

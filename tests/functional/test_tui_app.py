@@ -9,7 +9,8 @@ from textual.widgets import DataTable, Input, Static
 
 from motip_tui.app import MotipApp
 from motip_tui.widgets.charts import Chart
-from tui_helpers import eval_line, make_run, make_workspace, train_line, wait_for
+
+from tests.helpers.tui import eval_line, make_run, make_workspace, train_line, wait_for
 
 SIZE = (80, 24)
 

@@ -16,7 +16,8 @@ from motip.rundir import acquire_lock
 from motip_tui import chartmath
 from motip_tui.widgets.charts import Chart
 from motip_tui.widgets.charts_view import ChartPanel, ChartsView, plot_color, run_color
-from tui_helpers import wait_for
+
+from tests.helpers.tui import wait_for
 
 # -- chartmath -----------------------------------------------------------------------------------------------------
 
@@ -327,7 +328,8 @@ def snapshot_before(runs: list[Path], keys: tuple[str, ...]):
 @pytest.mark.parametrize("size, keys", [((80, 24), ()), ((80, 24), ("y", "k")), ((120, 40), ())])
 def test_charts_snapshot(snap_compare, tmp_path: Path, size: tuple[int, int],
                          keys: tuple[str, ...]) -> None:
-    """What the view looks like (SVGs in tests/__snapshots__/; ``--snapshot-update`` after a deliberate change)."""
+    """What the view looks like (SVGs in tests/functional/__snapshots__/; ``--snapshot-update`` after a deliberate
+    change)."""
     first = write_run(tmp_path, "stage1_20261124_100000", 500, [(50 + e, 52 + e, 51 + e, 47 + e) for e in range(5)],
                       finished=True)
     second = write_run(tmp_path, "stage2_20261125_090000", 300, [(53 + e, 56 + e, 51 + e, 52 + e) for e in range(3)],

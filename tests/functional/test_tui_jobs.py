@@ -12,7 +12,9 @@ from textual.widgets import DataTable, Static
 from motip.jobs import find_jobs, jobs_dir, new_job_dir, read_job, start_job, stop_job
 from motip_tui.app import MotipApp
 from motip_tui.widgets.charts import Chart
-from tui_helpers import REPO, make_workspace, wait_for
+
+from tests.helpers.paths import REPO
+from tests.helpers.tui import make_workspace, wait_for
 
 SIZE = (80, 24)
 
@@ -137,7 +139,7 @@ def test_failed_launch_record_export_outputs_and_tail_status(tmp_path: Path) -> 
 
     from motip.job_results import export_outputs, record_failed_launch
     from motip.trainlog import tail_status
-    from tui_helpers import make_run, train_line
+    from tests.helpers.tui import make_run, train_line
 
     root = tmp_path / "ws"
     root.mkdir()

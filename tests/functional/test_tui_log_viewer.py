@@ -10,7 +10,8 @@ from textual.app import App
 
 from motip.trainlog import SKIPPED_LINE
 from motip_tui.screens.log_viewer import MATCH_STYLE, CURRENT_MATCH_STYLE, LineIndex, LogLines, LogViewerScreen
-from tui_helpers import wait_for
+
+from tests.helpers.tui import wait_for
 
 
 class Host(App):
@@ -186,7 +187,7 @@ def test_line_index_spans_and_partial_line(tmp_path: Path) -> None:
 
 def test_snapshot_80x24_search(snap_compare, tmp_path: Path, monkeypatch) -> None:
     """The viewer at 80x24 after a search (paths shown relative to the working folder, so the SVG is stable).
-    After a deliberate change: ``pytest tests/test_tui_log_viewer.py --snapshot-update``."""
+    After a deliberate change: ``pytest tests/functional/test_tui_log_viewer.py --snapshot-update``."""
     monkeypatch.chdir(tmp_path)
     log = tmp_path / "train.log"
     log.write_text(_lines(60))

@@ -13,9 +13,10 @@ from PIL import Image as PILImage
 from textual.app import App
 
 from motip_tui.screens.picture import PictureScreen, detect_renderer, image_renderer
-from tui_helpers import make_run, make_workspace, wait_for
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPO
+from tests.helpers.tui import make_run, make_workspace, wait_for
+
 
 
 class Host(App):
@@ -185,7 +186,7 @@ def test_contact_sheets_paths_and_lazy_import(tmp_path: Path) -> None:
 
 def test_snapshot_80x24_half_blocks(snap_compare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The picture screen at 80x24 in half-blocks on a generated picture (stable: no terminal, fixed pixels).
-    After a deliberate change: ``pytest tests/test_tui_picture.py --snapshot-update``."""
+    After a deliberate change: ``pytest tests/functional/test_tui_picture.py --snapshot-update``."""
     monkeypatch.chdir(tmp_path)
     import textual_image._terminal as terminal  # no terminal query; fixes the cell size a tty (pytest -s) would give
 

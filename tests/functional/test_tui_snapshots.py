@@ -1,7 +1,8 @@
 """Screenshots (SVG, pytest-textual-snapshot) of each view of the control center at 80x24 on a fixed workspace
-(tests/tui_helpers.make_snapshot_workspace: fixed runs, jobs, times and mtimes; the machine view shows a fixed
+(tests/helpers/tui.py make_snapshot_workspace: fixed runs, jobs, times and mtimes; the machine view shows a fixed
 sample; notifications cleared), so they change only when the code does. After a deliberate change of a view:
-``pytest tests/test_tui_snapshots.py --snapshot-update`` and look at the new SVGs in tests/__snapshots__/."""
+``pytest tests/functional/test_tui_snapshots.py --snapshot-update`` and look at the new SVGs in
+tests/functional/__snapshots__/."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from textual.widgets import DataTable
 from motip_tui.app import MotipApp
 from motip_tui.machine import GpuSample, JobUsage, MachineSample
 from motip_tui.widgets.machine import MachineView
-from tui_helpers import make_snapshot_workspace, wait_for
+
+from tests.helpers.tui import make_snapshot_workspace, wait_for
 
 SIZE = (80, 24)
 SAMPLE = MachineSample(cpu=37.5, ram_used_gb=21.4, ram_total_gb=62.8, disk_free_gb=143.2, disk_total_gb=500.0,

@@ -13,7 +13,9 @@ from textual.widgets import DataTable, Input, RichLog, Static
 from motip_tui.app import MotipApp
 from motip_tui.bindings import KEYS, app_bindings, help_rows, keys_markdown
 from motip_tui.screens.modals import ConfirmScreen, SaveDiscardScreen
-from tui_helpers import REPO, eval_line, make_run, make_workspace, train_line, wait_for
+
+from tests.helpers.paths import REPO
+from tests.helpers.tui import eval_line, make_run, make_workspace, train_line, wait_for
 
 SIZE = (80, 24)
 
@@ -246,7 +248,7 @@ async def test_the_command_palette_lists_the_actions_of_the_key_table(tmp_path: 
 async def test_p_and_l_open_the_pictures_and_the_log_viewer_of_the_selection(tmp_path: Path) -> None:
     from motip_tui.screens.log_viewer import LogViewerScreen
     from motip_tui.screens.picture import PictureScreen
-    from tui_helpers import make_snapshot_workspace
+    from tests.helpers.tui import make_snapshot_workspace
 
     app = app_for(make_snapshot_workspace(tmp_path / "ws"))
     async with app.run_test(size=SIZE) as pilot:

@@ -11,10 +11,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from test_viz_render import FRAMES, make_case
-
-REPO = Path(__file__).resolve().parents[1]
-TINY = REPO / "configs" / "tiny_cpu.yaml"
+from tests.helpers.paths import REPO
+from tests.helpers.training import TINY
+from tests.helpers.viz_case import FRAMES, make_case
 
 
 def save_checkpoint(path: Path, overrides: list[str]) -> Path:

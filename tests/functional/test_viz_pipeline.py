@@ -27,7 +27,8 @@ from motip.viz.render import (
 from motip.viz.video import H264_CRF, H264_PRESET, H264Writer, VideoSink
 from motip.data import mot_files
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPO
+
 
 
 def make_frames(folder: Path, count: int, width: int, height: int, seed: int = 0) -> list[Path]:

@@ -1,4 +1,4 @@
-"""Shared helpers of the tests/test_data_*.py files: a synthetic workspace with a config.toml and a manifest."""
+"""For the builder tests: a synthetic workspace (sources, manifest.json) and its config.toml."""
 
 from __future__ import annotations
 

@@ -1,17 +1,16 @@
-"""Shared small configs and synthetic inputs for the tests/test_model_*.py files."""
+"""Small model configs, the official config and state-dict manifests, and synthetic inputs for the model tests."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
 import torch
 import yaml
 
-DATA_DIR = Path(__file__).resolve().parent / "data"
+from tests.helpers.paths import DATA_DIR
+
 SPEC_DIR = DATA_DIR / "spec"  # copies of the official state-dict manifests (tests/data/README.md)
-REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
 def tiny_config(**overrides: Any) -> dict[str, Any]:

@@ -1,5 +1,5 @@
-"""Shared fixtures of tests/test_train_*.py and tests/test_tracking_*.py: a small synthetic workspace built with the
-real builder (`motip build`), and subprocess helpers."""
+"""For the training and tracking tests: a small synthetic workspace built with the real builder (`motip build`), the
+tiny CPU config, and running `motip` as a subprocess."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPO
+
 TINY = REPO / "configs" / "tiny_cpu.yaml"
 
 

@@ -1,4 +1,4 @@
-"""Shared helpers of tests/test_tui_*.py: a small workspace with stages, run folders with train.logs, waiting."""
+"""For the TUI tests: a small workspace with stages, run folders with train.logs, waiting under Pilot."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPO
 
 CONFIG = """\
 # test workspace

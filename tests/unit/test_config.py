@@ -12,14 +12,15 @@ import yaml
 from motip.config import SCHEMA, VAL_CONFIG_SCHEMA, load_config, parse_overrides
 from motip.errors import ConfigError
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs"
+from tests.helpers.paths import DATA_DIR, REPO
+
+CONFIGS = REPO / "configs"
 BASE = CONFIGS / "r50_deformable_detr_motip_dancetrack.yaml"
 
 
 @pytest.fixture(autouse=True)
 def _in_project(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(ROOT)  # TRAIN.md's SUPER_CONFIG_PATHs are relative to the project folder
+    monkeypatch.chdir(REPO)  # TRAIN.md's SUPER_CONFIG_PATHs are relative to the project folder
 
 
 def test_base_config_spells_out_every_schema_default() -> None:
@@ -68,7 +69,7 @@ def test_stage2_and_stage3_merge_val_config_key_by_key() -> None:
 
 def test_stage_files_hold_exactly_train_md_content() -> None:
     # The YAML blocks of TRAIN.md, verbatim, must be what configs/ holds (the user's files, unchanged).
-    train_md = Path(__file__).parent / "data" / "TRAIN.md"  # a copy of the user's plan (tests/data/README.md)
+    train_md = DATA_DIR / "TRAIN.md"  # a copy of the user's plan (tests/data/README.md)
     text = train_md.read_text()
     blocks = [b.split("```", 1)[0] for b in text.split("```yaml\n")[1:]]
     blocks = ["\n".join(line[4:] if line.startswith("    ") else line for line in b.splitlines()) for b in blocks]
@@ -179,11 +180,11 @@ def test_resolve_path_uses_root_path(tmp_path: Path) -> None:
 
 def test_cli_config_show_and_errors() -> None:
     ok = subprocess.run([sys.executable, "-m", "motip", "config", "show", "configs/stage3_aerial_adapt.yaml", "--json"],
-                        capture_output=True, text=True, cwd=ROOT)
+                        capture_output=True, text=True, cwd=REPO)
     assert ok.returncode == 0, ok.stderr
     assert '"AUG_MAX_SIZE": 1100' in ok.stdout and "stage3_aerial_adapt.yaml" in ok.stdout
     bad = subprocess.run([sys.executable, "-m", "motip", "config", "show", "configs/stage1_universal_foundation.yaml",
-                          "--LR_DORP", "3"], capture_output=True, text=True, cwd=ROOT)
+                          "--LR_DORP", "3"], capture_output=True, text=True, cwd=REPO)
     assert bad.returncode == 2 and "did you mean LR_DROP?" in bad.stderr
 
 

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from scipy.optimize import linear_sum_assignment
 
-from eval_helpers import write_seq, write_tracker
 from motip.eval import metrics as M
+
+from tests.helpers.eval_files import write_seq, write_tracker
 
 DISTRACTORS = (2, 7, 8, 12)
 

@@ -7,10 +7,11 @@ import json
 import numpy as np
 import pytest
 
-from eval_helpers import as_tracker, two_walkers, write_seq, write_seqmap, write_tracker
 from motip.data.mot_files import read_gt, read_ignore, read_sequence, read_tracker_file
 from motip.errors import DataError, MotipError
 from motip.eval import metrics as M
+
+from tests.helpers.eval_files import as_tracker, two_walkers, write_seq, write_seqmap, write_tracker
 
 PED = {"pedestrian": 1}
 

@@ -25,7 +25,8 @@ from motip.errors import DataError, MotipError
 from motip.workspace import load_workspace
 from motip.workspace_init import DEMO_MARKER, TRAIN_STAGES, create_workspace
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPO
+
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model_helpers import synthetic_seq_info, synthetic_targets, tiny_config
 from motip.errors import ConfigError
 from motip.model import build_criterion, build_id_criterion, build_model, inference_dtype
 from motip.model.ms_deform_attn import ms_deform_attn_core_pytorch
+
+from tests.helpers.model import synthetic_seq_info, synthetic_targets, tiny_config
 
 
 def test_detr_output_shapes_and_ranges():

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from model_helpers import SPEC_DIR, load_spec, official_config, tiny_config
 from motip.errors import MotipError
 from motip.model import build_model, load_pretrain
+
+from tests.helpers.model import SPEC_DIR, load_spec, official_config, tiny_config
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,8 @@ from motip.records import (
     record_epoch_metrics,
 )
 
-REPO = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPO
+
 
 
 def sample_records() -> list[Record]:

@@ -15,8 +15,8 @@ from motip.config import SCHEMA, SCHEMA_DEFAULT, VAL_CONFIG_SCHEMA, default_conf
 from motip.config.settings import (SETTINGS_TYPES, DataSettings, LossSettings, ModelSettings, OptimizerSettings,
                                    TrackerSettings, TrainSettings, config_value, data_settings, loss_settings,
                                    model_settings, optimizer_settings, setting_keys, tracker_settings, train_settings)
+from tests.helpers.paths import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("motip", "motip_tui")
 # The one function that builds each settings type.
 _BUILDERS = {ModelSettings: model_settings, LossSettings: loss_settings, OptimizerSettings: optimizer_settings,
@@ -43,13 +43,13 @@ def _fallbacks() -> list[tuple[str, int, str, str]]:
     nullable key it gives null its documented meaning, e.g. root_path null = the working directory)."""
     found = []
     for package in PACKAGES:
-        for path in sorted((ROOT / package).rglob("*.py")):
+        for path in sorted((REPO / package).rglob("*.py")):
             text = path.read_text(encoding="utf-8")
             for match in _FALLBACK.finditer(text):
                 key = match.group(1) or match.group(2)
                 if key in _KEYS and not (match.group(0).rstrip().endswith("or") and _nullable(key)):
                     line = text.count("\n", 0, match.start()) + 1
-                    found.append((path.relative_to(ROOT).as_posix(), line, key, text.splitlines()[line - 1].strip()))
+                    found.append((path.relative_to(REPO).as_posix(), line, key, text.splitlines()[line - 1].strip()))
     return found
 
 

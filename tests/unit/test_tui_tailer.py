@@ -13,7 +13,8 @@ from motip.alerts import machine_alerts, run_alerts
 from motip.trainlog import parse_lines
 from motip_tui.tailer import FileTailer
 from motip_tui.widgets.charts import bucket_means, downsample, log10_series
-from tui_helpers import eval_line, train_line
+
+from tests.helpers.tui import eval_line, train_line
 
 
 class Collector:

@@ -4,7 +4,6 @@ motip.viz.matching equal TrackEval's (through motip.eval.metrics.evaluate)."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +12,7 @@ from motip.data import mot_files
 from motip.eval.metrics import evaluate
 from motip.viz.matching import match_sequence
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-from viz import make_sequence  # noqa: E402  (bench/viz.py's generator: real files, small frames here)
+from bench.viz import make_sequence  # bench/viz.py's generator: real files, small frames here
 
 
 @pytest.mark.parametrize("seed", [0, 1])

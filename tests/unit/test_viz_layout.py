@@ -12,7 +12,8 @@ import pytest
 
 from motip.viz.matching import Category, DrawnBox, FrameResult
 from motip.viz.render import HUD_MAX_FRACTION, FrameDrawer, count_texts, render_sequence
-from test_viz_render import FRAMES, FP_FRAME, MISS_FRAME, SWITCH_FRAME, make_case
+
+from tests.helpers.viz_case import FRAMES, FP_FRAME, MISS_FRAME, SWITCH_FRAME, make_case
 
 GREY = 128
 

@@ -11,13 +11,14 @@ import pytest
 from motip.errors import ConfigError
 from motip.workspace import apply_stage, key_line, load_workspace, update_workspace
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers.paths import REPO
+
 
 
 @pytest.fixture()
 def config_toml(tmp_path: Path) -> Path:
     path = tmp_path / "config.toml"
-    shutil.copy(ROOT / "config.toml", path)
+    shutil.copy(REPO / "config.toml", path)
     return path
 
 

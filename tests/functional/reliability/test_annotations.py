@@ -16,13 +16,15 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from data_helpers import make_workspace, manifest_ids, write_config
 
 from motip.cli import main
 from motip.data.categories import BDD_ALIASES, IGNORE, PERSON, VEHICLE
 from motip.data.readers import bdd100k, dancetrack, read_video, visdrone
 from motip.data.video import VideoRef
 from motip.errors import DataError
+
+from tests.helpers.data import make_workspace, manifest_ids, write_config
+from tests.helpers.paths import DATA_DIR
 
 W, H = 64, 48
 
@@ -194,7 +196,7 @@ def test_item13_boxes_clipped_to_the_image_and_vanished_ones_counted(tmp_path: P
 
 def _toolkit_aliases() -> dict[str, str]:
     """The [name_mapping] table as copied (with its source) into tests/data/bdd100k_aliases.md."""
-    text = (Path(__file__).parents[1] / "data/bdd100k_aliases.md").read_text()
+    text = (DATA_DIR / "bdd100k_aliases.md").read_text()
     assert "bdd100k/configs/box_track.toml" in text and "9ac17c6c7c51d2fc83065fccd707cd5b1882a293" in text
     table = text.split("\n[name_mapping]\n", 1)[1].split("```", 1)[0]
     return dict(re.findall(r'^(\w+) = "([^"]+)"$', table, re.MULTILINE))

@@ -1,7 +1,7 @@
 """Reliability drill, builds (issue 11 items 7-9): a prune never pulls a build from under a live training or an
 output link, one output never touches another's builds, and degenerate inputs never replace a good dataset.
 
-Tiny synthetic releases (tests/data_helpers.py); every build and prune goes through the real `motip build` CLI.
+Tiny synthetic releases (tests/helpers/data.py); every build and prune goes through the real `motip build` CLI.
 """
 
 from __future__ import annotations
@@ -14,9 +14,10 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from data_helpers import make_workspace, write_config
 
 from motip.cli import main
+
+from tests.helpers.data import make_workspace, write_config
 
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
 

@@ -16,7 +16,8 @@ import pytest
 
 from motip.cli import main as motip_main
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers.paths import REPO
+
 ENV = dict(os.environ, OMP_NUM_THREADS="1")
 
 

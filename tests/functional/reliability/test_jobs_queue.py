@@ -22,9 +22,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from proc_helpers import wait_until
 
 from motip.jobs import boot_id, read_job, start_job, stop_job
+
+from tests.helpers.processes import wait_until
 
 SLEEPER = [sys.executable, "-c", "import time\nwhile True: time.sleep(0.2)"]
 
@@ -279,7 +280,7 @@ async def test_item18_tui_starts_and_shows_malformed_entries_as_unreadable(tmp_p
     from textual.widgets import DataTable, Static
 
     from motip_tui.app import MotipApp
-    from tui_helpers import make_workspace, wait_for
+    from tests.helpers.tui import make_workspace, wait_for
 
     config = make_workspace(tmp_path / "ws")
     root = config.parent

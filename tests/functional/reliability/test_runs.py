@@ -21,9 +21,10 @@ from pathlib import Path
 
 import pytest
 import torch
-from train_fixtures import env
 
 from motip.trainlog import parse_log
+
+from tests.helpers.training import env
 
 pytestmark = pytest.mark.slow
 

@@ -18,9 +18,10 @@ from pathlib import Path
 
 import psutil
 import pytest
-from proc_helpers import wait_until as wait_for
 
 from motip.trainlog import parse_log
+
+from tests.helpers.processes import wait_until as wait_for
 
 pytestmark = pytest.mark.slow
 
