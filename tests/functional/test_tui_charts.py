@@ -17,6 +17,7 @@ from motip_tui import chartmath
 from motip_tui.widgets.charts import Chart
 from motip_tui.widgets.charts_view import ChartPanel, ChartsView, plot_color, run_color
 
+from tests.helpers.trainlog import end_line, start_line, written
 from tests.helpers.tui import wait_for
 
 # -- chartmath -----------------------------------------------------------------------------------------------------
@@ -95,32 +96,33 @@ def test_run_eta_and_durations() -> None:
 
 # -- ChartsView in a host app --------------------------------------------------------------------------------------
 
-START = '2026-11-24T10:00:00 [start] run="outputs/{name}" config="c.yaml" epochs=10 pid=1\n'
-
-
 def step_line(step: int, steps_per_epoch: int = 100) -> str:
+    # Rounded as these logs always had them: loss to 4 decimals, grad norm to 3, lr to 3 significant digits.
     epoch = (step - 1) // steps_per_epoch + 1
-    return (f"2026-11-24T10:00:00 [train] epoch={epoch} step={(step - 1) % steps_per_epoch + 1} "
-            f"total_steps={steps_per_epoch} global_step={step} loss={2 + 1 / (1 + step / 50):.4f} "
-            f"grad_norm={1 + (step % 7) / 3:.3f} lr={2e-5 * min(1.0, step / 50):.3g} s_per_step=1.5\n")
+    return written("2026-11-24T10:00:00", lambda log: log.train_step(
+        epoch=epoch, step=(step - 1) % steps_per_epoch + 1, total_steps=steps_per_epoch, global_step=step,
+        loss=round(2 + 1 / (1 + step / 50), 4), grad_norm=round(1 + (step % 7) / 3, 3),
+        lr=float(f"{2e-5 * min(1.0, step / 50):.3g}"), s_per_step=1.5))
 
 
 def eval_line(epoch: int, hota: float, idf1: float, pedestrian: float, vehicle: float) -> str:
-    return (f"2026-11-24T11:00:00 [eval] epoch={epoch} HOTA={hota} IDF1={idf1} pedestrian.HOTA={pedestrian} "
-            f"vehicle.HOTA={vehicle} pedestrian.IDF1={pedestrian + 2} vehicle.IDF1={vehicle + 2}\n")
+    return written("2026-11-24T11:00:00", lambda log: log.eval(
+        epoch=epoch, metrics={"HOTA": hota, "IDF1": idf1},
+        per_class={"pedestrian": {"HOTA": pedestrian, "IDF1": pedestrian + 2},
+                   "vehicle": {"HOTA": vehicle, "IDF1": vehicle + 2}}))
 
 
 def write_run(root: Path, name: str, steps: int, evals: list[tuple[float, float, float, float]],
               finished: bool = False) -> Path:
     run = root / name
     run.mkdir(parents=True)
-    lines = [START.format(name=name)]
+    lines = [start_line(f"outputs/{name}", "c.yaml")]
     for step in range(1, steps + 1):
         lines.append(step_line(step))
         if step % 100 == 0 and step // 100 <= len(evals):
             lines.append(eval_line(step // 100, *evals[step // 100 - 1]))
     if finished:  # run_state reads "finished" from the [end] line, whatever the machine
-        lines.append('2026-11-24T12:00:00 [end] status=finished epoch=5 msg=""\n')
+        lines.append(end_line("finished", 5))
     (run / "train.log").write_text("".join(lines), encoding="utf-8")
     return run
 

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from tests.helpers.paths import REPO
+from tests.helpers.trainlog import end_line, start_line, written
+
 
 CONFIG = """\
 # test workspace
@@ -65,21 +67,22 @@ def make_workspace(root: Path, *, with_data: bool = False) -> Path:
 
 
 def train_line(step: int, *, epoch: int = 1, loss: float = 2.0, grad: float = 1.0, total: int = 100) -> str:
-    return (f"2026-11-24T10:00:00 [train] epoch={epoch} step={step} total_steps={total} global_step={step} "
-            f"loss={loss} grad_norm={grad} lr=2e-05 s_per_step=1.5\n")
+    return written("2026-11-24T10:00:00", lambda log: log.train_step(
+        epoch=epoch, step=step, total_steps=total, global_step=step, loss=loss, grad_norm=grad, lr=2e-05,
+        s_per_step=1.5))
 
 
 def eval_line(epoch: int, hota: float, idf1: float, pedestrian: float | None = None) -> str:
-    extra = f" pedestrian.HOTA={pedestrian}" if pedestrian is not None else ""
-    return f"2026-11-24T11:00:00 [eval] epoch={epoch} HOTA={hota} IDF1={idf1}{extra}\n"
+    per_class = {"pedestrian": {"HOTA": pedestrian}} if pedestrian is not None else None
+    return written("2026-11-24T11:00:00", lambda log: log.eval(epoch=epoch, metrics={"HOTA": hota, "IDF1": idf1},
+                                                                per_class=per_class))
 
 
 def make_run(workspace: Path, name: str, lines: list[str],
              config: str = "configs/stage1_universal_foundation.yaml") -> Path:
     run = workspace / "outputs" / name
     run.mkdir(parents=True, exist_ok=True)
-    start = f'2026-11-24T10:00:00 [start] run="outputs/{name}" config="{config}" epochs=10 pid=1\n'
-    (run / "train.log").write_text(start + "".join(lines), encoding="utf-8")
+    (run / "train.log").write_text(start_line(f"outputs/{name}", config) + "".join(lines), encoding="utf-8")
     return run
 
 
@@ -101,15 +104,15 @@ def make_snapshot_workspace(root: Path) -> Path:
     import os
 
     config = make_workspace(root)
-    end = {"finished": 'status=finished epoch=2 msg=""', "stopped": 'status=stopped epoch=1 msg="SIGTERM"',
-           "failed": 'status=failed epoch=1 msg="CUDA out of memory"'}
+    end = {"finished": end_line("finished", 2), "stopped": end_line("stopped", 1, "SIGTERM"),
+           "failed": end_line("failed", 1, "CUDA out of memory")}
     runs = (("stage1_universal_foundation_20261124_100000", "finished", [(1, 48.2, 50.1, 47.0), (2, 53.6, 55.9, 52.4)]),
             ("stage1_universal_foundation_20261125_090000", "stopped", [(1, 49.0, 51.3, 48.1)]),
             ("stage1_universal_foundation_20261126_080000", "failed", []))
     for index, (name, state, evals) in enumerate(runs):
         lines = [train_line(step, epoch=1 + step // 60, loss=2.0 - step / 200) for step in range(1, 121, 7)]
         lines += [eval_line(epoch, hota, idf1, pedestrian=ped) for epoch, hota, idf1, ped in evals]
-        lines.append(f"2026-11-24T12:00:00 [end] {end[state]}\n")
+        lines.append(end[state])
         run = make_run(root, name, lines)
         stamp = 1_795_000_000 + 3600 * index
         os.utime(run / "train.log", (stamp, stamp))
