@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.helpers.processes import free_port
 from tests.helpers.training import TINY, env, make_workspace
 
 
@@ -20,7 +21,7 @@ def workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_ddp_two_cpu_processes(workspace: Path) -> None:
     torchrun = Path(sys.executable).with_name("torchrun")
     run_dir = workspace / "outputs" / "ddp"
-    result = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", "29517", "-m", "motip",
+    result = subprocess.run([str(torchrun), "--nproc_per_node", "2", "--master_port", str(free_port()), "-m", "motip",
                              "train", str(TINY), "--EPOCHS", "1", "--MAX_STEPS_PER_EPOCH", "2",
                              "--VAL_EVERY_EPOCHS", "0", "--OUTPUT_DIR", str(run_dir)],
                             cwd=workspace, env=env(), capture_output=True, text=True, timeout=600)
