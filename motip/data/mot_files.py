@@ -103,11 +103,128 @@ class MotBoxes:
 
 # ---------------------------------------------------------------------------------------------------------- parsing
 
+# The fast path reads files made only of these bytes: plain decimals ([+-]digits[.digits]), commas and newlines --
+# every file our writer, the builder and TrackEval's MOTChallenge files produce. Anything else (spaces, exponents,
+# blank-looking lines with spaces, bad values) goes through the line-by-line parser, which also words the errors.
+_PLAIN_BYTES = b"0123456789.,-+\n"
+# At most 15 digits, so a number's digits form an integer m < 2**53 and 10**d (d <= 15) is exact: m / 10**d is then
+# the correctly rounded value of the decimal, the same double Python's float() gives (Clinger's exact case).
+_MAX_DIGITS = 15
+_POW10_INT = np.array([10**i for i in range(_MAX_DIGITS + 1)], dtype=np.int64)
+_POW10 = _POW10_INT.astype(np.float64)
+_BLOCK_BYTES = 1 << 22  # parse in blocks of whole lines, bounding the per-byte index arrays (~20 bytes a byte)
+
+
+def _parse_plain_block(data: bytes) -> np.ndarray | None:
+    """The numbers of ``data`` (whole non-empty lines of plain decimals, each ending in a newline) as a (lines,
+    columns) table; None when a number is not plain (empty, two dots, a misplaced sign, more than 15 digits) or the
+    lines differ in their number of columns."""
+    buf = np.frombuffer(data, dtype=np.uint8)
+    is_sep = (buf == ord(",")) | (buf == ord("\n"))                 # a separator ends each number
+    sep_pos = np.flatnonzero(is_sep)
+    is_digit = (buf - np.uint8(ord("0"))) < 10
+    digits_upto = np.cumsum(is_digit, dtype=np.int32)               # digits at or before each byte
+    digits_end = digits_upto[sep_pos]                               # ... at the end of each number
+    n_digits = np.diff(digits_end, prepend=0)
+    if n_digits.min() == 0 or n_digits.max() > _MAX_DIGITS:
+        return None
+    digits = buf[is_digit] - np.uint8(ord("0"))
+    place = np.repeat(digits_end, n_digits) - np.arange(1, len(digits) + 1, dtype=np.int32)  # digits after each
+    mantissa = np.add.reduceat(digits * _POW10_INT[place], digits_end - n_digits)         # exact: < 10**15
+    number_of = np.cumsum(is_sep, dtype=np.int32)                   # the number a non-separator byte belongs to
+    dot_pos = np.flatnonzero(buf == ord("."))
+    dot_number = number_of[dot_pos]
+    if len(dot_number) > 1 and (np.diff(dot_number) == 0).any():   # two dots in one number
+        return None
+    decimals = np.zeros(len(sep_pos), dtype=np.intp)
+    decimals[dot_number] = digits_end[dot_number] - digits_upto[dot_pos]
+    values = mantissa / _POW10[decimals]
+    minus_pos = np.flatnonzero(buf == ord("-"))
+    for sign_pos in (minus_pos, np.flatnonzero(buf == ord("+"))):
+        if len(sign_pos) and not ((sign_pos == 0) | is_sep[sign_pos - 1]).all():  # a sign only opens a number
+            return None
+    negative = number_of[minus_pos]
+    values[negative] = -values[negative]
+    line_ends = np.flatnonzero(buf[sep_pos] == ord("\n"))          # the number ending each line
+    per_line = np.diff(line_ends, prepend=-1)
+    if (per_line != per_line[0]).any():
+        return None
+    return values.reshape(len(line_ends), int(per_line[0]))
+
+
+def _parse_plain(data: bytes) -> tuple[np.ndarray, np.ndarray] | None:
+    """(numbers as a (rows, columns) table, 1-based line of each row) of a file of plain decimals, commas and
+    newlines, blank lines skipped; None when the file holds anything else (see ``_PLAIN_BYTES``)."""
+    if b"\r" in data:
+        if data.count(b"\r") != data.count(b"\r\n"):
+            return None
+        data = data.replace(b"\r\n", b"\n")
+    if data.translate(None, _PLAIN_BYTES):
+        return None
+    if not data.endswith(b"\n"):
+        data += b"\n"
+    lines: np.ndarray | None = None
+    if data.startswith(b"\n") or b"\n\n" in data:
+        texts = data.split(b"\n")[:-1]
+        lines = np.asarray([number for number, text in enumerate(texts, 1) if text], dtype=np.int64)
+        data = b"".join(text + b"\n" for text in texts if text)
+        if not data:
+            return np.zeros((0, 0)), lines
+    blocks = []
+    start = 0
+    while start < len(data):
+        end = data.find(b"\n", start + _BLOCK_BYTES) + 1 or len(data)
+        block = _parse_plain_block(data[start:end])
+        if block is None or (blocks and block.shape[1] != blocks[0].shape[1]):
+            return None
+        blocks.append(block)
+        start = end
+    table = np.concatenate(blocks)
+    return table, (np.arange(1, len(table) + 1, dtype=np.int64) if lines is None else lines)
+
+
+def _boxes_from_table(table: np.ndarray, lines: np.ndarray, path: Path) -> MotBoxes:
+    """A ``MotBoxes`` from rows of ``frame,id,x,y,w,h,score,class,visibility`` (missing columns filled in)."""
+    return MotBoxes(frame=table[:, 0].astype(np.int64), id=table[:, 1].astype(np.int64), xywh=table[:, 2:6].copy(),
+                    score=table[:, 6].copy(), cls=table[:, 7].astype(np.int64), visibility=table[:, 8].copy(),
+                    line=lines, source=path)
+
+
+def _plain_values_valid(table: np.ndarray) -> bool:
+    """Whether every row passes ``_parse_lines``'s value checks (whole frames >= 1, whole ids, w and h >= 0); plain
+    decimals of at most 15 digits are always finite."""
+    frame, ident, wh = table[:, 0], table[:, 1], table[:, 4:6]
+    return bool((frame >= 1).all() and (frame == np.trunc(frame)).all() and (ident == np.trunc(ident)).all()
+                and (wh >= 0).all())
+
+
 def _parse_rows(path: Path, *, kind: str, defaults: tuple[float, float, float]) -> MotBoxes:
     """Parse ``frame,id,x,y,w,h[,score[,class[,visibility]]]`` lines. ``defaults`` fill missing score/class/vis.
 
-    kind is "gt", "ignore" or "tracker"; it only changes what the error messages say.
+    kind is "gt", "ignore" or "tracker"; it only changes what the error messages say. A file of plain decimals with
+    valid values is read in bulk (``_parse_plain``); any other file line by line (``_parse_lines``), which gives the
+    same table or names the first bad line.
     """
+    try:
+        data = path.read_bytes()
+    except OSError as err:
+        raise DataError(f"cannot read {kind} file: {err.strerror}", path=path) from None
+    plain = _parse_plain(data)
+    if plain is not None:
+        table, lines = plain
+        if len(table) == 0:
+            return MotBoxes.empty(path)
+        columns = table.shape[1]
+        if columns >= 6 and _plain_values_valid(table):
+            table = table[:, :9]
+            if columns < 9:
+                table = np.hstack([table, np.tile(np.asarray(defaults[columns - 6:]), (len(table), 1))])
+            return _boxes_from_table(table, lines, path)
+    return _parse_lines(path, kind=kind, defaults=defaults)
+
+
+def _parse_lines(path: Path, *, kind: str, defaults: tuple[float, float, float]) -> MotBoxes:
+    """``_parse_rows`` line by line: any file, every value checked, the first bad line named in a ``DataError``."""
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:
@@ -145,10 +262,7 @@ def _parse_rows(path: Path, *, kind: str, defaults: tuple[float, float, float]) 
         lines.append(number)
     if not rows:
         return MotBoxes.empty(path)
-    table = np.asarray(rows, dtype=np.float64)
-    return MotBoxes(frame=table[:, 0].astype(np.int64), id=table[:, 1].astype(np.int64), xywh=table[:, 2:6].copy(),
-                    score=table[:, 6].copy(), cls=table[:, 7].astype(np.int64), visibility=table[:, 8].copy(),
-                    line=np.asarray(lines, dtype=np.int64), source=path)
+    return _boxes_from_table(np.asarray(rows, dtype=np.float64), np.asarray(lines, dtype=np.int64), path)
 
 
 def read_gt(seq_dir: str | Path) -> MotBoxes:

@@ -24,9 +24,12 @@ refuse with a clear message.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import io
 import math
+import os
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,7 +39,7 @@ from scipy import sparse
 from scipy.optimize import linear_sum_assignment
 from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
-from motip.data.mot_files import MotBoxes, Sequence, read_gt, read_ignore, read_split, read_tracker_file
+from motip.data.mot_files import GT_FILE, MotBoxes, Sequence, read_gt, read_ignore, read_split, read_tracker_file
 from motip.errors import DataError, MotipError
 from motip.records import METRICS_FILE, MetricsReport
 
@@ -106,54 +109,109 @@ def _check_frames(boxes: MotBoxes, seq: Sequence, what: str) -> None:
                         hint="tracker files must be made for this split's sequences")
 
 
+def _frame_order(boxes: MotBoxes, length: int) -> tuple[MotBoxes, np.ndarray]:
+    """(the rows of frames 1..length, in frame order and file order within a frame, as ``boxes_by_frame`` gives
+    them; the number of rows per frame, index 0 for frame 1)."""
+    boxes = boxes.select(boxes.frame <= length)
+    boxes = boxes.select(np.argsort(boxes.frame, kind="stable"))
+    return boxes, np.bincount(boxes.frame - 1, minlength=length)
+
+
+def _kept_tracker_rows(seq: Sequence, gt: MotBoxes, ignore: MotBoxes, tracker: MotBoxes,
+                       ignore_cover: float | None) -> np.ndarray:
+    """Which rows of ``tracker`` (one class, frame-ordered as ``_frame_order`` gives them) survive steps 1-2 of the
+    module docstring. Only frames with ignore boxes can lose a row: elsewhere no tracker box can match an ignore box."""
+    keep = np.ones(len(tracker), dtype=bool)
+    if len(ignore) == 0 or len(tracker) == 0:
+        return keep
+    tracker_start = np.concatenate([[0], np.cumsum(np.bincount(tracker.frame - 1, minlength=seq.length))])
+    gt_frames = gt.boxes_by_frame()
+    none = MotBoxes.empty()
+    for t, ig in ignore.boxes_by_frame().items():
+        if t > seq.length or tracker_start[t] == tracker_start[t - 1]:
+            continue
+        rows = np.arange(tracker_start[t - 1], tracker_start[t])
+        g, tr = gt_frames.get(t, none), tracker.select(rows)
+        keep_tr = np.ones(len(tr), dtype=bool)
+        candidates = np.concatenate([g.xywh, ig.xywh])               # all GT rows + ignore boxes of the frame
+        scores = box_ious(candidates, tr.xywh)
+        scores[scores < MATCH_IOU - EPS] = 0
+        match_rows, match_cols = linear_sum_assignment(-scores)
+        matched = scores[match_rows, match_cols] > EPS
+        match_rows, match_cols = match_rows[matched], match_cols[matched]
+        keep_tr[match_cols[match_rows >= len(g)]] = False             # matched to an ignore box
+        if ignore_cover is not None:
+            unmatched = np.setdiff1d(np.arange(len(tr)), match_cols)
+            if len(unmatched):
+                cover = box_ious(tr.xywh[unmatched], ig.xywh, ioa=True).max(axis=1)
+                keep_tr[unmatched[cover >= ignore_cover - EPS]] = False
+        keep[rows] = keep_tr
+    return keep
+
+
+def frame_ious(gt: MotBoxes, gt_per_frame: np.ndarray, tracker: MotBoxes, tracker_per_frame: np.ndarray, *,
+               max_pairs: int = 1 << 22) -> list[np.ndarray]:
+    """Per frame, the IoU matrix of its GT rows x its tracker rows (both frame-ordered, ``*_per_frame`` rows per
+    frame): ``box_ious`` of each frame, computed for many frames at once, ``max_pairs`` box pairs at a time.
+
+    The same arithmetic as TrackEval's ``_calculate_box_ious`` element by element, so the same doubles."""
+    pairs = gt_per_frame * tracker_per_frame
+    gt_start = np.concatenate([[0], np.cumsum(gt_per_frame)])
+    tracker_start = np.concatenate([[0], np.cumsum(tracker_per_frame)])
+    x0g, y0g = gt.xywh[:, 0], gt.xywh[:, 1]
+    x1g, y1g = x0g + gt.xywh[:, 2], y0g + gt.xywh[:, 3]
+    x0t, y0t = tracker.xywh[:, 0], tracker.xywh[:, 1]
+    x1t, y1t = x0t + tracker.xywh[:, 2], y0t + tracker.xywh[:, 3]
+    area_g, area_t = (x1g - x0g) * (y1g - y0g), (x1t - x0t) * (y1t - y0t)
+    out: list[np.ndarray] = []
+    first = 0
+    while first < len(pairs):
+        # frames first..last-1: at least one frame, at most max_pairs pairs (unless one frame has more)
+        last = max(first + 1, int(np.searchsorted(np.cumsum(pairs[first:]), max_pairs, side="right")) + first)
+        n = pairs[first:last]
+        frame = np.repeat(np.arange(first, last), n)
+        within = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)   # pair index within its frame
+        cols = tracker_per_frame[frame]
+        g = gt_start[frame] + within // np.maximum(cols, 1)
+        k = tracker_start[frame] + within % np.maximum(cols, 1)
+        inter = (np.maximum(np.minimum(x1g[g], x1t[k]) - np.maximum(x0g[g], x0t[k]), 0)
+                 * np.maximum(np.minimum(y1g[g], y1t[k]) - np.maximum(y0g[g], y0t[k]), 0))
+        ag, at = area_g[g], area_t[k]
+        union = ag + at - inter
+        inter[ag <= 0 + EPS] = 0
+        inter[at <= 0 + EPS] = 0
+        inter[union <= 0 + EPS] = 0
+        union[union <= 0 + EPS] = 1
+        ious = inter / union
+        ends = np.cumsum(n)
+        out += [ious[end - size:end].reshape(gt_per_frame[t], tracker_per_frame[t])
+                for t, size, end in zip(range(first, last), n.tolist(), ends.tolist(), strict=True)]
+        first = last
+    return out
+
+
 def build_class_data(seq: Sequence, gt: MotBoxes, ignore: MotBoxes, tracker: MotBoxes, cls_id: int, *,
                      ignore_cover: float | None = 0.5) -> ClassData:
     """TrackEval's data dict for one sequence and one class (see the module docstring for the rules)."""
-    gt_frames = gt.boxes_by_frame(seq.length)
-    ignore_frames = ignore.boxes_by_frame(seq.length)
-    tracker_c = tracker.select(tracker.cls == cls_id)
-    tr_frames = tracker_c.boxes_by_frame(seq.length)
-
-    gt_ids_t, tr_ids_t, sims_t = [], [], []
-    removed = 0
-    for t in range(1, seq.length + 1):
-        g, ig, tr = gt_frames[t], ignore_frames[t], tr_frames[t]
-        keep_tr = np.ones(len(tr), dtype=bool)
-        if len(tr) and (len(g) or len(ig)):
-            candidates = np.concatenate([g.xywh, ig.xywh])           # all GT rows + ignore boxes of the frame
-            scores = box_ious(candidates, tr.xywh)
-            scores[scores < MATCH_IOU - EPS] = 0
-            rows, cols = linear_sum_assignment(-scores)
-            matched = scores[rows, cols] > EPS
-            rows, cols = rows[matched], cols[matched]
-            keep_tr[cols[rows >= len(g)]] = False                     # matched to an ignore box
-            if ignore_cover is not None and len(ig):
-                unmatched = np.setdiff1d(np.arange(len(tr)), cols)
-                if len(unmatched):
-                    cover = box_ious(tr.xywh[unmatched], ig.xywh, ioa=True).max(axis=1)
-                    keep_tr[unmatched[cover >= ignore_cover - EPS]] = False
-        removed += int((~keep_tr).sum())
-        tr = tr.select(keep_tr)
-        g = g.select((g.cls == cls_id) & (g.score != 0))
-        gt_ids_t.append(g.id)
-        tr_ids_t.append(tr.id)
-        sims_t.append(box_ious(g.xywh, tr.xywh))
-
+    tracker_c, _ = _frame_order(tracker.select(tracker.cls == cls_id), seq.length)
+    keep = _kept_tracker_rows(seq, gt, ignore, tracker_c, ignore_cover)
+    tr, tr_per_frame = _frame_order(tracker_c.select(keep), seq.length)
+    g, gt_per_frame = _frame_order(gt.select((gt.cls == cls_id) & (gt.score != 0)), seq.length)
     # TrackEval wants ids 0..N-1 per sequence.
-    gt_values = np.unique(np.concatenate(gt_ids_t)) if gt_ids_t else np.zeros(0, np.int64)
-    tr_values = np.unique(np.concatenate(tr_ids_t)) if tr_ids_t else np.zeros(0, np.int64)
+    gt_values, gt_index = np.unique(g.id, return_inverse=True)
+    tr_values, tr_index = np.unique(tr.id, return_inverse=True)
     data = {
-        "gt_ids": [np.searchsorted(gt_values, ids) for ids in gt_ids_t],
-        "tracker_ids": [np.searchsorted(tr_values, ids) for ids in tr_ids_t],
-        "similarity_scores": sims_t,
-        "num_gt_dets": int(sum(len(i) for i in gt_ids_t)),
-        "num_tracker_dets": int(sum(len(i) for i in tr_ids_t)),
+        "gt_ids": np.split(gt_index, np.cumsum(gt_per_frame)[:-1]),
+        "tracker_ids": np.split(tr_index, np.cumsum(tr_per_frame)[:-1]),
+        "similarity_scores": frame_ious(g, gt_per_frame, tr, tr_per_frame),
+        "num_gt_dets": len(g),
+        "num_tracker_dets": len(tr),
         "num_gt_ids": int(len(gt_values)),
         "num_tracker_ids": int(len(tr_values)),
         "num_timesteps": seq.length,
         "seq": seq.name,
     }
-    return ClassData(data, removed, tr_values)
+    return ClassData(data, int((~keep).sum()), tr_values)
 
 
 # ----------------------------------------------------------------------------------------------- guarded metrics
@@ -244,6 +302,124 @@ def evaluate_class_data(data: dict[str, Any], *, max_dense_bytes: int = DEFAULT_
     return res
 
 
+# ----------------------------------------------------------------------------------------- sequences, in parallel
+
+MAX_WORKERS = 8
+PARALLEL_MIN_BYTES = 4 << 20   # below ~4 MB of GT + tracker text (~1-2 s of work) worker start-up costs more
+
+
+@dataclass(frozen=True)
+class _SequenceTask:
+    """What scoring one sequence needs (picklable, for a worker process)."""
+
+    seq: Sequence
+    tracker_path: Path
+    classes: dict[str, int]
+    ignore_cover: float | None
+    max_dense_bytes: int
+
+
+@dataclass
+class _SequenceScores:
+    """One sequence's TrackEval results and counts per class name."""
+
+    raw: dict[str, dict[str, Any]]
+    counts: dict[str, dict[str, int]]
+    ignored: dict[str, int]
+    tracker_boxes: int
+
+
+@dataclass(frozen=True)
+class _WorkerError:
+    """A ``MotipError`` raised in a worker, carried back whole (an exception pickles only its text)."""
+
+    kind: type
+    message: str
+    path: str | None
+    line: int | None
+    hint: str | None
+
+    def error(self) -> MotipError:
+        kind = self.kind if self.kind in (MotipError, DataError) else MotipError
+        return kind(self.message, path=self.path, line=self.line, hint=self.hint)
+
+
+def _score_sequence(task: _SequenceTask, metrics: tuple[Any, Any, Any] | None = None) -> _SequenceScores:
+    """Read one sequence's GT, ignore and tracker files, check them and score every class."""
+    seq = task.seq
+    gt, ign = read_gt(seq.path), read_ignore(seq.path)
+    tracker = (read_tracker_file(task.tracker_path) if task.tracker_path.is_file()
+               else MotBoxes.empty(task.tracker_path))
+    _check_frames(gt, seq, "gt")
+    _check_frames(tracker, seq, "tracker")
+    _check_unique_ids(gt, "gt")
+    _check_unique_ids(tracker, "tracker")
+    metrics = metrics or _metric_classes()
+    scores = _SequenceScores({}, {}, {}, len(tracker))
+    for name, cls_id in task.classes.items():
+        prepared = build_class_data(seq, gt, ign, tracker, cls_id, ignore_cover=task.ignore_cover)
+        scores.raw[name] = evaluate_class_data(prepared.data, max_dense_bytes=task.max_dense_bytes, metrics=metrics)
+        scores.counts[name] = _count_fields(prepared.data)
+        scores.ignored[name] = prepared.ignored_tracker_boxes
+    return scores
+
+
+def _score_sequence_in_worker(task: _SequenceTask) -> _SequenceScores | _WorkerError:
+    try:
+        return _score_sequence(task)
+    except MotipError as err:
+        return _WorkerError(type(err), err.message, err.path, err.line, err.hint)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:                                            # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def default_workers(tasks: list[_SequenceTask]) -> int:
+    """min(available CPUs, sequences, ``MAX_WORKERS``) processes when the GT and tracker files hold at least
+    ``PARALLEL_MIN_BYTES``; else 1 (scored in this process)."""
+    size = 0
+    for task in tasks:
+        for path in (task.seq.path / GT_FILE, task.tracker_path):
+            with contextlib.suppress(OSError):
+                size += path.stat().st_size
+    if size < PARALLEL_MIN_BYTES:
+        return 1
+    return max(1, min(available_cpus(), len(tasks), MAX_WORKERS))
+
+
+def _score_sequences(tasks: list[_SequenceTask], workers: int, warnings: list[str]) -> Iterator[_SequenceScores]:
+    """Each task's scores, in order: in this process when ``workers`` <= 1, else in that many spawned processes
+    (spawn, not fork: the trainer calls this with CUDA and threads running). A pool that cannot start or loses a
+    worker (killed, e.g. out of memory) leaves the remaining sequences to this process, with a warning."""
+    done = 0
+    if workers > 1 and len(tasks) > 1:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=multiprocessing.get_context("spawn"))
+            try:
+                for result in pool.map(_score_sequence_in_worker, tasks):
+                    if isinstance(result, _WorkerError):
+                        raise result.error()
+                    done += 1
+                    yield result
+            finally:
+                pool.shutdown(cancel_futures=True)                   # on an error, skip the sequences not started
+        except (BrokenProcessPool, OSError, NotImplementedError) as err:
+            warnings.append(f"evaluation worker processes failed ({type(err).__name__}: {err}); "
+                            f"{len(tasks) - done} sequence(s) scored in one process")
+    metrics = _metric_classes()
+    for task in tasks[done:]:
+        yield _score_sequence(task, metrics)
+
+
 # ------------------------------------------------------------------------------------------------- reporting
 
 def _scalar(value: Any) -> float:
@@ -293,7 +469,7 @@ def evaluate(gt_folder: str | Path, tracker_folder: str | Path, *, seqmap: str |
              classes: dict[str, int] | None = None, output_dir: str | Path | None = None,
              ignore_cover: float | None = 0.5, max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES,
              progress: bool = False, check_fingerprint: bool = True,
-             require_detections: bool = False) -> dict[str, Any]:
+             require_detections: bool = False, workers: int | None = None) -> dict[str, Any]:
     """Score the tracker files ``<tracker_folder>/<seq>.txt`` against the split ``gt_folder``.
 
     Returns (and writes to ``output_dir/metrics.json`` when given) the report described in docs/eval.md:
@@ -301,6 +477,7 @@ def evaluate(gt_folder: str | Path, tracker_folder: str | Path, *, seqmap: str |
     A sequence without a tracker file is scored as an empty result (all misses) and warned about; so is a split
     whose fingerprint no longer matches its build report (``check_fingerprint``). Tracker files that are all empty
     score 0 with a warning, or raise ``DataError`` when ``require_detections``.
+    Sequences are scored in ``workers`` processes (None: ``default_workers``); the report is the same either way.
     """
     gt_folder, tracker_folder = Path(gt_folder), Path(tracker_folder)
     classes = dict(classes or DEFAULT_CLASSES)
@@ -339,25 +516,20 @@ def evaluate(gt_folder: str | Path, tracker_folder: str | Path, *, seqmap: str |
     total_tracker_boxes = 0
     from motip.progress import Progress
 
+    tasks = [_SequenceTask(seq, tracker_folder / f"{seq.name}.txt", classes, ignore_cover, max_dense_bytes)
+             for seq in sequences]
+    if workers is None:
+        workers = default_workers(tasks)
     # Plain PROGRESS lines / a bar only for the CLI; library callers (the trainer) stay quiet.
     bar_stream = None if progress else io.StringIO()
     with Progress("eval", len(sequences) * len(classes), stream=bar_stream) as bar:
-        for seq in sequences:
-            gt, ign = read_gt(seq.path), read_ignore(seq.path)
-            track_path = tracker_folder / f"{seq.name}.txt"
-            tracker = read_tracker_file(track_path) if track_path.is_file() else MotBoxes.empty(track_path)
-            total_tracker_boxes += len(tracker)
-            _check_frames(gt, seq, "gt")
-            _check_frames(tracker, seq, "tracker")
-            _check_unique_ids(gt, "gt")
-            _check_unique_ids(tracker, "tracker")
-            for name, cls_id in classes.items():
-                prepared = build_class_data(seq, gt, ign, tracker, cls_id, ignore_cover=ignore_cover)
-                raw = evaluate_class_data(prepared.data, max_dense_bytes=max_dense_bytes, metrics=metric_objs)
-                raw_by_class[name][seq.name] = raw
-                counts_by_class[name][seq.name] = _count_fields(prepared.data)
-                ignored[name] += prepared.ignored_tracker_boxes
-                bar.advance(1, f"{seq.name} {name}")
+        for task, scores in zip(tasks, _score_sequences(tasks, workers, warnings), strict=True):
+            total_tracker_boxes += scores.tracker_boxes
+            for name in classes:
+                raw_by_class[name][task.seq.name] = scores.raw[name]
+                counts_by_class[name][task.seq.name] = scores.counts[name]
+                ignored[name] += scores.ignored[name]
+            bar.advance(len(classes), task.seq.name)
     if total_tracker_boxes == 0:
         # An early-epoch model may detect nothing: validation scores it 0 with a warning; `motip eval --results`
         # treats it as bad input (require_detections).
