@@ -9,16 +9,18 @@ commands as detached subprocesses (launch.py, widgets/jobs.py).
 
 from __future__ import annotations
 
+import functools
 import time
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App, ComposeResult
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import DataTable, RichLog, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Input, RichLog, Static, TabbedContent, TabPane
 
 from motip.alerts import Alert
 from motip.errors import MotipError
@@ -37,6 +39,9 @@ from motip_tui.widgets.stages import StagesView
 from motip_tui.widgets.text import update_text
 from motip_tui.widgets.key_bar import KeyBar
 
+KEY_HANDLED_WAIT_S = 1.0  # at most, per key: a busy widget never holds the keys behind it for longer
+KEY_POLL_S = 0.005
+FOCUS_WAIT_S = 0.2  # at most, for a key that arrives while no widget has the focus
 FOCUS = {"stages": "#stage-table", "budgets": "#budget-editor", "charts": "#charts-view", "jobs": "#job-table"}
 
 
@@ -58,6 +63,8 @@ class MotipApp(LaunchActions, App[None]):
         self.quit_message = ""
         self.timestamp: Callable[[], str] = lambda: time.strftime("%H:%M:%S")  # message log (snapshots fix it)
         self.messages: list[tuple[str, str, str]] = []  # (time, level, text): what the message log holds
+        self._key_in_flight: events.Key | None = None  # a key given to the focus and not yet handled
+        self._key_backlog: deque[events.Key] = deque()  # keys read meanwhile, in order
 
     def compose(self) -> ComposeResult:
         with TabbedContent(initial="stages", id="views"):
@@ -186,6 +193,62 @@ class MotipApp(LaunchActions, App[None]):
         banner = self.view_of("#alerts")
         update_text(banner, banner_text(self.alerts))
         banner.set_classes(banner_class(self.alerts))
+
+    # -- keys ------------------------------------------------------------------------------------------------
+    async def on_event(self, event: events.Event) -> None:
+        """Keys are handled one at a time: a key is given to the widget that has the focus only once the key before
+        it is handled. Textual forwards each key to the focus of the moment it reads it, and the App's own bindings
+        run only when a key comes back up unhandled; in a burst ("2 Enter 3 0 3" typed ahead over SSH arrives as
+        one read) Enter and the digits went to the stage table while the switch to the budget editor was pending."""
+        if isinstance(event, events.Key):
+            if event is self._key_in_flight and event.is_forwarded:  # back up, unhandled: the App's bindings
+                await super().on_event(event)
+                self._key_done(event)
+                return
+            if not event.is_forwarded:  # from the terminal
+                if self._key_in_flight is not None:
+                    self._key_backlog.append(event)
+                else:
+                    await self._start_key(event)
+                return
+        await super().on_event(event)
+
+    async def _start_key(self, event: events.Key, waited_s: float = 0.0) -> None:
+        self._key_in_flight = event
+        if self.focused is None and waited_s < FOCUS_WAIT_S:  # a dialog is closing: its answer moves the focus
+            self.set_timer(KEY_POLL_S, functools.partial(self._start_key, event, waited_s + KEY_POLL_S))
+            return
+        await super().on_event(event)  # a priority binding takes it, or it is forwarded to the focus
+        if not event.is_forwarded:
+            self._key_done(event)
+            return
+        # Handled by a widget on its way up (stopped), or dropped: then the next key goes.
+        waited = time.monotonic()
+
+        def check() -> None:
+            if self._key_in_flight is not event:
+                timer.stop()
+            elif event._stop_propagation or time.monotonic() - waited > KEY_HANDLED_WAIT_S:  # no public getter
+                timer.stop()
+                self._key_done(event)
+        timer = self.set_interval(KEY_POLL_S, check)
+
+    def _key_done(self, event: events.Key) -> None:
+        if self._key_in_flight is not event:
+            return
+        if self._key_backlog:
+            self._key_in_flight = self._key_backlog.popleft()  # held: a newer key cannot overtake it
+            self.call_later(self._start_key, self._key_in_flight)
+        else:
+            self._key_in_flight = None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "view_key":  # 1-5: a field's digits, a dialog's keys; views only outside both
+            return len(self.screen_stack) == 1 and not isinstance(self.focused, Input)
+        return True
+
+    def action_view_key(self, name: str) -> None:
+        self.action_view(name)
 
     # -- views -----------------------------------------------------------------------------------------------
     def action_view(self, name: str) -> None:

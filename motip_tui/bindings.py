@@ -34,7 +34,9 @@ class Key:
 
 
 KEYS: tuple[Key, ...] = (
-    *(Key(str(i + 1), f"view('{name}')", name.title(), f"{name.title()} view", palette=False)
+    # Checked before any widget sees the key (priority), so keys typed after it in one burst go to the new view;
+    # the App's check_action hands them to a field or a dialog instead when one has the focus.
+    *(Key(str(i + 1), f"view_key('{name}')", name.title(), f"{name.title()} view", priority=True, palette=False)
       for i, name in enumerate(VIEWS)),
     *(Key(f"f{i + 1}", f"view('{name}')", name.title(), f"{name.title()} view (also from inside a field)",
           priority=True, palette=False) for i, name in enumerate(VIEWS)),
@@ -97,7 +99,7 @@ def help_rows() -> list[tuple[str, str]]:
     KEYS, then the keys views bind themselves."""
     rows = [("1..5", f"views: {', '.join(v.title() for v in VIEWS)} (outside fields)"),
             ("F1..F5", "the same from anywhere, also inside a field")]
-    rows += [(_shown(k), k.help) for k in KEYS if not k.action.startswith("view(")]
+    rows += [(_shown(k), k.help) for k in KEYS if not k.action.startswith(("view(", "view_key("))]
     return rows + view_keys()
 
 

@@ -133,6 +133,6 @@ def while_open(handler: Callable[..., None]) -> Callable[..., None]:
         try:
             handler(self, *args)
         except NoMatches:
-            if self.screen_stack:  # the views always exist while the app runs
+            if self.screen_stack and self.is_running:  # the views exist until the shutdown (is_running False) starts
                 raise
     return wrapper

@@ -115,7 +115,7 @@ class BudgetEditor(VerticalScroll):
             field.toggle()
         elif isinstance(field, Input):
             field.can_focus = True
-            field.focus()  # its value selected: typing replaces it, arrows keep it
+            self.app.set_focus(field)  # at once (focus() waits a tick); its value selected: typing replaces it
 
     def action_toggle(self) -> None:
         field = self.fields[self.cursor]
@@ -123,7 +123,7 @@ class BudgetEditor(VerticalScroll):
             field.toggle()
 
     def leave_field(self) -> None:
-        self.focus()
+        self.app.set_focus(self)
 
     @on(Input.Submitted)
     def _submitted(self, event: Input.Submitted) -> None:
