@@ -10,9 +10,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from motip.jobs import OUTPUT_FILE, JobInfo, boot_id, new_job_dir, read_job
-from motip.jsonfile import try_read_json
+from motip.jobs import JobInfo, boot_id, new_job_dir, read_job, write_output
 from motip.records import JOB_FILE, JobRecord
+from motip.rundir import TRAIN_LOG, VIZ_SUMMARY, dashboard_png, read_viz_summary
 
 
 def record_failed_launch(workspace_root: str | os.PathLike[str], argv: list[str], *, kind: str, name: str,
@@ -23,8 +23,7 @@ def record_failed_launch(workspace_root: str | os.PathLike[str], argv: list[str]
     that did start. job.json holds the fields ``motip.jobs.start_job`` writes (docs/formats.md)."""
     safe = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)[:40]
     job_dir = new_job_dir(workspace_root, safe)
-    (job_dir / OUTPUT_FILE).write_text(output if not output or output.endswith("\n") else output + "\n",
-                                       encoding="utf-8")
+    write_output(job_dir, output)
     now, epoch = datetime.now().isoformat(timespec="seconds"), time.time()
     JobRecord(name=name, kind=kind, argv=[str(a) for a in argv], cwd=str(Path(cwd or workspace_root).resolve()),
               started_at=now, started_at_epoch=epoch, boot_id=boot_id(), exit_code=exit_code, ended_at=now,
@@ -52,19 +51,17 @@ def export_outputs(job: JobInfo) -> list[str]:
         if out is None:
             return []
         folder = Path(out) if Path(out).is_absolute() else cwd / out
-        summary, error = try_read_json(folder / "summary.json", what="summary.json")
-        if error is not None or not isinstance(summary, dict):
-            return [f"output {folder} (no readable summary.json)"]
-        total = summary.get("total") if isinstance(summary.get("total"), dict) else {}
+        summary, _ = read_viz_summary(folder)
+        if summary is None:
+            return [f"output {folder} (no readable {VIZ_SUMMARY})"]
+        total = summary.total
         counts = " ".join(f"{k}={total.get(k)}" for k in ("frames", "gt", "tp", "fn", "fp", "idsw") if k in total)
-        sequences = summary.get("sequences") if isinstance(summary.get("sequences"), dict) else {}
-        sheets = [str(folder / s["contact_sheet"]) for s in sequences.values()
-                  if isinstance(s, dict) and isinstance(s.get("contact_sheet"), str)]
+        sheets = [str(path) for path in summary.contact_sheets]
         more = f" (+{len(sheets) - 1} more)" if len(sheets) > 1 else ""
         return [f"output {folder}", counts, f"contact sheet: {sheets[0] if sheets else '-'}{more}"]
     if job.kind == "dashboard":
         out = _argv_value(argv, "--out")
-        logs = [a for a in argv if a.endswith("train.log")]
-        png = Path(out) if out else (Path(logs[0]).parent / "dashboard.png" if logs else None)
+        logs = [a for a in argv if a.endswith(TRAIN_LOG)]
+        png = Path(out) if out else (dashboard_png(Path(logs[0]).parent) if logs else None)
         return [f"wrote {png}"] if png else []
     return []

@@ -39,7 +39,7 @@ from typing import Any
 
 import psutil
 
-from motip.atomic import atomic_write_json
+from motip.atomic import atomic_write_json, atomic_write_text
 from motip.errors import MotipError
 from motip.records import JOB_FILE, JobRecord
 
@@ -211,6 +211,13 @@ def new_job_dir(workspace_root: str | os.PathLike[str], name: str) -> Path:
     path = jobs_dir(workspace_root) / f"{stamp}-{name}"
     path.mkdir(parents=True, exist_ok=False)
     return path
+
+
+def write_output(job_dir: str | os.PathLike[str], text: str) -> None:
+    """Write a job folder's whole output.log (``text``, ending in a newline) atomically: for a launch recorded as a
+    job that never started a process (``motip.job_results.record_failed_launch``). A started job's output.log is
+    its supervisor's stdout and stderr (``start_job``)."""
+    atomic_write_text(Path(job_dir) / OUTPUT_FILE, text if not text or text.endswith("\n") else text + "\n")
 
 
 def start_job(argv: list[str], job_dir: str | os.PathLike[str], *, kind: str, name: str | None = None,

@@ -43,6 +43,7 @@ from typing import TYPE_CHECKING, Any
 from motip.errors import ConfigError, MotipError
 from motip.records import QUEUE_FILE as QUEUE_NAME
 from motip.records import QUEUE_STATES, STAGE_STATES, QueueRecord  # noqa: F401 - the states, for callers
+from motip.rundir import BEST_HOTA, LAST, TRAIN_LOG
 
 if TYPE_CHECKING:
     from motip.jobs import JobInfo
@@ -50,8 +51,6 @@ if TYPE_CHECKING:
 QUEUE_FILE = Path(".motip") / QUEUE_NAME
 DEFAULT_MIN_FREE_GB = 5.0
 DEFAULT_POLL_S = 2.0
-BEST_CHECKPOINT = "checkpoint_best_hota.pth"
-LAST_CHECKPOINT = "checkpoint_last.pth"
 
 
 def _now() -> str:
@@ -292,7 +291,7 @@ def queue_status(workspace_root: str | os.PathLike[str]) -> dict[str, Any] | Non
     current = queue.get("current", 0)
     if current < len(queue["stages"]):
         run_dir = queue["stages"][current].get("run_dir")
-        log_path = Path(run_dir) / "train.log" if run_dir else None
+        log_path = Path(run_dir) / TRAIN_LOG if run_dir else None
         if log_path is not None and log_path.is_file():
             from motip.rundir import run_state as decide
 
@@ -388,6 +387,7 @@ def run_state(run_dir: str | os.PathLike[str]) -> tuple[str, int | None]:
 def _wait_for_run(root: Path, queue: dict[str, Any], stage: dict[str, Any]) -> None:
     run_dir = Path(stage["run_dir"])
     poll_s = float(queue["options"].get("poll_s", DEFAULT_POLL_S))
+    from motip.jobs import OUTPUT_FILE
     from motip.rundir import run_state as decide
 
     while True:
@@ -400,26 +400,26 @@ def _wait_for_run(root: Path, queue: dict[str, Any], stage: dict[str, Any]) -> N
         stage["state"] = "failed" if state in ("failed", "lost") else "stopped"
         why = f": {found.message}" if found.message else ""
         raise Paused(f"{stage['name']}: training run {found.state} (exit {found.exit_code}{why}); see "
-                     f"{run_dir}/train.log and {run_dir}/output.log")
+                     f"{run_dir / TRAIN_LOG} and {run_dir / OUTPUT_FILE}")
 
 
 def _collect_results(queue: dict[str, Any], stage: dict[str, Any]) -> None:
     from motip.trainlog import best_eval, parse_log
 
     run_dir = Path(stage["run_dir"])
-    log = parse_log(run_dir / "train.log")
+    log = parse_log(run_dir / TRAIN_LOG)
     best_hota = best_eval(log, "HOTA")
     if best_hota is None:
         stage["state"] = "failed"
-        raise Paused(f"{stage['name']}: the run finished without a finite HOTA in {run_dir}/train.log")
+        raise Paused(f"{stage['name']}: the run finished without a finite HOTA in {run_dir / TRAIN_LOG}")
     best_idf1 = best_eval(log, "IDF1") or best_hota
     stage["metrics"] = {"HOTA": best_hota.get("HOTA"), "IDF1": best_idf1.get("IDF1"), "epoch": best_hota.get("epoch"),
                         "per_class": best_hota.get("per_class", {}),
                         "first_HOTA": log.eval[0].get("HOTA"), "last_HOTA": log.eval[-1].get("HOTA")}
-    checkpoint = run_dir / BEST_CHECKPOINT
+    checkpoint = run_dir / BEST_HOTA
     if not checkpoint.is_file():
         stage["state"] = "failed"
-        raise Paused(f"{stage['name']}: no {BEST_CHECKPOINT} in {run_dir}")
+        raise Paused(f"{stage['name']}: no {BEST_HOTA} in {run_dir}")
     stage["best_checkpoint"] = str(checkpoint)
     stage["train_rows"] = len(log.train)
     stage["_train"] = log.train  # for the non-finite rule; dropped before writing
@@ -447,7 +447,7 @@ def _run_stage(root: Path, queue: dict[str, Any], index: int) -> None:
     if run_dir and stage["state"] in ("training", "failed", "stopped"):
         if run_state(run_dir)[0] == "running":
             resume_run = "attach"  # the run outlived a worker: just wait for it again
-        elif (Path(run_dir) / LAST_CHECKPOINT).is_file():
+        elif (Path(run_dir) / LAST).is_file():
             resume_run = run_dir
     stage["started_at"] = stage.get("started_at") or _now()
     stage["alerts"] = []

@@ -4,8 +4,10 @@ One trainer per run folder: the trainer holds an exclusive ``fcntl.flock`` on ``
 inside) for the life of the training. The kernel drops the lock when the process dies, however it dies, so a killed
 run never leaves a stale lock; a second trainer (``motip train --resume`` of a live run) is refused naming the pid.
 
-A folder "holds a run" once a trainer wrote into it: ``train.log``, ``run.json`` or any ``*.pth``. ``job.json`` and
-``output.log`` (written by ``motip train --detach`` before the trainer starts) do not count.
+Two questions about a folder, one definition each: ``run_files`` (what a trainer wrote there: ``train.log``,
+``run.json``, any ``*.pth``; a new training refuses such a folder) and ``holds_run`` (a run folder to list: those,
+or a ``job.json``, which ``motip train --detach`` writes before the trainer starts, so a run being started counts).
+A job folder's ``output.log`` is ``motip.jobs``' (``OUTPUT_FILE``).
 
 ``run_state(run_dir)`` is the one answer to "what is this run doing": the queue, the TUI's run table and charts
 header, and ``motip log`` all call it (see its doc for the rules, docs/formats.md for the table).
@@ -26,18 +28,32 @@ from motip.records import JOB_FILE, METRICS_FILE, RUN_FILE, RunRecord  # noqa: F
 # run.json, job.json and metrics.json are typed records: their names, fields, reader and writer live in
 # motip.records; they are re-exported here with the run folder's other names.
 
+OUTPUTS = "outputs"  # run folders' default parent: <workspace>/outputs/<config stem>_<YYYYmmdd_HHMMSS>/
 TRAIN_LOG = "train.log"
-CONFIG_FILE = "config.yaml"
-OUTPUT_LOG = "output.log"  # motip.jobs.OUTPUT_FILE
+CONFIG_FILE = "config.yaml"  # the resolved, standalone config the run trained with
 LOCK_FILE = "train.lock"
 LAST = "checkpoint_last.pth"
-BEST_HOTA = "checkpoint_best_hota.pth"
-BEST_IDF1 = "checkpoint_best_idf1.pth"
+CHECKPOINT_GLOB = "*.pth"
 
+
+def best_checkpoint(metric: str) -> str:
+    """``checkpoint_best_<metric>.pth``: the checkpoint of the best ``metric`` (HOTA, IDF1) so far."""
+    return f"checkpoint_best_{metric.lower()}.pth"
+
+
+BEST_HOTA = best_checkpoint("HOTA")
+BEST_IDF1 = best_checkpoint("IDF1")
 
 DASHBOARD_FILE = "dashboard.png"  # `motip dashboard RUN/train.log` writes it beside the log
-VIZ_DIR = "viz"  # the TUI's `motip viz --output_dir RUN/viz` (contact sheets <seq>_worst.png, summary.json)
+VIZ_DIR = "viz"  # the TUI's `motip viz --output_dir RUN/viz`
+# What `motip viz` writes into its --output_dir (any folder; RUN/viz from the TUI): summary.json, contact sheets.
 VIZ_SUMMARY = "summary.json"
+CONTACT_SHEET_SUFFIX = "_worst.png"
+
+
+def contact_sheet_name(sequence: str) -> str:
+    """``<sequence>_worst.png``: a viz output folder's contact sheet of the sequence's worst frames."""
+    return f"{sequence}{CONTACT_SHEET_SUFFIX}"
 
 
 def dashboard_png(run_dir: Path) -> Path:
@@ -50,20 +66,41 @@ def viz_dir(run_dir: Path) -> Path:
     return Path(run_dir) / VIZ_DIR
 
 
-def contact_sheets(run_dir: Path) -> list[Path]:
-    """The existing contact sheets (worst frames) of the run's viz folder: the ones its summary.json names, in its
-    order, else every ``*_worst.png`` there sorted by name; [] when there is no viz yet."""
-    folder = viz_dir(run_dir)
+@dataclass(frozen=True)
+class VizSummary:
+    """What the readers of a viz output folder's summary.json use (``motip.viz.runner.run_viz`` writes it, fields
+    in docs/viz.md): the total counts, and the contact sheets it names (``folder / name``, in its order, whether or
+    not they exist)."""
+
+    total: dict[str, Any]
+    contact_sheets: list[Path]
+
+
+def read_viz_summary(folder: Path) -> tuple[VizSummary | None, MotipError | None]:
+    """The summary.json of the viz output ``folder``: ``(summary, None)``, or ``(None, error)`` when it is absent or
+    not a JSON object (the error names the file). Entries of the wrong type are skipped."""
     from motip.jsonfile import try_read_json
 
-    summary, error = try_read_json(folder / VIZ_SUMMARY, what="viz summary.json")
-    named: list[Path] = []
-    if error is None and isinstance(summary, dict) and isinstance(summary.get("sequences"), dict):
-        for row in summary["sequences"].values():
-            if isinstance(row, dict) and isinstance(row.get("contact_sheet"), str):
-                named.append(folder / row["contact_sheet"])
-    found = [path for path in named if path.is_file()]
-    return found if found else sorted(folder.glob("*_worst.png")) if folder.is_dir() else []
+    folder = Path(folder)
+    data, error = try_read_json(folder / VIZ_SUMMARY, what="viz summary.json")
+    if error is not None:
+        return None, error
+    if not isinstance(data, dict):
+        return None, MotipError("the viz summary.json is not a JSON object", path=folder / VIZ_SUMMARY)
+    total = data.get("total") if isinstance(data.get("total"), dict) else {}
+    sequences = data.get("sequences") if isinstance(data.get("sequences"), dict) else {}
+    sheets = [folder / row["contact_sheet"] for row in sequences.values()
+              if isinstance(row, dict) and isinstance(row.get("contact_sheet"), str)]
+    return VizSummary(total, sheets), None
+
+
+def contact_sheets(run_dir: Path) -> list[Path]:
+    """The existing contact sheets (worst frames) of the run's viz folder: the ones its summary.json names, in its
+    order, else every ``<seq>_worst.png`` there sorted by name; [] when there is no viz yet."""
+    folder = viz_dir(run_dir)
+    summary, _ = read_viz_summary(folder)
+    found = [path for path in summary.contact_sheets if path.is_file()] if summary is not None else []
+    return found if found else sorted(folder.glob(f"*{CONTACT_SHEET_SUFFIX}")) if folder.is_dir() else []
 
 
 def epoch_checkpoint(number: int) -> str:
@@ -71,13 +108,35 @@ def epoch_checkpoint(number: int) -> str:
     return f"checkpoint_epoch_{number}.pth"
 
 
+EVAL_DIR = "eval"
+
+
+def epoch_eval_dir(run_dir: Path, number: int) -> Path:
+    """``<run>/eval/epoch_<N>/``: epoch N's validation (``tracker/<seq>.txt``, ``metrics.json``)."""
+    return Path(run_dir) / EVAL_DIR / f"epoch_{number}"
+
+
+TRAINER_FILES = (TRAIN_LOG, RUN_FILE)  # with any *.pth: what a trainer writes into a run folder
+
+
 def run_files(run_dir: Path) -> list[str]:
-    """The names in ``run_dir`` that make it a run (train.log, run.json, *.pth), sorted; [] for a fresh folder."""
+    """What a trainer wrote in ``run_dir`` (train.log, run.json, then the *.pth sorted); [] for a fresh folder or
+    one a job was only launched into (job.json, output.log). A new training refuses a folder where this is not []."""
     if not run_dir.is_dir():
         return []
-    found = [name for name in (TRAIN_LOG, RUN_FILE) if (run_dir / name).exists()]
-    found += sorted(p.name for p in run_dir.glob("*.pth"))
+    found = [name for name in TRAINER_FILES if (run_dir / name).exists()]
+    found += sorted(p.name for p in run_dir.glob(CHECKPOINT_GLOB))
     return found
+
+
+def holds_run(run_dir: Path) -> bool:
+    """Whether ``run_dir`` is a run folder to list: a trainer wrote into it (``run_files``), or a training job was
+    launched into it (``job.json``: ``motip train --detach`` writes it before its trainer starts, so a run being
+    started counts)."""
+    run_dir = Path(run_dir)
+    if any((run_dir / name).exists() for name in (*TRAINER_FILES, JOB_FILE)):
+        return True
+    return run_dir.is_dir() and next(run_dir.glob(CHECKPOINT_GLOB), None) is not None
 
 
 def refuse_existing_run(run_dir: Path) -> None:

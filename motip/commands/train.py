@@ -55,9 +55,9 @@ def run(args: argparse.Namespace) -> int:
         args.config = Path(overrides.pop(0))
     if args.resume is not None:
         run_dir = args.resume.resolve()
-        saved = run_dir / "config.yaml"
+        saved = run_dir / rundir.CONFIG_FILE
         if not saved.is_file():
-            raise MotipError("not a run folder (no config.yaml)", path=run_dir,
+            raise MotipError(f"not a run folder (no {rundir.CONFIG_FILE})", path=run_dir,
                              hint="pass the folder `motip train` created (outputs/<name>_<time>/)")
         config_path = args.config or saved
         config = load_config(saved, overrides)

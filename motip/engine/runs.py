@@ -25,12 +25,12 @@ import torch
 from motip.atomic import atomic_open
 from motip.errors import MotipError
 from motip.records import RunRecord
-from motip.rundir import LAST, RUN_FILE  # noqa: F401 - the run folder's names live in motip.rundir
+from motip.rundir import LAST, OUTPUTS, RUN_FILE  # noqa: F401 - the run folder's names live in motip.rundir
 
 
 def default_run_dir(config_path: Path, base_dir: Path, now: datetime | None = None) -> Path:
     stamp = (now or datetime.now()).strftime("%Y%m%d_%H%M%S")
-    return base_dir / "outputs" / f"{config_path.stem}_{stamp}"
+    return base_dir / OUTPUTS / f"{config_path.stem}_{stamp}"
 
 
 def resolve_run_dir(config: Mapping[str, Any], config_path: Path) -> Path:

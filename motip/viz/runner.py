@@ -24,10 +24,9 @@ from motip.atomic import atomic_write_json
 from motip.data import mot_files
 from motip.errors import DataError, MotipError
 from motip.progress import Progress
+from motip.rundir import VIZ_SUMMARY, contact_sheet_name
 from motip.viz.matching import SequenceCounts, match_sequence
 from motip.viz.render import render_sequence
-
-SUMMARY_FILE = "summary.json"
 
 
 @dataclass
@@ -185,7 +184,7 @@ def run_viz(options: VizOptions) -> dict[str, Any]:
         for seq, paths, frames, counts in prepared:
             progress.update(progress.done, seq.name)
             rendered = render_sequence(seq.name, paths, frames, options.output_dir / f"{seq.name}.mp4",
-                                       options.output_dir / f"{seq.name}_worst.png", seq.frame_rate,
+                                       options.output_dir / contact_sheet_name(seq.name), seq.frame_rate,
                                        on_frame=lambda: progress.advance(1), worst_count=options.worst_frames,
                                        scale=options.scale)
             per_sequence[seq.name] = {**counts.to_json(), "video": rendered.video.name,
@@ -211,5 +210,5 @@ def run_viz(options: VizOptions) -> dict[str, Any]:
         "frames_per_second": round(total_frames / max(render_s, 1e-9), 2),
         "tracking_seconds": round(tracking_s, 3) if mode == "checkpoint" else None,
     }
-    atomic_write_json(options.output_dir / SUMMARY_FILE, summary)
+    atomic_write_json(options.output_dir / VIZ_SUMMARY, summary)
     return summary
