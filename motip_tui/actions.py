@@ -10,11 +10,12 @@ from typing import TYPE_CHECKING
 
 from textual import work
 
+from motip.jobs import OUTPUT_FILE
+from motip.rundir import TRAIN_LOG
 from motip_tui import launch
 from motip_tui.messages import PreflightDone, Say
 from motip_tui.runs import RunSummary, sources_match_stage, stage_of_run
 from motip_tui.screens.modals import ConfirmScreen, HelpScreen
-from motip_tui.widgets.jobs import resume_argv
 
 if TYPE_CHECKING:
     from motip_tui.app import MotipApp
@@ -65,7 +66,7 @@ class LaunchActions:
             return
         stage = stage_of_run(run, self.stages, self.root)
         config = launch.run_config(run.dir, stage.config if stage else None)
-        self.preflight(f"resume of {run.name}", config, resume_argv(run.dir))
+        self.preflight(f"resume of {run.name}", config, launch.resume_argv(run.dir))
 
     @work(thread=True, group="preflight")
     def preflight(self: MotipApp, name: str, config: Path, argv: list[str]) -> None:
@@ -172,9 +173,9 @@ class LaunchActions:
             run = self.selected_run if self.active == "charts" else self.highlighted_run()
             run_dir = run.dir if run is not None else None
         if run_dir is not None:
-            paths.insert(0, ("train.log", run_dir / "train.log"))
-            if job is None and (run_dir / "output.log").exists():
-                paths.append(("job output", run_dir / "output.log"))
+            paths.insert(0, (TRAIN_LOG, run_dir / TRAIN_LOG))
+            if job is None and (run_dir / OUTPUT_FILE).exists():
+                paths.append(("job output", run_dir / OUTPUT_FILE))
         if not paths:
             self.say("no job or run selected", "warning")
             return

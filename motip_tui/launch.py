@@ -1,7 +1,8 @@
-"""Starting the core's commands from the TUI: always as ``python -m motip ...`` subprocesses in their own session.
+"""Starting the core's commands from the TUI: every command's argv, always ``python -m motip ...`` subprocesses.
 
 Builds, viz, dashboard and queue run as detached jobs in ``<workspace>/.motip/jobs/``; training detaches itself
 (``motip train <config> --detach`` starts its job and returns; the run folder is read from that job's job.json).
+The preflight's ``motip doctor CONFIG --json`` runs in the foreground (``motip_tui.screens.doctor``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 
 from motip.jobs import JobInfo, new_job_dir, start_job
 from motip.jobs import launch as launch_job
-from motip.rundir import viz_dir
+from motip.rundir import BEST_HOTA, BEST_IDF1, CONFIG_FILE, LAST, TRAIN_LOG, viz_dir
 from motip.workspace import Stage, Workspace
 
 MOTIP = [sys.executable, "-m", "motip"]
@@ -27,16 +28,25 @@ def train_argv(stage: Stage) -> list[str]:
     return [*MOTIP, "train", str(stage.config), "--detach"]
 
 
+def resume_argv(run_dir: Path) -> list[str]:
+    return [*MOTIP, "train", "--resume", str(run_dir), "--detach"]
+
+
+def doctor_argv(config: Path) -> list[str]:
+    return [*MOTIP, "doctor", str(config), "--json"]
+
+
 def best_checkpoint(run_dir: Path) -> Path:
-    for name in ("checkpoint_best_idf1.pth", "checkpoint_best_hota.pth", "checkpoint_last.pth"):
+    """The checkpoint viz tracks with: best IDF1, else best HOTA, else the last one (best IDF1 when none exists)."""
+    for name in (BEST_IDF1, BEST_HOTA, LAST):
         if (run_dir / name).exists():
             return run_dir / name
-    return run_dir / "checkpoint_best_idf1.pth"
+    return run_dir / BEST_IDF1
 
 
 def run_config(run_dir: Path, fallback: Path | None) -> Path:
     """The run's own resolved config.yaml (what it trained with), else the stage config."""
-    own = run_dir / "config.yaml"
+    own = run_dir / CONFIG_FILE
     return own if own.exists() or fallback is None else fallback
 
 
@@ -48,7 +58,7 @@ def viz_argv(workspace: Workspace, run_dir: Path, stage: Stage | None) -> list[s
 
 
 def dashboard_argv(run_dir: Path) -> list[str]:
-    return [*MOTIP, "dashboard", str(run_dir / "train.log")]
+    return [*MOTIP, "dashboard", str(run_dir / TRAIN_LOG)]
 
 
 def queue_start_argv(workspace: Workspace, stage_names: list[str]) -> list[str]:

@@ -1,8 +1,9 @@
 """Runs and stages as the TUI shows them: run folders under <workspace>/outputs, their best metrics, stage estimates.
 
 Everything here reads files only (torch-free). Summaries of big train.logs read just the lines that matter
-(start/eval/end and the last train steps), so listing many runs stays fast. A run's state (running, dead, ...) is
-``motip.rundir.run_state``'s, never re-decided here.
+(start/eval/end and the last train steps), so listing many runs stays fast. Which folders are runs
+(``motip.rundir.holds_run``) and a run's state (running, dead, ...: ``motip.rundir.run_state``) are decided there,
+never here.
 """
 
 from __future__ import annotations
@@ -15,12 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from motip.rundir import JOB_FILE, RUN_FILE, TRAIN_LOG, RunState, run_state
+from motip.rundir import OUTPUTS, TRAIN_LOG, RunState, holds_run, run_state
 from motip.trainlog import TrainLog, TrainLogParser, finite_value, parse_lines
 from motip_tui.tailer import FileTailer
 from motip.workspace import Stage, Workspace
 
-OUTPUTS = "outputs"
 _LAST_TRAIN_LINES = 200
 
 
@@ -127,8 +127,7 @@ class RunIndex:
     def run_dirs(self) -> list[Path]:
         if not self.folder.is_dir():
             return []
-        return [p for p in sorted(self.folder.iterdir())
-                if p.is_dir() and any((p / name).exists() for name in (TRAIN_LOG, JOB_FILE, RUN_FILE))]
+        return [p for p in sorted(self.folder.iterdir()) if p.is_dir() and holds_run(p)]
 
     def newest(self) -> Path | None:
         """The run whose train.log changed last (what the user most likely wants to watch), without parsing."""

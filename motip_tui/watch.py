@@ -14,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from motip.rundir import TRAIN_LOG
 from motip.trainlog import TrainLog, TrainLogParser, feed_charting, preview_lines
 from motip_tui.runs import RunSummary, summarize_run
 from motip_tui.tailer import FileTailer
@@ -46,7 +47,7 @@ class RunWatch:
                  on_change: Callable[[], None] | None = None) -> None:
         self.run_dir = run_dir
         self.on_change = on_change  # called from the reader thread after new data (must be thread-safe)
-        self.path = run_dir / "train.log"
+        self.path = run_dir / TRAIN_LOG
         self.version = 0
         self.lock = threading.Lock()
         self.loading = False

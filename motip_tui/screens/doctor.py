@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Label, Static
+
+from motip_tui.launch import doctor_argv
 
 DOCTOR_ENV = "MOTIP_TUI_DOCTOR"
 DOCTOR_TIMEOUT_S = 300.0
@@ -77,10 +78,6 @@ def doctor_wanted(config: Path, root: Path) -> bool:
     if device.startswith("cuda"):
         return True
     return device == "auto" and _gpu_present()
-
-
-def doctor_argv(config: Path) -> list[str]:
-    return [sys.executable, "-m", "motip", "doctor", str(config), "--json"]
 
 
 def run_doctor(root: Path, config: Path, timeout_s: float = DOCTOR_TIMEOUT_S) -> DoctorOutcome:

@@ -12,7 +12,6 @@ CLI's error and hint) goes to the message log and a notification.
 from __future__ import annotations
 
 import re
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -26,8 +25,8 @@ from textual.widgets import DataTable, Static
 from motip.job_results import export_outputs, record_failed_launch
 from motip.jobs import JobInfo, find_jobs, jobs_dir, new_job_dir, start_job, stop_job
 from motip.progress import parse_progress_line
+from motip.rundir import OUTPUTS, TRAIN_LOG
 from motip_tui.messages import JobDetail, JobsChanged, JobsScanned, Say
-from motip_tui.runs import OUTPUTS
 from motip_tui.widgets.background import Periodic
 from motip_tui.screens.modals import CommandScreen, ConfirmScreen
 from motip_tui.widgets.text import duration, end, fill_table, flex_widths, middle, rel, update_text
@@ -46,7 +45,7 @@ def job_detail(job: JobInfo, now: float) -> JobDetail:
         if update is not None:
             progress = f"{update.task} {update.percent:.0f}%"
             break
-    train_log = job.dir / "train.log"
+    train_log = job.dir / TRAIN_LOG
     if not progress and job.kind == "train" and train_log.exists():
         from motip.trainlog import tail_status
 
@@ -243,10 +242,6 @@ class JobsView(Vertical):
     def _stop(self, job: JobInfo) -> None:
         self.post_message(Say(f"{job.name}: {stop_job(job, grace_s=10.0)}"))
         self.post_message(JobsChanged())
-
-
-def resume_argv(run_dir: Path) -> list[str]:
-    return [sys.executable, "-m", "motip", "train", "--resume", str(run_dir), "--detach"]
 
 
 def queue_text(state: dict[str, Any] | None) -> str:
