@@ -1,20 +1,23 @@
 """Benchmark our evaluation (``motip eval``'s core, ``motip.eval.metrics.evaluate``) against TrackEval's own route
 (``MotChallenge2DBox`` + ``Evaluator``, as scripts/run_mot_challenge.py runs it) on the same files, in one run.
 
-    .venv/bin/python bench/eval.py [--sequences 20] [--frames 1000] [--objects 30] [--json]
+    .venv/bin/python bench/eval.py [--sequences 20] [--frames 1000] [--objects 30] [--workers N] [--json]
     .venv/bin/python bench/eval.py --sequences 2 --frames 50 --objects 5 --json          # seconds
 
 Writes a synthetic val split (``<seq>/seqinfo.ini``, ``gt/gt.txt``: pedestrians only, ``--objects`` tracks alive per
 frame, ids renewed as tracks end) and one tracker file per sequence (the ground truth jittered, with misses, identity
-switches and short false-positive tracks), then times, single-process, each on the same files:
-  * ours: ``evaluate(split, trackers, classes={"pedestrian": 1})``, end to end (``ours_s``: the best of
-    ``--repeat`` runs, alternating with the route's), then phase by phase: reading the files, preparing
-    TrackEval's per-sequence data (``build_class_data``), HOTA, CLEAR, Identity, combining;
-  * the route: ``trackeval.Evaluator.evaluate`` on ``MotChallenge2DBox`` (``route_s``, best of ``--repeat``), then
-    phase by phase: loading (``get_raw_seq_data``), preprocessing (``get_preprocessed_seq_data``), HOTA, CLEAR,
-    Identity, combining.
-``ratio`` = ours_s / route_s (target <= 0.5); ``max_abs_diff`` = the largest difference between the two reports over
-every HOTA/CLEAR/Identity field (percent and counts; expected 0). Figures only, no assertions.
+switches and short false-positive tracks), then times each on the same files:
+  * ours: ``evaluate(split, trackers, classes={"pedestrian": 1})``, end to end with its default worker processes
+    (``workers``, or ``--workers``; ``ours_s``: the best of ``--repeat`` runs, alternating with the route's) and in
+    one process (``ours_1worker_s``), then, in one process, phase by phase: reading the files, preparing TrackEval's
+    per-sequence data (``build_class_data``), HOTA, CLEAR, Identity, combining;
+  * the route, single-process as TrackEval runs by default (``USE_PARALLEL`` False): ``trackeval.Evaluator.evaluate``
+    on ``MotChallenge2DBox`` (``route_s``, best of ``--repeat``), then phase by phase: loading
+    (``get_raw_seq_data``), preprocessing (``get_preprocessed_seq_data``), HOTA, CLEAR, Identity, combining.
+``ratio`` = ours_s / route_s (target <= 0.5), ``ratio_1worker`` = ours_1worker_s / route_s; ``max_abs_diff`` = the
+largest difference between the route's report and ours (either run) over every HOTA/CLEAR/Identity field (percent
+and counts; expected 0). ``load_avg`` is the machine's 1-minute load average before and after. Figures only, no
+assertions.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import argparse
 import contextlib
 import io
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -127,9 +131,10 @@ class Phases:
         return {k: round(v, 3) for k, v in self.seconds.items()}
 
 
-def ours_end_to_end(split: Path, seqmap: Path, tracker_dir: Path) -> tuple[float, dict[str, Any]]:
+def ours_end_to_end(split: Path, seqmap: Path, tracker_dir: Path, workers: int) -> tuple[float, dict[str, Any]]:
     start = time.perf_counter()
-    report = M.evaluate(split, tracker_dir, seqmap=seqmap, classes={"pedestrian": 1}, check_fingerprint=False)
+    report = M.evaluate(split, tracker_dir, seqmap=seqmap, classes={"pedestrian": 1}, check_fingerprint=False,
+                        workers=workers)
     return time.perf_counter() - start, report["metrics"]
 
 
@@ -225,21 +230,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         write_s = time.perf_counter() - start
         tracker_root = tracker_dir.parent.parent
         out = workdir / "route_out"
-        # Alternate the two, best of --repeat each: a shared machine's load changes between runs.
-        ours_times, route_times = [], []
+        workers = args.workers or M.default_workers(read_split(split, seqmap), tracker_dir)
+        load_before = os.getloadavg()[0]
+        # Alternate the three, best of --repeat each: a shared machine's load changes between runs.
+        ours_times, ours_1_times, route_times = [], [], []
         for _ in range(args.repeat):
-            seconds, ours_metrics = ours_end_to_end(split, seqmap, tracker_dir)
+            seconds, ours_metrics = ours_end_to_end(split, seqmap, tracker_dir, workers)
             ours_times.append(seconds)
             seconds, route_metrics = route_end_to_end(split, seqmap, tracker_root, out)
             route_times.append(seconds)
-        ours_s, route_s = min(ours_times), min(route_times)
-        diff, field = compare(ours_metrics, route_metrics)
+            seconds, ours_1_metrics = ours_end_to_end(split, seqmap, tracker_dir, 1)
+            ours_1_times.append(seconds)
+        ours_s, ours_1_s, route_s = min(ours_times), min(ours_1_times), min(route_times)
+        diff, field = max(compare(ours_metrics, route_metrics), compare(ours_1_metrics, route_metrics))
         result: dict[str, Any] = {
             "sequences": args.sequences, "frames": args.frames, "objects": args.objects,
             "gt_rows": sum(len(read_gt(s.path)) for s in read_split(split, seqmap)),
-            "write_s": round(write_s, 2),
+            "write_s": round(write_s, 2), "cpus": M.available_cpus(), "workers": workers,
             "ours_s": round(ours_s, 3), "route_s": round(route_s, 3), "ratio": round(ours_s / route_s, 3),
+            "ours_1worker_s": round(ours_1_s, 3), "ratio_1worker": round(ours_1_s / route_s, 3),
             "ours_runs_s": [round(t, 3) for t in ours_times], "route_runs_s": [round(t, 3) for t in route_times],
+            "ours_1worker_runs_s": [round(t, 3) for t in ours_1_times],
             "max_abs_diff": diff, "max_abs_diff_field": field,
             "HOTA": round(ours_metrics["HOTA"], 3), "MOTA": round(ours_metrics["MOTA"], 3),
             "IDF1": round(ours_metrics["IDF1"], 3),
@@ -247,6 +258,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         if not args.no_phases:
             result["ours_phases_s"] = ours_phases(split, seqmap, tracker_dir)
             result["route_phases_s"] = route_phases(split, seqmap, tracker_root, out)
+        result["load_avg"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
         return result
     finally:
         if not args.keep:
@@ -261,6 +273,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--workdir", default=None, help="where the split is written (replaced; default a temp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the written files")
     parser.add_argument("--repeat", type=int, default=2, help="end-to-end runs of each, alternating; the best counts")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="our worker processes (default: what motip eval picks, see default_workers)")
     parser.add_argument("--no-phases", action="store_true", help="only the end-to-end times")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
     args = parser.parse_args(argv)

@@ -28,8 +28,12 @@ import contextlib
 import datetime as _dt
 import io
 import math
+import multiprocessing
 import os
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -149,44 +153,48 @@ def _kept_tracker_rows(seq: Sequence, gt: MotBoxes, ignore: MotBoxes, tracker: M
     return keep
 
 
-def frame_ious(gt: MotBoxes, gt_per_frame: np.ndarray, tracker: MotBoxes, tracker_per_frame: np.ndarray, *,
-               max_pairs: int = 1 << 22) -> list[np.ndarray]:
-    """Per frame, the IoU matrix of its GT rows x its tracker rows (both frame-ordered, ``*_per_frame`` rows per
-    frame): ``box_ious`` of each frame, computed for many frames at once, ``max_pairs`` box pairs at a time.
+def _corners(xywh: np.ndarray) -> tuple[np.ndarray, ...]:
+    """x0, y0, x1, y1 and area of xywh boxes, computed as ``_calculate_box_ious`` computes them."""
+    x0, y0 = xywh[:, 0], xywh[:, 1]
+    x1, y1 = x0 + xywh[:, 2], y0 + xywh[:, 3]
+    return x0, y0, x1, y1, (x1 - x0) * (y1 - y0)
 
-    The same arithmetic as TrackEval's ``_calculate_box_ious`` element by element, so the same doubles."""
-    pairs = gt_per_frame * tracker_per_frame
-    gt_start = np.concatenate([[0], np.cumsum(gt_per_frame)])
-    tracker_start = np.concatenate([[0], np.cumsum(tracker_per_frame)])
-    x0g, y0g = gt.xywh[:, 0], gt.xywh[:, 1]
-    x1g, y1g = x0g + gt.xywh[:, 2], y0g + gt.xywh[:, 3]
-    x0t, y0t = tracker.xywh[:, 0], tracker.xywh[:, 1]
-    x1t, y1t = x0t + tracker.xywh[:, 2], y0t + tracker.xywh[:, 3]
-    area_g, area_t = (x1g - x0g) * (y1g - y0g), (x1t - x0t) * (y1t - y0t)
-    out: list[np.ndarray] = []
-    first = 0
-    while first < len(pairs):
-        # frames first..last-1: at least one frame, at most max_pairs pairs (unless one frame has more)
-        last = max(first + 1, int(np.searchsorted(np.cumsum(pairs[first:]), max_pairs, side="right")) + first)
-        n = pairs[first:last]
-        frame = np.repeat(np.arange(first, last), n)
-        within = np.arange(int(n.sum())) - np.repeat(np.cumsum(n) - n, n)   # pair index within its frame
-        cols = tracker_per_frame[frame]
-        g = gt_start[frame] + within // np.maximum(cols, 1)
-        k = tracker_start[frame] + within % np.maximum(cols, 1)
-        inter = (np.maximum(np.minimum(x1g[g], x1t[k]) - np.maximum(x0g[g], x0t[k]), 0)
-                 * np.maximum(np.minimum(y1g[g], y1t[k]) - np.maximum(y0g[g], y0t[k]), 0))
-        ag, at = area_g[g], area_t[k]
-        union = ag + at - inter
-        inter[ag <= 0 + EPS] = 0
-        inter[at <= 0 + EPS] = 0
-        inter[union <= 0 + EPS] = 0
-        union[union <= 0 + EPS] = 1
-        ious = inter / union
-        ends = np.cumsum(n)
-        out += [ious[end - size:end].reshape(gt_per_frame[t], tracker_per_frame[t])
-                for t, size, end in zip(range(first, last), n.tolist(), ends.tolist(), strict=True)]
-        first = last
+
+def frame_ious(gt: MotBoxes, gt_per_frame: np.ndarray, tracker: MotBoxes,
+               tracker_per_frame: np.ndarray) -> list[np.ndarray]:
+    """Per frame, the IoU matrix of its GT rows x its tracker rows (both frame-ordered, ``*_per_frame`` rows per
+    frame): ``box_ious`` of each frame, computed at once for all frames of the same matrix shape.
+
+    The same arithmetic as TrackEval's ``_calculate_box_ious``, element by element, so the same doubles."""
+    out: list[np.ndarray] = [np.zeros((0, 0))] * len(gt_per_frame)
+    gt_corners, tracker_corners = _corners(gt.xywh), _corners(tracker.xywh)
+    gt_start = np.cumsum(gt_per_frame) - gt_per_frame
+    tracker_start = np.cumsum(tracker_per_frame) - tracker_per_frame
+    shape = gt_per_frame * (int(tracker_per_frame.max(initial=0)) + 1) + tracker_per_frame
+    order = np.argsort(shape, kind="stable")
+    for frames in np.split(order, np.flatnonzero(np.diff(shape[order])) + 1):
+        rows, cols = int(gt_per_frame[frames[0]]), int(tracker_per_frame[frames[0]])
+        if rows == 0 or cols == 0:
+            for t in frames.tolist():
+                out[t] = np.zeros((rows, cols))
+            continue
+        # (frames, rows, 1) GT values against (frames, 1, cols) tracker values
+        x0g, y0g, x1g, y1g, area_g = (c[(gt_start[frames][:, None] + np.arange(rows))][:, :, None]
+                                      for c in gt_corners)
+        x0t, y0t, x1t, y1t, area_t = (c[(tracker_start[frames][:, None] + np.arange(cols))][:, None, :]
+                                      for c in tracker_corners)
+        inter = np.maximum(np.minimum(x1g, x1t) - np.maximum(x0g, x0t), 0)
+        inter *= np.maximum(np.minimum(y1g, y1t) - np.maximum(y0g, y0t), 0)
+        union = area_g + area_t - inter
+        for empty in (area_g <= 0 + EPS, area_t <= 0 + EPS):
+            if empty.any():
+                inter[np.broadcast_to(empty, inter.shape)] = 0
+        degenerate = union <= 0 + EPS
+        if degenerate.any():
+            inter[degenerate] = 0
+            union[degenerate] = 1
+        for t, ious in zip(frames.tolist(), inter / union, strict=True):
+            out[t] = ious
     return out
 
 
@@ -379,45 +387,103 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def default_workers(tasks: list[_SequenceTask]) -> int:
-    """min(available CPUs, sequences, ``MAX_WORKERS``) processes when the GT and tracker files hold at least
-    ``PARALLEL_MIN_BYTES``; else 1 (scored in this process)."""
+def default_workers(sequences: list[Sequence], tracker_folder: Path) -> int:
+    """Processes ``evaluate`` scores sequences in by default: min(available CPUs, sequences, ``MAX_WORKERS``) on
+    Linux when the GT and tracker files hold at least ``PARALLEL_MIN_BYTES``; else 1 (this process only)."""
+    if sys.platform != "linux":                                       # fork is Linux's (see _start_pool)
+        return 1
     size = 0
-    for task in tasks:
-        for path in (task.seq.path / GT_FILE, task.tracker_path):
+    for seq in sequences:
+        for path in (seq.path / GT_FILE, tracker_folder / f"{seq.name}.txt"):
             with contextlib.suppress(OSError):
                 size += path.stat().st_size
     if size < PARALLEL_MIN_BYTES:
         return 1
-    return max(1, min(available_cpus(), len(tasks), MAX_WORKERS))
+    return max(1, min(available_cpus(), len(sequences), MAX_WORKERS))
 
 
-def _score_sequences(tasks: list[_SequenceTask], workers: int, warnings: list[str]) -> Iterator[_SequenceScores]:
-    """Each task's scores, in order: in this process when ``workers`` <= 1, else in that many spawned processes
-    (spawn, not fork: the trainer calls this with CUDA and threads running). A pool that cannot start or loses a
-    worker (killed, e.g. out of memory) leaves the remaining sequences to this process, with a warning."""
-    done = 0
-    if workers > 1 and len(tasks) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-        from concurrent.futures.process import BrokenProcessPool
+def _score_sequences(tasks: list[_SequenceTask], workers: int, warnings: list[str],
+                     on_done: Callable[[_SequenceTask], None]) -> list[_SequenceScores]:
+    """Each task's scores (in task order), ``on_done`` called as each finishes.
 
-        try:
-            pool = ProcessPoolExecutor(min(workers, len(tasks)), mp_context=multiprocessing.get_context("spawn"))
-            try:
-                for result in pool.map(_score_sequence_in_worker, tasks):
-                    if isinstance(result, _WorkerError):
-                        raise result.error()
-                    done += 1
-                    yield result
-            finally:
-                pool.shutdown(cancel_futures=True)                   # on an error, skip the sequences not started
-        except (BrokenProcessPool, OSError, NotImplementedError) as err:
-            warnings.append(f"evaluation worker processes failed ({type(err).__name__}: {err}); "
-                            f"{len(tasks) - done} sequence(s) scored in one process")
+    With ``workers`` > 1 this process scores sequences from the end of the list while ``workers - 1`` worker
+    processes take them from the front. The first error in task order is raised, as one process would. A pool that
+    cannot start or loses a worker (killed, e.g. out of memory) leaves its sequences to this process, with a
+    warning."""
+    results: list[_SequenceScores | None] = [None] * len(tasks)
+    errors: dict[int, MotipError] = {}
     metrics = _metric_classes()
-    for task in tasks[done:]:
-        yield _score_sequence(task, metrics)
+
+    def score_here(i: int) -> None:
+        try:
+            results[i] = _score_sequence(tasks[i], metrics)
+            on_done(tasks[i])
+        except MotipError as err:
+            errors[i] = err
+
+    def needed(i: int) -> bool:                                       # nothing after a failed sequence is
+        return not errors or i < min(errors)
+
+    helpers = min(workers, len(tasks)) - 1
+    pool = _start_pool(helpers, warnings)
+    front, back = 0, len(tasks) - 1                                   # tasks front..back are not started
+    in_flight: dict[Future, int] = {}
+    try:
+        while True:
+            # each worker: one sequence running, one queued
+            while pool is not None and len(in_flight) < 2 * helpers and front <= back and needed(front):
+                in_flight[pool.submit(_score_sequence_in_worker, tasks[front])] = front
+                front += 1
+            finished = [future for future in in_flight if future.done()]
+            if not finished and front <= back:
+                if needed(back):
+                    score_here(back)
+                back -= 1
+                continue
+            if not finished and in_flight:
+                finished = list(wait(in_flight, return_when=FIRST_COMPLETED).done)
+            if not finished:
+                break
+            for future in finished:
+                i = in_flight.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool as err:
+                    if pool is not None:
+                        warnings.append(f"an evaluation worker process failed ({err}); its sequences were scored "
+                                        "in the main process")
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        pool = None
+                    if needed(i):
+                        score_here(i)
+                    continue
+                if isinstance(result, _WorkerError):
+                    errors[i] = result.error()
+                else:
+                    results[i] = result
+                    on_done(tasks[i])
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)            # idle workers exit by themselves
+    if errors:
+        raise errors[min(errors)]
+    return [r for r in results if r is not None]
+
+
+def _start_pool(processes: int, warnings: list[str]) -> ProcessPoolExecutor | None:
+    """A pool of ``processes`` forked worker processes; None when ``processes`` < 1 or it cannot start (no working
+    semaphores, e.g.), with a warning.
+
+    Fork, as PyTorch's DataLoader workers on Linux: the workers start in milliseconds with every module loaded, and
+    nothing re-imports the caller's main script (spawn would run an unguarded one again). They only run numpy and
+    scipy code on files: no CUDA, no BLAS thread pools, none of the parent's locks."""
+    if processes < 1:
+        return None
+    try:
+        return ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("fork"))
+    except (OSError, NotImplementedError, ImportError, ValueError) as err:
+        warnings.append(f"no evaluation worker processes ({type(err).__name__}: {err}); scored in one process")
+        return None
 
 
 # ------------------------------------------------------------------------------------------------- reporting
@@ -519,17 +585,17 @@ def evaluate(gt_folder: str | Path, tracker_folder: str | Path, *, seqmap: str |
     tasks = [_SequenceTask(seq, tracker_folder / f"{seq.name}.txt", classes, ignore_cover, max_dense_bytes)
              for seq in sequences]
     if workers is None:
-        workers = default_workers(tasks)
+        workers = default_workers(sequences, tracker_folder)
     # Plain PROGRESS lines / a bar only for the CLI; library callers (the trainer) stay quiet.
     bar_stream = None if progress else io.StringIO()
     with Progress("eval", len(sequences) * len(classes), stream=bar_stream) as bar:
-        for task, scores in zip(tasks, _score_sequences(tasks, workers, warnings), strict=True):
-            total_tracker_boxes += scores.tracker_boxes
-            for name in classes:
-                raw_by_class[name][task.seq.name] = scores.raw[name]
-                counts_by_class[name][task.seq.name] = scores.counts[name]
-                ignored[name] += scores.ignored[name]
-            bar.advance(len(classes), task.seq.name)
+        scored = _score_sequences(tasks, workers, warnings, lambda task: bar.advance(len(classes), task.seq.name))
+    for task, scores in zip(tasks, scored, strict=True):
+        total_tracker_boxes += scores.tracker_boxes
+        for name in classes:
+            raw_by_class[name][task.seq.name] = scores.raw[name]
+            counts_by_class[name][task.seq.name] = scores.counts[name]
+            ignored[name] += scores.ignored[name]
     if total_tracker_boxes == 0:
         # An early-epoch model may detect nothing: validation scores it 0 with a warning; `motip eval --results`
         # treats it as bad input (require_detections).
