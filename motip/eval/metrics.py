@@ -113,12 +113,24 @@ def _check_frames(boxes: MotBoxes, seq: Sequence, what: str) -> None:
                         hint="tracker files must be made for this split's sequences")
 
 
-def _frame_order(boxes: MotBoxes, length: int) -> tuple[MotBoxes, np.ndarray]:
-    """(the rows of frames 1..length, in frame order and file order within a frame, as ``boxes_by_frame`` gives
-    them; the number of rows per frame, index 0 for frame 1)."""
-    boxes = boxes.select(boxes.frame <= length)
-    boxes = boxes.select(np.argsort(boxes.frame, kind="stable"))
-    return boxes, np.bincount(boxes.frame - 1, minlength=length)
+def _frame_order(boxes: MotBoxes, length: int, rows: np.ndarray | None = None) -> tuple[MotBoxes, np.ndarray]:
+    """(the rows of frames 1..length (of ``rows``, a bool mask, when given), in frame order and file order within a
+    frame, as ``boxes_by_frame`` gives them; the number of rows per frame, index 0 for frame 1)."""
+    keep = (boxes.frame >= 1) & (boxes.frame <= length)
+    if rows is not None:
+        keep &= rows
+    index = np.flatnonzero(keep)
+    frames = boxes.frame[index]
+    if len(frames) > 1 and (frames[1:] < frames[:-1]).any():        # files are usually in frame order already
+        order = np.argsort(frames, kind="stable")
+        index, frames = index[order], frames[order]
+    return boxes.select(index), np.bincount(frames - 1, minlength=length)
+
+
+def _split_rows(values: np.ndarray, per_frame: np.ndarray) -> list[np.ndarray]:
+    """``values`` (frame-ordered rows) cut into one array per frame."""
+    ends = np.cumsum(per_frame).tolist()
+    return [values[end - n:end] for end, n in zip(ends, per_frame.tolist(), strict=True)]
 
 
 def _kept_tracker_rows(seq: Sequence, gt: MotBoxes, ignore: MotBoxes, tracker: MotBoxes,
@@ -201,16 +213,18 @@ def frame_ious(gt: MotBoxes, gt_per_frame: np.ndarray, tracker: MotBoxes,
 def build_class_data(seq: Sequence, gt: MotBoxes, ignore: MotBoxes, tracker: MotBoxes, cls_id: int, *,
                      ignore_cover: float | None = 0.5) -> ClassData:
     """TrackEval's data dict for one sequence and one class (see the module docstring for the rules)."""
-    tracker_c, _ = _frame_order(tracker.select(tracker.cls == cls_id), seq.length)
+    tracker_c, tr_per_frame = _frame_order(tracker, seq.length, tracker.cls == cls_id)
     keep = _kept_tracker_rows(seq, gt, ignore, tracker_c, ignore_cover)
-    tr, tr_per_frame = _frame_order(tracker_c.select(keep), seq.length)
-    g, gt_per_frame = _frame_order(gt.select((gt.cls == cls_id) & (gt.score != 0)), seq.length)
+    tr = tracker_c
+    if not keep.all():
+        tr, tr_per_frame = _frame_order(tracker_c, seq.length, keep)
+    g, gt_per_frame = _frame_order(gt, seq.length, (gt.cls == cls_id) & (gt.score != 0))
     # TrackEval wants ids 0..N-1 per sequence.
     gt_values, gt_index = np.unique(g.id, return_inverse=True)
     tr_values, tr_index = np.unique(tr.id, return_inverse=True)
     data = {
-        "gt_ids": np.split(gt_index, np.cumsum(gt_per_frame)[:-1]),
-        "tracker_ids": np.split(tr_index, np.cumsum(tr_per_frame)[:-1]),
+        "gt_ids": _split_rows(gt_index, gt_per_frame),
+        "tracker_ids": _split_rows(tr_index, tr_per_frame),
         "similarity_scores": frame_ious(g, gt_per_frame, tr, tr_per_frame),
         "num_gt_dets": len(g),
         "num_tracker_dets": len(tr),
