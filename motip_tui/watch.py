@@ -21,7 +21,7 @@ from motip_tui.tailer import FileTailer
 
 SERIES = ("loss", "grad_norm", "lr")
 PREVIEW_FROM_BYTES = 16 << 20  # ~80,000 lines
-PREVIEW_TAIL_BYTES = 1 << 20  # ~5,000 steps: the recent curve at once, the full history seconds later
+PREVIEW_TAIL_BYTES = 256 << 10  # ~1,300 steps: the recent curve at once, the full history seconds later
 PARSED_TRAIN_TAIL = 300  # alerts look at the last 200 steps
 CHUNK_LINES = 20_000
 PREVIEW_DRAW_WAIT_S = 0.5  # at most; the charts view may not be visible
