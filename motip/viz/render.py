@@ -366,14 +366,9 @@ def _sheet_legend(width: int) -> np.ndarray:
     return strip
 
 
-def write_contact_sheet(path: Path, title: str, tiles: list[np.ndarray], columns: int = 3) -> None:
-    """A PNG grid of ``tiles`` (same size) under a title bar and the colour legend; a 'no errors' card when there
-    are none."""
-    atomic_write_bytes(path, contact_sheet_png(path, title, tiles, columns))
-
-
 def contact_sheet_png(path: Path, title: str, tiles: list[np.ndarray], columns: int = 3) -> bytes:
-    """The PNG bytes ``write_contact_sheet`` writes (``path`` only names the file in an error)."""
+    """A PNG grid of ``tiles`` (same size) under a title bar and the colour legend; a 'no errors' card when there
+    are none. ``path`` only names the file in an error."""
     if tiles:
         th, tw = max(t.shape[0] for t in tiles), tiles[0].shape[1]
     else:

@@ -5,7 +5,7 @@ min and max (spikes stay visible). textual-plotext's log scale crashes on the se
 log10 values with ticks labelled in real values (``motip_tui.chartmath.log_ticks``).
 
 ``Chart.draw_plot(PlotSpec)`` draws what ``motip_tui/widgets/charts_view.py`` computed (lines, y-range, ticks,
-target line, a note at the panel's edge); ``Chart.draw`` is the older one-call form.
+target line, a note at the panel's edge). Downsampling is ``motip_tui.chartmath``'s.
 """
 
 from __future__ import annotations
@@ -13,46 +13,16 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from textual_plotext import PlotextPlot
 
-from motip.alerts import TARGET
-
-if TYPE_CHECKING:
-    import numpy as np
-
-
-def _finite_arrays(xs: Sequence[float], ys: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
-    import numpy as np  # only once data is big (keeps startup light)
-
-    x = np.asarray(xs, dtype=float)
-    y = np.asarray(ys, dtype=float)
-    keep = np.isfinite(y)
-    return x[keep], y[keep]
-
-
-def downsample(xs: Sequence[float], ys: Sequence[float], buckets: int) -> tuple[list[float], list[float]]:
-    """At most ~2*buckets points: each bucket's min and max in x order; non-finite values dropped."""
-    if len(ys) <= 2 * buckets:
-        points = [(x, y) for x, y in zip(xs, ys) if math.isfinite(y)]
-        return [p[0] for p in points], [p[1] for p in points]
-    import numpy as np
-
-    x, y = _finite_arrays(xs, ys)
-    if len(y) <= 2 * buckets:
-        return x.tolist(), y.tolist()
-    edges = np.linspace(0, len(y), buckets + 1).astype(int)[:-1]
-    ends = np.append(edges[1:], len(y)) - 1
-    out_x = np.empty(2 * buckets)
-    out_y = np.empty(2 * buckets)
-    out_x[0::2], out_x[1::2] = x[edges], x[ends]
-    out_y[0::2], out_y[1::2] = np.minimum.reduceat(y, edges), np.maximum.reduceat(y, edges)
-    return out_x.tolist(), out_y.tolist()
+from motip_tui.chartmath import downsample  # re-exported for tests/unit/test_tui_tailer.py only
 
 
 def bucket_means(xs: Sequence[float], ys: Sequence[float], buckets: int) -> tuple[list[float], list[float]]:
-    """The smoothed line: bucket means when big, an exponential moving average when small."""
+    """The smoothed line: bucket means when big, an exponential moving average when small. Nothing draws it (the
+    charts smooth with ``motip_tui.chartmath.ema``); kept until tests/unit/test_tui_tailer.py stops importing it."""
     if len(ys) <= 2 * buckets:
         smoothed, out, out_x = None, [], []
         for x, y in zip(xs, ys):
@@ -63,7 +33,10 @@ def bucket_means(xs: Sequence[float], ys: Sequence[float], buckets: int) -> tupl
         return out_x, out
     import numpy as np
 
-    x, y = _finite_arrays(xs, ys)
+    x = np.asarray(xs, dtype=float)
+    y = np.asarray(ys, dtype=float)
+    keep = np.isfinite(y)
+    x, y = x[keep], y[keep]
     if len(y) <= 2 * buckets:
         return x.tolist(), y.tolist()
     edges = np.linspace(0, len(y), buckets + 1).astype(int)[:-1]
@@ -99,29 +72,12 @@ class PlotSpec:
 
 
 class Chart(PlotextPlot):
-    """One chart; ``draw(series)`` with series = [(label, xs, ys, color)], plus optional horizontal line."""
+    """One chart panel, drawn from a ``PlotSpec`` (``draw_plot``)."""
 
-    def __init__(self, title: str, *, hline: float | None = None, id: str | None = None) -> None:  # noqa: A002 - Textual's widget `id`
+    def __init__(self, *, id: str | None = None) -> None:  # noqa: A002 - Textual's widget `id`
         super().__init__(id=id)
-        self.title = title
-        self.hline = hline
         self.points = 0  # points drawn last time (tests and the bench read it)
         self.spec: PlotSpec | None = None  # what draw_plot drew last (tests read it)
-
-    def draw(self, series: list[tuple[str, list[float], list[float], str]], ylabel: str = "") -> None:
-        plt = self.plt
-        plt.clear_figure()
-        plt.title(self.title)
-        self.points = 0
-        for label, xs, ys, color in series:
-            if xs:
-                plt.plot(xs, ys, label=label, color=color, marker="braille")
-                self.points += len(xs)
-        if self.hline is not None and self.points:
-            plt.horizontal_line(self.hline, color="red")
-        if ylabel:
-            plt.ylabel(ylabel)
-        self.refresh()
 
     def draw_plot(self, spec: PlotSpec) -> None:
         if spec == self.spec and self.points:
@@ -161,7 +117,8 @@ class Chart(PlotextPlot):
 
 
 def log10_series(ys: Sequence[float]) -> Any:
-    """log10 of positive finite values, nan elsewhere (nan points are dropped when drawn)."""
+    """log10 of positive finite values, nan elsewhere. Nothing draws it (the charts use
+    ``motip_tui.chartmath.log10_positive``); kept until tests/unit/test_tui_tailer.py stops importing it."""
     import numpy as np
 
     values = np.asarray(ys, dtype=float)
@@ -169,4 +126,4 @@ def log10_series(ys: Sequence[float]) -> Any:
         return np.where((values > 0) & np.isfinite(values), np.log10(np.where(values > 0, values, 1.0)), np.nan)
 
 
-__all__ = ["Chart", "Line", "PlotSpec", "bucket_means", "downsample", "log10_series", "TARGET"]
+__all__ = ["Chart", "Line", "PlotSpec", "bucket_means", "downsample", "log10_series"]

@@ -134,7 +134,7 @@ class ChartPanel(Vertical):
 
     def compose(self) -> ComposeResult:
         yield Static(classes="panel-title")
-        yield Chart("", id=f"chart-{self.panel}")
+        yield Chart(id=f"chart-{self.panel}")
         yield Static(classes="panel-message")
 
     @property
