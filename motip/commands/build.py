@@ -13,14 +13,16 @@ if TYPE_CHECKING:
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from motip.workspace import CONFIG_FILE
+
     parser.description = (
         "Build <dirname(output)>/builds/<name>-<YYYYmmdd_HHMMSS>-<seed>/ from the sources enabled in config.toml "
         "([dancetrack], [bdd], [visdrone]: root, frame_budget, splits, frame_stride; custom MOTChallenge-layout "
         "sources [sources.NAME]: format = \"mot\", root, classes, ...; [builder]: output, manifest, seed), then "
         "switch the output symlink (default datasets/DanceTrack) to it atomically. Val/test are the "
         "manifest's videos, identical across budgets and seeds. See docs/data.md.")
-    parser.add_argument("--config", default="config.toml", type=Path,
-                        help="the workspace config.toml (default: ./config.toml)")
+    parser.add_argument("--config", default=CONFIG_FILE, type=Path,
+                        help=f"the workspace config.toml (default: ./{CONFIG_FILE})")
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--list", action="store_true", help="list the builds of the output and exit")
     action.add_argument("--prune", type=int, metavar="KEEP",

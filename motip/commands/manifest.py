@@ -9,14 +9,16 @@ from pathlib import Path
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from motip.workspace import CONFIG_FILE
+
     parser.description = (
         "Choose the manifest lock from the val split (and, with --test-per-source, the test split) of every source "
         "whose release is on disk, seeded and reproducible, and write it to [builder] manifest of config.toml (or "
         "--output). Prints the videos, frames and boxes per class each split gets, and the val fingerprint every "
         "build made with this manifest will carry. An existing manifest is replaced only with --force. "
         "See docs/data.md.")
-    parser.add_argument("--config", default="config.toml", type=Path,
-                        help="the workspace config.toml (default: ./config.toml)")
+    parser.add_argument("--config", default=CONFIG_FILE, type=Path,
+                        help=f"the workspace config.toml (default: ./{CONFIG_FILE})")
     parser.add_argument("--output", type=Path, help="where to write (default: [builder] manifest of config.toml)")
     parser.add_argument("--val-per-source", type=int, default=3, metavar="N",
                         help="val videos per source (default 3)")

@@ -11,6 +11,10 @@ from motip.errors import MotipError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
+    from motip.alerts import FORGETTING_MARGIN, REGRESSION_FLOOR, REGRESSION_MARGIN
+    from motip.queue import DEFAULT_MIN_FREE_GB, DEFAULT_POLL_S
+    from motip.workspace import CONFIG_FILE
+
     parser.description = (
         "The overnight queue: a detached job that runs config.toml's [[stages]] one after another. Each stage "
         "applies its budgets, builds the dataset and trains from the previous stage's best checkpoint "
@@ -19,7 +23,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     actions = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
 
     def with_config(sub: argparse.ArgumentParser) -> None:
-        sub.add_argument("--config", default="config.toml", help="the workspace's config.toml (default ./config.toml)")
+        sub.add_argument("--config", default=CONFIG_FILE, help=f"the workspace's config.toml (default ./{CONFIG_FILE})")
 
     start = actions.add_parser("start", help="queue stages and start the detached worker",
                                description="Queue stages (default: all of config.toml's [[stages]], in order).")
@@ -30,16 +34,21 @@ def configure(parser: argparse.ArgumentParser) -> None:
     start.add_argument("--override", action="append", default=[], metavar="KEY=VALUE",
                        help="config override for every training the queue starts (repeatable), e.g. EPOCHS=1")
     start.add_argument("--pretrain", help="DETR_PRETRAIN for the first queued stage (default: its YAML's own)")
-    start.add_argument("--min-free-gb", type=float, default=5.0,
-                       help="pause before a stage when the workspace disk has less free space (default 5 GB)")
+    start.add_argument("--min-free-gb", type=float, default=DEFAULT_MIN_FREE_GB,
+                       help="pause before a stage when the workspace disk has less free space "
+                            f"(default {DEFAULT_MIN_FREE_GB:g} GB)")
     start.add_argument("--floor", type=float, default=None,
-                       help="HOTA/IDF1 level whose crossing downwards is a regression (default 50: 'the 40s')")
+                       help="HOTA/IDF1 level whose crossing downwards is a regression "
+                            f"(default {REGRESSION_FLOOR:g}: 'the 40s')")
     start.add_argument("--margin", type=float, default=None,
-                       help="HOTA/IDF1 points below the previous stage's best that pause (default 2)")
+                       help="HOTA/IDF1 points below the previous stage's best that pause "
+                            f"(default {REGRESSION_MARGIN:g})")
     start.add_argument("--forgetting-margin", type=float, default=None,
-                       help="per-class HOTA points below the previous stage's best that pause (default 1, what the "
+                       help="per-class HOTA points below the previous stage's best that pause "
+                            f"(default {FORGETTING_MARGIN:g}, what the "
                             "TUI shows as forgetting)")
-    start.add_argument("--poll", type=float, default=2.0, help="seconds between checks of the running job (default 2)")
+    start.add_argument("--poll", type=float, default=DEFAULT_POLL_S,
+                       help=f"seconds between checks of the running job (default {DEFAULT_POLL_S:g})")
 
     status = actions.add_parser("status", help="show the queue: stages, states, metrics, pause reason")
     with_config(status)

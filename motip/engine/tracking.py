@@ -26,8 +26,6 @@ from motip.config.settings import tracker_settings
 from motip.data.mot_files import MotBoxes, concat_boxes, make_boxes, read_seqmap, write_tracker_file
 from motip.errors import DataError, MotipError
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 INFERENCE_SHORTER = 800  # official SeqDataset max_shorter
 VIDEO_SUFFIXES = {".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v"}
 
@@ -244,6 +242,7 @@ def tracker_from_config(model: torch.nn.Module, config: Mapping[str, Any], seque
 
 def preprocess(rgb: np.ndarray, max_longer: int, shorter: int = INFERENCE_SHORTER) -> torch.Tensor:
     """RGB uint8 HxWx3 -> normalised [1,3,h,w]: shorter side ``shorter``, longer side at most ``max_longer``."""
+    from motip.model.frames import IMAGENET_MEAN, IMAGENET_STD  # the training frames' normalisation
     h, w = rgb.shape[:2]
     scale = shorter / min(h, w)
     if max(h, w) * scale > max_longer:

@@ -16,8 +16,7 @@ import torch
 
 from motip.errors import ConfigError, DataError
 from motip.eval.classes import classes_to_eval
-
-METRIC_NAMES = ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW")
+from motip.trainlog import EVAL_METRICS
 
 
 def val_settings(config: Mapping[str, Any]) -> tuple[Path, Path | None, dict[str, int]]:
@@ -66,7 +65,7 @@ def validate(model: torch.nn.Module, config: Mapping[str, Any], out_dir: Path) -
         model.train(was_training)
     has_rows = any(p.stat().st_size > 0 for p in tracker_dir.glob("*.txt"))
     if not has_rows:
-        zeros = {name: 0.0 for name in METRIC_NAMES} | {"IDSW": 0}
+        zeros = {name: 0.0 for name in EVAL_METRICS} | {"IDSW": 0}
         report = {"metrics": dict(zeros), "per_class": {name: dict(zeros) for name in classes},
                   "warnings": [*fingerprint_warnings,
                                "the tracker found no objects in any val sequence (DET_THRESH too high or an "
@@ -80,8 +79,8 @@ def validate(model: torch.nn.Module, config: Mapping[str, Any], out_dir: Path) -
 
 
 def metric_row(report: Mapping[str, Any]) -> tuple[dict[str, float], dict[str, dict[str, float]]]:
-    """The train.log eval fields: top-level metrics and per-class metrics (METRIC_NAMES only)."""
-    top = {k: report["metrics"].get(k, float("nan")) for k in METRIC_NAMES}
-    per_class = {name: {k: values.get(k, float("nan")) for k in METRIC_NAMES}
+    """The train.log eval fields: top-level metrics and per-class metrics (EVAL_METRICS only)."""
+    top = {k: report["metrics"].get(k, float("nan")) for k in EVAL_METRICS}
+    per_class = {name: {k: values.get(k, float("nan")) for k in EVAL_METRICS}
                  for name, values in report.get("per_class", {}).items()}
     return top, per_class

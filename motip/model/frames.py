@@ -14,15 +14,17 @@ from typing import Any
 
 import torch
 
-MEAN = (0.485, 0.456, 0.406)
-STD = (0.229, 0.224, 0.225)
+# ImageNet's per-channel mean/std (RGB, pixels in [0, 1]) that the backbone was pretrained with: every frame fed to
+# the model (training clips here, tracking in motip.engine.tracking.preprocess) is normalised with them.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def clip_pixels(images: Any, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
     """(pixels [B,T,3,H,W] normalised with ImageNet's mean/std, zeros in the padding; padding mask [B,T,H,W]) of
     ``images`` (``motip.data.augment.NestedFrames``: uint8 frames and their mask)."""
-    mean = torch.tensor(MEAN, device=device).view(1, 1, 3, 1, 1)
-    std = torch.tensor(STD, device=device).view(1, 1, 3, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 1, 3, 1, 1)
+    std = torch.tensor(IMAGENET_STD, device=device).view(1, 1, 3, 1, 1)
     pixels = images.tensors.to(device, non_blocking=True).float().div_(255)
     pad = images.mask.to(device, non_blocking=True)
     pixels = ((pixels - mean) / std) * (~pad)[:, :, None].float()  # zeros in the padding (official)
