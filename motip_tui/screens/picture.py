@@ -36,7 +36,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Static
 from motip_tui.widgets.key_bar import KeyBar
 
-from motip.rundir import TRAIN_LOG, contact_sheets, dashboard_png, viz_dir
+from motip.rundir import DASHBOARD_FILE, TRAIN_LOG, contact_sheets, dashboard_png, viz_dir
 from motip_tui.screens.log_viewer import shown_path
 
 IMAGES_ENV = "MOTIP_TUI_IMAGES"
@@ -196,7 +196,7 @@ class PictureScreen(ModalScreen):
     # --- which pictures exist ----------------------------------------------------------------------------------
     def scan(self, kind: str | None = None) -> None:
         """List the run's pictures (dashboard first, then one per contact sheet) and show ``kind``'s first."""
-        self.pictures = [Picture("dashboard", dashboard_png(self.run_dir), "dashboard.png")]
+        self.pictures = [Picture("dashboard", dashboard_png(self.run_dir), DASHBOARD_FILE)]
         sheets = contact_sheets(self.run_dir)
         if sheets:
             self.pictures += [Picture("contact sheet", path, f"contact sheet {path.name}") for path in sheets]
