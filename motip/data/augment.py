@@ -27,6 +27,7 @@ from typing import Any
 import cv2
 import numpy as np
 import torch
+from torch.utils.data import get_worker_info
 from torchvision.ops import box_convert
 from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
@@ -147,19 +148,32 @@ class ClipGeometry:
 
     def apply(self, frame: np.ndarray) -> np.ndarray:
         """One decoded frame (H x W x 3 uint8, any channel order, any decode reduction) -> the augmented frame
-        (output_hw, same channel order), with torchvision's antialiased resize on the channels-last view."""
-        x = torch.from_numpy(frame).permute(2, 0, 1)
+        (output_hw, same channel order): each resize by ``resample``, the crop as a view, the mirror last."""
+        x = frame
         for step in self.steps:
             if step[0] == "resize":
-                if tuple(x.shape[-2:]) != (step[1], step[2]):
-                    x = F.resize(x, [step[1], step[2]], antialias=True)
+                x = resample(x, step[1], step[2])
             else:
                 top, left, crop_h, crop_w = step[1:]
                 if self.flip:  # the crop was drawn on the mirrored frame
-                    left = x.shape[-1] - left - crop_w
-                x = x[:, top:top + crop_h, left:left + crop_w]
-        out = np.ascontiguousarray(x.permute(1, 2, 0).numpy())
+                    left = x.shape[1] - left - crop_w
+                x = x[top:top + crop_h, left:left + crop_w]
+        out = np.ascontiguousarray(x)
         return cv2.flip(out, 1) if self.flip else out
+
+
+def resample(frame: np.ndarray, height: int, width: int) -> np.ndarray:
+    """An H x W x 3 uint8 frame at ``height`` x ``width``: torchvision's antialiased bilinear when either side
+    shrinks (the reference chain's filter; its uint8 kernel on the channels-last view takes a third of the time of
+    OpenCV's INTER_AREA at Stage 1's scales), OpenCV's bilinear for an enlargement (antialiasing changes nothing
+    there; the same filter within a level, in half the time). The frame itself when the size is already right."""
+    h, w = frame.shape[:2]
+    if (h, w) == (height, width):
+        return frame
+    if height < h or width < w:
+        x = F.resize(torch.from_numpy(frame).permute(2, 0, 1), [height, width], antialias=True)
+        return x.permute(1, 2, 0).numpy()  # channels-last in, channels-last out: a view, no copy
+    return cv2.resize(frame, (width, height), interpolation=cv2.INTER_LINEAR)
 
 
 class FrameColorJitter:
@@ -167,7 +181,10 @@ class FrameColorJitter:
     the same random draws as the reference), applied frame by frame with lookup tables and OpenCV instead of float
     tensors of the whole clip: brightness is exact (the same float32 formula in a 256-entry table), contrast and
     saturation within one level, hue within a few levels (OpenCV's 8-bit HSV, hue in 1.4 degree steps, instead of
-    float HSV; tests/test_data_augment.py bounds the difference). The frames may be BGR (``bgr=True``) or RGB."""
+    float HSV; tests/unit/test_data_augment.py bounds the difference). The frames may be BGR (``bgr=True``) or RGB.
+
+    ``steps`` turns a draw into the clip's operations once: brightness and contrast next to each other in the drawn
+    order become one table (the composition of 8-bit tables is exact), saturation one 3 x 4 colour matrix."""
 
     def __init__(self, brightness: float, contrast: float, saturation: float, hue: float) -> None:
         self.reference = v2.ColorJitter(brightness=brightness, contrast=contrast, saturation=saturation, hue=hue)
@@ -176,11 +193,11 @@ class FrameColorJitter:
         return self.reference.make_params([])
 
     @staticmethod
-    def _mean_gray(frame: np.ndarray, bgr: bool) -> float:
-        """The mean of torchvision's floored float grey (0.2989 R + 0.587 G + 0.114 B) over every 4th pixel of every
-        4th row: contrast blends towards this one number, which the subsample gives to well within a level."""
+    def _mean_gray(sample: np.ndarray, bgr: bool) -> float:
+        """The mean of torchvision's floored float grey (0.2989 R + 0.587 G + 0.114 B) of ``sample``, every 4th pixel
+        of every 4th row of a frame: contrast blends towards this one number, which the subsample gives to well
+        within a level."""
         weights = [0.114, 0.587, 0.2989] if bgr else [0.2989, 0.587, 0.114]
-        sample = np.ascontiguousarray(frame[::4, ::4])
         return float(np.floor(cv2.transform(sample, np.array([weights], np.float32))).mean(dtype=np.float64))
 
     @staticmethod
@@ -190,38 +207,90 @@ class FrameColorJitter:
             values = values.add_(torch.tensor(offset, dtype=torch.float32), alpha=1.0 - factor)
         return values.clamp_(0, 255).to(torch.uint8).numpy()
 
-    def apply(self, frame: np.ndarray, params: Mapping[str, Any], *, bgr: bool) -> np.ndarray:
-        out = frame
+    def steps(self, params: Mapping[str, Any], *, bgr: bool) -> list[tuple[str, Any]]:
+        """The drawn operations in their drawn order: ("tables", [("brightness", table) | ("contrast", factor),
+        ...]) for a run of per-level operations, ("matrix", 3 x 4 float32) for saturation, ("hue", shift of the
+        8-bit hue)."""
+        out: list[tuple[str, Any]] = []
+
+        def add_table(entry: tuple[str, Any]) -> None:
+            if out and out[-1][0] == "tables":
+                out[-1][1].append(entry)
+            else:
+                out.append(("tables", [entry]))
+
         for fn_id in params["fn_idx"].tolist():
             if fn_id == 0 and params["brightness_factor"] is not None:
-                out = cv2.LUT(out, self._table(params["brightness_factor"]))
+                add_table(("brightness", self._table(float(params["brightness_factor"]))))
             elif fn_id == 1 and params["contrast_factor"] is not None:
-                out = cv2.LUT(out, self._table(params["contrast_factor"], self._mean_gray(out, bgr)))
+                add_table(("contrast", float(params["contrast_factor"])))
             elif fn_id == 2 and params["saturation_factor"] is not None:
+                # factor * pixel + (1 - factor) * grey in one pass; the grey unfloored (within a level of
+                # torchvision's floored one); -0.5: OpenCV rounds where torchvision truncates (values >= 0)
                 factor = float(params["saturation_factor"])
-                # OpenCV's 8-bit grey (rounded, 0.299/0.587/0.114) is within a level of torchvision's floored one;
-                # -0.5: OpenCV rounds the blend where torchvision truncates (values are >= 0 before the clamp)
-                gray = cv2.cvtColor(out, cv2.COLOR_BGR2GRAY if bgr else cv2.COLOR_RGB2GRAY)
-                out = cv2.addWeighted(out, factor, cv2.merge([gray, gray, gray]), 1.0 - factor, -0.5)
+                weights = np.array([0.114, 0.587, 0.2989] if bgr else [0.2989, 0.587, 0.114], np.float32)
+                matrix = np.zeros((3, 4), np.float32)
+                matrix[:, :3] = (1.0 - factor) * weights[None, :] + factor * np.eye(3, dtype=np.float32)
+                matrix[:, 3] = -0.5
+                out.append(("matrix", matrix))
             elif fn_id == 3 and params["hue_factor"] is not None:
+                out.append(("hue", np.uint8(int(round(float(params["hue_factor"]) * 256)) % 256)))
+        return out
+
+    def _combined_table(self, frame: np.ndarray, entries: list[tuple[str, Any]], bgr: bool) -> np.ndarray:
+        """One table for a run of brightness/contrast operations on ``frame``; a contrast's mean grey is taken from
+        the subsample mapped through the tables before it (what the frame would be at that point)."""
+        table: np.ndarray | None = None
+        for kind, value in entries:
+            if kind == "contrast":
+                sample = np.ascontiguousarray(frame[::4, ::4])
+                mean = self._mean_gray(sample if table is None else cv2.LUT(sample, table), bgr)
+                value = self._table(value, mean)
+            table = value if table is None else value[table]
+        assert table is not None
+        return table
+
+    def apply_steps(self, frame: np.ndarray, steps: list[tuple[str, Any]], *, bgr: bool) -> np.ndarray:
+        out = frame
+        for kind, value in steps:
+            if kind == "tables":
+                out = cv2.LUT(out, self._combined_table(out, value, bgr))
+            elif kind == "matrix":
+                out = cv2.transform(out, value)
+            else:
                 to_hsv, from_hsv = ((cv2.COLOR_BGR2HSV_FULL, cv2.COLOR_HSV2BGR_FULL) if bgr
                                     else (cv2.COLOR_RGB2HSV_FULL, cv2.COLOR_HSV2RGB_FULL))
                 hsv = cv2.cvtColor(out, to_hsv)
                 hue = hsv[..., 0]
-                hue += np.uint8(int(round(float(params["hue_factor"]) * 256)) % 256)  # wraps modulo 256 = 360 deg
+                hue += value  # wraps modulo 256 = 360 degrees
                 out = cv2.cvtColor(hsv, from_hsv)
         return out
 
+    def apply(self, frame: np.ndarray, params: Mapping[str, Any], *, bgr: bool) -> np.ndarray:
+        return self.apply_steps(frame, self.steps(params, bgr=bgr), bgr=bgr)
+
+
+def loader_tensor(shape: tuple[int, ...], dtype: torch.dtype, *, zeros: bool = False) -> torch.Tensor:
+    """A new tensor for a clip's batch, uninitialised or ``zeros``. In a DataLoader worker it is made in shared
+    memory, where the loader would otherwise copy it to send it to the main process (as torch's own
+    ``default_collate`` does); new shared memory is a file extended by ``ftruncate``, which reads as zeros, so a zero
+    tensor there costs nothing until it is read."""
+    if get_worker_info() is None:
+        return torch.zeros(shape, dtype=dtype) if zeros else torch.empty(shape, dtype=dtype)
+    storage = torch.empty(0, dtype=dtype)._typed_storage()._new_shared(math.prod(shape), device="cpu")
+    return torch.empty(0, dtype=dtype).new(storage).view(shape)
+
 
 def frames_to_clip(frames: list[np.ndarray], *, bgr: bool) -> torch.Tensor:
-    """H x W x 3 uint8 frames -> a contiguous [T,3,H,W] uint8 RGB clip (planes split with OpenCV, one copy each)."""
+    """H x W x 3 uint8 frames -> a contiguous [T,3,H,W] uint8 RGB clip (in shared memory in a DataLoader worker),
+    each frame split by OpenCV straight into its three planes."""
     h, w = frames[0].shape[:2]
-    clip = np.empty((len(frames), 3, h, w), dtype=np.uint8)
+    clip = loader_tensor((len(frames), 3, h, w), torch.uint8)
+    planes = clip.numpy()
     for t, frame in enumerate(frames):
-        planes = cv2.split(frame)
-        for c, plane in enumerate(reversed(planes) if bgr else planes):
-            clip[t, c] = plane
-    return torch.from_numpy(clip)
+        channels = [planes[t, 0], planes[t, 1], planes[t, 2]]
+        cv2.split(frame, channels[::-1] if bgr else channels)
+    return clip
 
 
 class ClipTransform:
@@ -283,8 +352,8 @@ class ClipTransform:
         """Colour (one draw for the clip) and ID labels of geometrically transformed H x W x 3 uint8 frames;
         returns ([T,3,H,W] uint8 RGB, annotations, metas)."""
         if self.color is not None:
-            params = self.color.draw()
-            frames = [self.color.apply(frame, params, bgr=bgr) for frame in frames]
+            steps = self.color.steps(self.color.draw(), bgr=bgr)
+            frames = [self.color.apply_steps(frame, steps, bgr=bgr) for frame in frames]
         clip = frames_to_clip(frames, bgr=bgr)
         if self.clip_color is not None:
             clip = self.clip_color(clip).contiguous()  # one parameter draw for the whole clip
@@ -314,15 +383,19 @@ class TrajectoryAugment:
 
     def __call__(self, anns: list[Annotation]) -> list[Annotation]:
         T, G = len(anns), self.groups
-        ids = sorted({int(i) for ann in anns for i in ann["id"].tolist()})
-        column = {obj: n for n, obj in enumerate(ids)}
+        # Column n = the n-th smallest id of the clip; each frame's rows scattered into it in one assignment (a
+        # repeated id in a frame: numpy keeps the last row, as a loop over the rows would).
+        frame_ids = [ann["id"].numpy() for ann in anns]
+        counts = np.array([len(ids) for ids in frame_ids], dtype=np.int64)
+        ids, column = np.unique(np.concatenate(frame_ids).astype(np.int64), return_inverse=True)
         N = len(ids)
-        base_masks = torch.ones((T, N), dtype=torch.bool)
-        base_idxs = -torch.ones((T, N), dtype=torch.int64)
-        for t, ann in enumerate(anns):
-            for row, obj in enumerate(ann["id"].tolist()):
-                base_masks[t, column[obj]] = False
-                base_idxs[t, column[obj]] = row
+        frame = np.repeat(np.arange(T), counts)
+        row = np.arange(len(column)) - np.repeat(np.cumsum(counts) - counts, counts)
+        masks_np = np.ones((T, N), dtype=bool)
+        idxs_np = np.full((T, N), -1, dtype=np.int64)
+        masks_np[frame, column] = False
+        idxs_np[frame, column] = row
+        base_masks, base_idxs = torch.from_numpy(masks_np), torch.from_numpy(idxs_np)
         if N > self.vocab:  # more objects than ID words: train on a random subset
             chosen = torch.randperm(N)[: self.vocab]
             base_masks, base_idxs, N = base_masks[:, chosen], base_idxs[:, chosen], self.vocab
@@ -347,13 +420,16 @@ class TrajectoryAugment:
             unk_masks |= occl
         if self.switch_prob > 0:
             # Swap which detection carries which ID word in the history (teaches robustness to past ID errors).
+            # torch draws (the same stream as ever), NumPy views for the swaps (a tenth of torch's indexing cost)
+            probs = torch.full((N,), self.switch_prob)
+            idxs_view, masks_view = traj_idxs.numpy(), traj_masks.numpy()
             for g in range(G):
                 for t in range(T):
-                    picked = torch.nonzero(torch.bernoulli(torch.full((N,), self.switch_prob)))[:, 0]
+                    picked = torch.nonzero(torch.bernoulli(probs))[:, 0].numpy()
                     if len(picked) > 1:
-                        shuffled = picked[torch.randperm(len(picked))]
-                        traj_idxs[g, t, picked] = traj_idxs[g, t, shuffled]
-                        traj_masks[g, t, picked] = traj_masks[g, t, shuffled]
+                        shuffled = picked[torch.randperm(len(picked)).numpy()]
+                        idxs_view[g, t, picked] = idxs_view[g, t, shuffled]
+                        masks_view[g, t, picked] = masks_view[g, t, shuffled]
         # An unknown is "newborn" until its trajectory has appeared in an earlier frame.
         seen = torch.cumsum((~traj_masks).to(torch.int64), dim=1) > 0  # [G,T,N]
         born_before = torch.cat([torch.zeros((G, 1, N), dtype=torch.bool), seen[:, :-1]], dim=1)
@@ -379,10 +455,10 @@ def collate_clips(batch: list[tuple[torch.Tensor, list[Annotation], list[dict]]]
     W = max(c.shape[-1] for c in clips)
     if B == 1:  # nothing to pad (BATCH_SIZE 1, the usual case): the clip itself, not a copy
         tensors = clips[0].unsqueeze(0)
-        mask = torch.zeros((B, T, H, W), dtype=torch.bool)
+        mask = loader_tensor((B, T, H, W), torch.bool, zeros=True)
     else:
-        tensors = torch.zeros((B, T, 3, H, W), dtype=clips[0].dtype)
-        mask = torch.ones((B, T, H, W), dtype=torch.bool)
+        tensors = loader_tensor((B, T, 3, H, W), clips[0].dtype, zeros=True)
+        mask = loader_tensor((B, T, H, W), torch.bool).fill_(True)
         for b, clip in enumerate(clips):
             h, w = clip.shape[-2:]
             tensors[b, :, :, :h, :w] = clip
