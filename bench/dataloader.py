@@ -14,17 +14,21 @@ little disk and time at the user's scale while every frame is still a real file 
 a real 30,000-frame set are not reproduced: this measures CPU and memory, not disk).
 
 Figures, in one run:
-  * samples/s through the DataLoader (wall time of ``--samples`` clips after ``--warmup`` clips);
+  * samples/s: clips the workers made per second of wall time while the main process took ``--samples`` clips
+    (after ``--warmup`` clips and a full queue);
   * CPU seconds per clip: user+sys CPU of the main process and all workers, divided by the clips the workers made;
   * the decode floor: CPU seconds of plain full-size ``cv2.imread`` of the same frames, for ``--floor-samples``
     of the clips received, timed in the main process during the run (same machine load; taken out of the
     pipeline's CPU); ``ratio`` = CPU per clip / floor (target <= 1.5);
   * host memory: the sum of PSS (proportional set size: shared pages split between the processes that map them)
     of the main process and its workers after the warm-up, every 25 clips, and after the last clip (target <= 4 GB,
-    growth from the first to the last reading < 10%), with the finished clips the DataLoader held at each reading
-    (``buffered_clips_series``: it delivers clips in order, so up to NUM_WORKERS x PREFETCH_FACTOR wait there), the
-    clips made but not yet taken (``in_flight_clips_series``; each holds ``clip_mb`` of shared memory), and PSS less
-    those (``pss_gb_baseline_series``): a leak grows the baseline, a backlog only the in-flight count.
+    growth from the first to the last reading < 10%). The first and the last reading wait until the workers have
+    made every clip the loader asked for (NUM_WORKERS x PREFETCH_FACTOR made, not yet taken: the most the pipeline
+    holds), so both see the queue in the same state (``queue_full_at_first_last_reading``). With each reading: the
+    finished clips the DataLoader held (``buffered_clips_series``: it delivers clips in order, so up to NUM_WORKERS x
+    PREFETCH_FACTOR wait there), the clips made but not yet taken (``in_flight_clips_series``; each holds its pixels
+    and mask in shared memory, ``clip_mb`` for the first clip), and PSS less their bytes (``pss_gb_baseline_series``):
+    a leak grows the baseline, a backlog only the in-flight count.
 No assertions; docs/performance.md holds the targets and the measured figures.
 """
 
@@ -139,21 +143,28 @@ def write_dataset(root: Path, *, frames: int, frames_per_sequence: int, width: i
     return root
 
 
-class CountedDataset(torch.utils.data.Dataset):
-    """The dataset, counting finished clips in shared memory (the workers' CPU is divided by this count)."""
+class CountedCollate:
+    """``collate_clips``, counting in shared memory the batches the workers finished (the workers' CPU is divided by
+    this count) and their bytes (pixels and mask: what a batch waiting to be taken holds in shared memory)."""
 
-    def __init__(self, dataset: BuiltDataset) -> None:
-        self.dataset = dataset
-        self.done = multiprocessing.Value("q", 0)
+    def __init__(self) -> None:
+        self.counts = multiprocessing.Array("q", 2)  # batches, bytes; one lock for both
 
-    def __len__(self) -> int:
-        return len(self.dataset)
+    def __call__(self, batch: list[Any]) -> dict[str, Any]:
+        out = collate_clips(batch)
+        with self.counts.get_lock():
+            self.counts[0] += 1
+            self.counts[1] += batch_bytes(out)
+        return out
 
-    def __getitem__(self, item: dict[str, Any]):
-        result = self.dataset[item]
-        with self.done.get_lock():
-            self.done.value += 1
-        return result
+    def made(self) -> tuple[int, int]:
+        """(batches, bytes) finished so far."""
+        with self.counts.get_lock():
+            return self.counts[0], self.counts[1]
+
+
+def batch_bytes(batch: dict[str, Any]) -> int:
+    return batch["images"].tensors.nbytes + batch["images"].mask.nbytes
 
 
 def _worker_init(worker_id: int) -> None:  # the trainer's worker seeding
@@ -214,6 +225,17 @@ def decode_floor(dataset: BuiltDataset, metas: list[dict[str, Any]]) -> float:
         cv2.setNumThreads(threads)
 
 
+def wait_for_full_queue(counted: CountedCollate, taken: int, bound: int, timeout: float) -> bool:
+    """Wait until the workers have made every clip the loader asked for (``bound`` made but not yet taken, past the
+    ``taken`` clips); False when ``timeout`` seconds pass first."""
+    deadline = time.perf_counter() + timeout
+    while counted.made()[0] - taken < bound:
+        if time.perf_counter() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     cfg = dict(load_config(args.config))
     workers = cfg["NUM_WORKERS"] if args.workers is None else args.workers
@@ -234,36 +256,48 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(f"only {len(sampler)} clips in the dataset, {wanted} needed; "
                          "lower --samples or raise --frames")
     sampler.items = sampler.items[:wanted]
-    counted = CountedDataset(dataset)
-    loader = DataLoader(counted, sampler=sampler, batch_size=1, num_workers=workers, prefetch_factor=prefetch,
-                        collate_fn=collate_clips, pin_memory=False, worker_init_fn=_worker_init,
+    counted = CountedCollate()
+    loader = DataLoader(dataset, sampler=sampler, batch_size=1, num_workers=workers, prefetch_factor=prefetch,
+                        collate_fn=counted, pin_memory=False, worker_init_fn=_worker_init,
                         persistent_workers=False)
     main_cpu_start = _cpu_seconds([psutil.Process()])
     it = iter(loader)
+    taken_bytes = 0
     for _ in range(args.warmup):  # workers started, their first clips made
         first = next(it)
+        taken_bytes += batch_bytes(first)
     clip_shape = tuple(first["images"].tensors.shape)
-    clip_bytes = first["images"].tensors.nbytes + first["images"].mask.nbytes
+    clip_bytes = batch_bytes(first)
     del first
-    pss_start = pss_bytes()
+    queue_bound = workers * (prefetch or 0)
+    # The first and last memory readings are taken with every clip the loader has asked for made (the most it
+    # holds: NUM_WORKERS x PREFETCH_FACTOR clips), so that growth between them is what the processes keep, not
+    # how full the queue happens to be at either instant.
+    filled = [wait_for_full_queue(counted, args.warmup, queue_bound, args.fill_timeout)]
+
+    def reading(taken: int) -> tuple[int, int, int]:
+        """(PSS bytes, clips made but not yet taken, their bytes)."""
+        made, made_bytes = counted.made()
+        return pss_bytes(), made - taken, made_bytes - taken_bytes
+
+    readings = [reading(args.warmup)]
     wall_start = time.perf_counter()
-    pss_series = [pss_start]
+    made_start = counted.made()[0]
+    # Clips made but not yet taken (in the workers' queue or the DataLoader's reorder buffer) hold their pixels in
+    # shared memory, so the PSS sum moves with them (bounded by NUM_WORKERS x PREFETCH_FACTOR clips).
     buffered_series = [_buffered(it)]
-    # Clips made but not yet taken (in the workers' queue or the DataLoader's reorder buffer): each holds its pixels
-    # in shared memory, so the PSS sum moves with this count (bounded by NUM_WORKERS x PREFETCH_FACTOR).
-    in_flight_series = [counted.done.value - args.warmup]
     floor_cpu, floor_clips = 0.0, 0
     every = max(args.samples // max(args.floor_samples, 1), 1)
     for n, batch in enumerate(it, 1):
+        taken_bytes += batch_bytes(batch)
         if n % every == 0 and floor_clips < args.floor_samples:
             # The floor is timed here, interleaved with the run, so it sees the same machine load as the pipeline;
             # this CPU is taken out of the main process's below.
             floor_cpu += decode_floor(dataset, batch["metas"][0])
             floor_clips += 1
         if n % 25 == 0:
-            pss_series.append(pss_bytes())
+            readings.append(reading(args.warmup + n))
             buffered_series.append(_buffered(it))
-            in_flight_series.append(counted.done.value - args.warmup - n)
         del batch
         if n == args.samples:
             break
@@ -271,12 +305,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     # All CPU of the (fresh) workers plus the main process's since it started them, read before the workers exit,
     # over the clips finished so far (the few half-made ones at that instant are within a percent at 500 clips).
     cpu = _cpu_seconds(_processes()) - main_cpu_start - floor_cpu
-    clips_done = counted.done.value
-    pss_end = pss_bytes()
-    pss_series.append(pss_end)
+    clips_done = counted.made()[0]
+    made_timed = clips_done - made_start
+    filled.append(wait_for_full_queue(counted, args.warmup + args.samples, queue_bound, args.fill_timeout))
+    readings.append(reading(args.warmup + args.samples))
     buffered_series.append(_buffered(it))
-    in_flight_series.append(counted.done.value - args.warmup - args.samples)
     del it
+    pss_series = [r[0] for r in readings]
+    pss_start, pss_end = pss_series[0], pss_series[-1]
     floor = floor_cpu / max(floor_clips, 1)
     cpu_per = cpu / max(clips_done, 1)
     result = {
@@ -284,7 +320,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "frames": args.frames, "size": f"{args.width}x{args.height}", "objects_per_frame": args.objects,
         "clip_length": cfg["SAMPLE_LENGTHS"][0], "config": args.config, "first_clip_shape": list(clip_shape),
         "build_s": round(build_s, 1),
-        "samples_per_s": round(args.samples / wall, 3),
+        "samples_per_s": round(made_timed / wall, 3),
         "cpu_s_per_sample": round(cpu_per, 4),
         "decode_floor_s_per_sample": round(floor, 4),
         "ratio": round(cpu_per / floor, 3),
@@ -293,11 +329,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "pss_gb_peak": round(max(pss_series) / 1e9, 3),
         "pss_gb_series": [round(v / 1e9, 3) for v in pss_series],
         "buffered_clips_series": buffered_series,
-        "in_flight_clips_series": in_flight_series,
+        "in_flight_clips_series": [r[1] for r in readings],
         "clip_mb": round(clip_bytes / 1e6, 1),
-        # PSS less the in-flight clips' pixels: what the processes hold besides the clips waiting to be taken.
-        "pss_gb_baseline_series": [round((p - k * clip_bytes) / 1e9, 3) for p, k in zip(pss_series, in_flight_series)],
+        # PSS less the in-flight clips' pixels and masks: what the processes hold besides the clips waiting there.
+        "pss_gb_baseline_series": [round((p - b) / 1e9, 3) for p, _, b in readings],
         "pss_growth": round(pss_end / pss_start - 1, 4),
+        "queue_full_at_first_last_reading": filled,
         "cpu_count": os.cpu_count(),
     }
     if not args.workdir and not args.keep:
@@ -321,6 +358,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="clips taken before the clock and the first memory reading start (>= 1)")
     parser.add_argument("--floor-samples", type=int, default=20, help="clips whose frames time the decode floor")
     parser.add_argument("--workers", type=int, default=None, help="default: the config's NUM_WORKERS")
+    parser.add_argument("--fill-timeout", type=float, default=600.0,
+                        help="seconds to wait for a full queue before the first and the last memory reading")
     parser.add_argument("--workdir", default=None, help="where the dataset is written (reused when it matches)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary dataset")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON object on the last line")
