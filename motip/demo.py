@@ -66,8 +66,15 @@ DETR_PRETRAIN: null
 RESUME_OPTIMIZER: False
 RESUME_SCHEDULER: False
 
-# LR, LR_BACKBONE, MAX_STEPS_PER_EPOCH: tiny_cpu.yaml's (tuned so the tiny model learns in a few CPU minutes)
+# LR, LR_BACKBONE, MAX_STEPS_PER_EPOCH (250): tiny_cpu.yaml's (tuned so the tiny model learns in a few CPU minutes).
+# From scratch, so TRAIN.md's warm-up: epoch 1 ramps the LR up linearly. Every frame of a clip gets DETR gradients
+# (the backbone is frozen, so the 2 extra frames cost next to nothing), and the reference points / sampling offsets
+# learn at LR x 0.5 instead of x 0.05: where a from-scratch detector puts its boxes is what it learns last.
+# Measured over seeds by bench/train_tiny.py (docs/performance.md "The demo learns").
 EPOCHS: 2
+LR_WARMUP_EPOCHS: 1
+DETR_NUM_TRAIN_FRAMES: 6
+LR_LINEAR_PROJ_SCALE: 0.5
 BATCH_SIZE: 1
 ACCUMULATE_STEPS: 1
 DEVICE: auto          # CPU here; a GPU when there is one
