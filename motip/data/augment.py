@@ -11,9 +11,10 @@ videos, so it is not used.
 
 Cost (bench/dataloader.py, docs/performance.md): the geometry is drawn from the frame size and boxes before any pixel
 is decoded (``ClipTransform.plan``), so ``BuiltDataset`` decodes each JPEG once, at a reduced scale when the first
-resize is to half the size or less, and resizes/crops/mirrors each frame straight to its output size; colour jitter
-runs on the small uint8 frames with lookup tables and OpenCV (``FrameColorJitter``). No float copy of a full-size
-frame or clip is made.
+resize is to about half the size or less (``DECODE_ENLARGEMENT``), and resizes/crops/mirrors each frame straight to
+its output size (``resample``); colour jitter runs on the small uint8 frames with lookup tables and OpenCV
+(``FrameColorJitter``); in a DataLoader worker the clip is written straight into shared memory. No float copy of a
+full-size frame or clip is made.
 """
 
 from __future__ import annotations
@@ -33,6 +34,13 @@ from torchvision.transforms import v2
 from torchvision.transforms.v2 import functional as F
 
 Annotation = dict[str, torch.Tensor]
+
+# A reduced JPEG decode may be enlarged by up to 5% to reach the first resize's target: at 1080p, Stage 1's most
+# common target (shorter side 562, AUG_MAX_SIZE 1000) then decodes at 540 lines instead of 1080 (libjpeg's scaled
+# IDCT skips most of the work; no full-size antialiased resize). The pixels differ from the full decode's by 0.75
+# levels on average, as much as a reduced decode below half the size already does (0.5-0.7); 1.0 keeps every
+# resize a reduction. Figures in docs/performance.md.
+DECODE_ENLARGEMENT = 1.05
 
 
 @dataclass
@@ -137,12 +145,13 @@ class ClipGeometry:
         return last[1], last[2]
 
     def decode_reduction(self) -> int:
-        """The largest JPEG decode reduction (1, 2, 4 or 8: libjpeg's scaled IDCT) that still leaves the frame at
-        least as large as the first resize's target, so that resize stays a down-scale and sees every detail it
-        would keep. 1 when the first target is more than half the frame."""
+        """The largest JPEG decode reduction (1, 2, 4 or 8: libjpeg's scaled IDCT) that leaves the frame at least
+        1 / DECODE_ENLARGEMENT of the first resize's target on both sides, so that resize is a down-scale or an
+        enlargement of at most DECODE_ENLARGEMENT. 1 when the first target is more than that above half the frame."""
         _, first_h, first_w = self.steps[0]
         for r in (8, 4, 2):
-            if -(-self.height // r) >= first_h and -(-self.width // r) >= first_w:
+            if (-(-self.height // r) * DECODE_ENLARGEMENT >= first_h
+                    and -(-self.width // r) * DECODE_ENLARGEMENT >= first_w):
                 return r
         return 1
 

@@ -5,8 +5,8 @@ Each sequence folder holds ``img1/%08d.jpg``, ``gt/gt.txt`` (``frame,id,x,y,w,h,
 (the format's one home). Like the official ``JointDataset``, annotations are read once into memory; ``__getitem__``
 takes ``{"dataset", "split", "sequence", "frame_idxs"}`` (the sampler's items) and returns
 ``(images, annotations, metas)`` after the clip transforms. With ``ClipTransform`` the clip's geometry is drawn
-first and each JPEG is decoded once, reduced when the clip is shrunk to half or less, straight to its output size
-(``ClipTransform.plan``/``finish``; figures in docs/performance.md).
+first and each JPEG is decoded once, reduced when the clip is shrunk to about half or less, straight to its output
+size (``ClipTransform.plan``/``finish``; figures in docs/performance.md).
 
 Ignore regions: their pixels are filled with mid-grey in every frame of a clip before augmentation, so the
 detector is neither taught that they are background nor asked to find them (the official code has no ignore

@@ -14,7 +14,8 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision.transforms.v2 import functional as F
 
-from motip.data.augment import ClipTransform, FrameColorJitter, TrajectoryAugment, collate_clips, resample
+from motip.data.augment import (DECODE_ENLARGEMENT, ClipGeometry, ClipTransform, FrameColorJitter,
+                                TrajectoryAugment, collate_clips, resample)
 from motip.data.dataset import BuiltDataset
 
 STAGE_LIKE = {"AUG_RESIZE_SCALES": [96, 112, 128], "AUG_MAX_SIZE": 200, "AUG_RANDOM_RESIZE": [80, 100, 120],
@@ -81,6 +82,25 @@ def test_planned_geometry_keeps_boxes_and_sizes() -> None:
             seen_up |= last[1] > crops[0][3]
     assert seen_crop and seen_up  # the crop branch and an enlargement after it both ran
     assert torch.equal(ann["bbox"], boxes)  # the caller's boxes are never modified
+
+
+def test_reduced_decode_may_be_enlarged_a_little(tmp_path: Path) -> None:
+    assert DECODE_ENLARGEMENT == 1.05
+
+    def reduction(h: int, w: int) -> int:
+        return ClipGeometry(1080, 1920, (("resize", h, w),), False).decode_reduction()
+
+    # Stage 1 at 1080p: 540 lines enlarged to 562 (4%); 600 lines would be 11%, so the full frame is decoded.
+    assert [reduction(562, 1000), reduction(544, 967), reduction(540, 960), reduction(600, 1067)] == [2, 2, 2, 1]
+    assert [reduction(283, 503), reduction(284, 505), reduction(141, 251), reduction(142, 252)] == [4, 2, 8, 4]
+    path = tmp_path / "frame.jpg"
+    cv2.imwrite(str(path), camera_like_frame(540, 960, seed=4), [cv2.IMWRITE_JPEG_QUALITY, 90])
+    geometry = ClipGeometry(540, 960, (("resize", 281, 500),), False)
+    assert geometry.decode_reduction() == 2
+    got = geometry.apply(cv2.imread(str(path), cv2.IMREAD_REDUCED_COLOR_2))
+    want = torchvision_resize(cv2.imread(str(path)), 281, 500)
+    assert got.shape == want.shape
+    assert np.abs(got.astype(int) - want).mean() < 1.5
 
 
 def test_compiled_colour_steps_equal_the_operations_one_by_one() -> None:
