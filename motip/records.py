@@ -14,7 +14,7 @@ Unknown keys are kept (forward compatibility): a reader puts them in ``extra`` a
 after the known fields, so a record rewritten by an older motip (the job supervisor updating job.json, say) loses
 nothing a newer one wrote.
 
-The file names live here and nowhere else in the product (``tests/test_records.py`` greps for them); the run
+The file names live here and nowhere else in the product (``tests/unit/test_records.py`` greps for them); the run
 folder's other names are in ``motip.rundir``. Stdlib only: the TUI, the queue and the data layer import it.
 """
 

@@ -40,7 +40,7 @@ def ms_deform_attn_core_pytorch(value: torch.Tensor, spatial_shapes: list[tuple[
 # The kernel chosen for each device type in this process: device type -> (name, reason). Filled at first use by
 # `select_kernel`; `reason` is None unless the Triton kernel was wanted but fell back to the reference path.
 _CHOICE: dict[str, tuple[str, str | None]] = {}
-SELF_CHECK_ATOL = 1e-4  # the tolerances of tests/test_model_deform_attn.py (float32, bilinear sampling)
+SELF_CHECK_ATOL = 1e-4  # the tolerances of tests/unit/test_model_deform_attn.py (float32, bilinear sampling)
 SELF_CHECK_RTOL = 1e-4
 
 
