@@ -10,38 +10,10 @@ target line, a note at the panel's edge). Downsampling is ``motip_tui.chartmath`
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from textual_plotext import PlotextPlot
-
-from motip_tui.chartmath import downsample  # re-exported for tests/unit/test_tui_tailer.py only
-
-
-def bucket_means(xs: Sequence[float], ys: Sequence[float], buckets: int) -> tuple[list[float], list[float]]:
-    """The smoothed line: bucket means when big, an exponential moving average when small. Nothing draws it (the
-    charts smooth with ``motip_tui.chartmath.ema``); kept until tests/unit/test_tui_tailer.py stops importing it."""
-    if len(ys) <= 2 * buckets:
-        smoothed, out, out_x = None, [], []
-        for x, y in zip(xs, ys):
-            if math.isfinite(y):
-                smoothed = y if smoothed is None else 0.9 * smoothed + 0.1 * y
-                out.append(smoothed)
-                out_x.append(x)
-        return out_x, out
-    import numpy as np
-
-    x = np.asarray(xs, dtype=float)
-    y = np.asarray(ys, dtype=float)
-    keep = np.isfinite(y)
-    x, y = x[keep], y[keep]
-    if len(y) <= 2 * buckets:
-        return x.tolist(), y.tolist()
-    edges = np.linspace(0, len(y), buckets + 1).astype(int)[:-1]
-    counts = np.diff(np.append(edges, len(y)))
-    return x[edges].tolist(), (np.add.reduceat(y, edges) / counts).tolist()
 
 
 @dataclass
@@ -116,14 +88,4 @@ class Chart(PlotextPlot):
         self.refresh()
 
 
-def log10_series(ys: Sequence[float]) -> Any:
-    """log10 of positive finite values, nan elsewhere. Nothing draws it (the charts use
-    ``motip_tui.chartmath.log10_positive``); kept until tests/unit/test_tui_tailer.py stops importing it."""
-    import numpy as np
-
-    values = np.asarray(ys, dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where((values > 0) & np.isfinite(values), np.log10(np.where(values > 0, values, 1.0)), np.nan)
-
-
-__all__ = ["Chart", "Line", "PlotSpec", "bucket_means", "downsample", "log10_series"]
+__all__ = ["Chart", "Line", "PlotSpec"]

@@ -12,7 +12,7 @@ from pathlib import Path
 from motip.alerts import machine_alerts, run_alerts
 from motip.trainlog import parse_lines
 from motip_tui.tailer import FileTailer
-from motip_tui.widgets.charts import bucket_means, downsample, log10_series
+from motip_tui.chartmath import downsample, log10_positive
 
 from tests.helpers.tui import eval_line, train_line
 
@@ -106,11 +106,9 @@ def test_downsample_keeps_spikes_and_drops_nan() -> None:
     dx, dy = downsample(xs, ys, 40)
     assert len(dx) == 80 and max(dy) == 50.0 and min(dy) == -3.0 and all(math.isfinite(v) for v in dy)
     assert dx == sorted(dx)
-    mx, my = bucket_means(xs, ys, 40)
-    assert len(mx) == 40 and all(math.isfinite(v) for v in my)
     small_x, small_y = downsample([1, 2, 3], [1.0, math.inf, 3.0], 40)
     assert small_x == [1, 3] and small_y == [1.0, 3.0]
-    assert log10_series([100.0, 0.0])[0] == 2.0 and math.isnan(log10_series([0.0])[0])
+    assert log10_positive([100.0, 0.0])[0] == 2.0 and math.isnan(log10_positive([0.0])[0])
 
 
 def test_alert_rules() -> None:
