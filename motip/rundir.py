@@ -108,6 +108,11 @@ def epoch_checkpoint(number: int) -> str:
     return f"checkpoint_epoch_{number}.pth"
 
 
+def epoch_checkpoints(run_dir: Path) -> list[Path]:
+    """The run's ``checkpoint_epoch_<N>.pth`` files, oldest epoch first."""
+    return sorted(run_dir.glob(epoch_checkpoint("*")), key=lambda path: int(path.stem.rsplit("_", 1)[-1]))
+
+
 EVAL_DIR = "eval"
 
 

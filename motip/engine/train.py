@@ -211,7 +211,7 @@ class Trainer:
             msg = (f"non-finite loss at epoch {epoch + 1} step {step + 1} ({terms}); stopped without "
                    "saving, the last good checkpoint is kept")
             self.writer.error(msg, epoch=epoch + 1, step=step + 1, global_step=int(self.states["global_step"]) + 1)
-            raise NonFiniteLoss(msg, path=self.run_dir / "train.log",
+            raise NonFiniteLoss(msg, path=self.run_dir / rundir.TRAIN_LOG,
                                 hint="lower LR, check the data, or resume from checkpoint_last.pth")
 
     def _optimizer_step(self, optimizer: Optimizer, scaler: torch.amp.GradScaler, detr_params: list, other_params: list,
@@ -287,7 +287,7 @@ class Trainer:
             self.writer.checkpoint(epoch=number, kind="epoch", path=name)
             keep = settings.keep_last_epoch_checkpoints
             if keep > 0:
-                old = sorted(self.run_dir.glob("checkpoint_epoch_*.pth"), key=lambda p: int(p.stem.split("_")[-1]))
+                old = rundir.epoch_checkpoints(self.run_dir)
                 for path in old[:-keep]:
                     path.unlink(missing_ok=True)
         self._save(runs.LAST, model, optimizer, scheduler)
@@ -330,7 +330,7 @@ class Trainer:
             if isinstance(value, (int, float)) and math.isfinite(value) and \
                     (self.states.get(key) is None or value > self.states[key]):
                 self.states[key] = float(value)
-                name = f"checkpoint_best_{metric.lower()}.pth"
+                name = rundir.best_checkpoint(metric)
                 self._save(name, model, optimizer, scheduler)
                 self.writer.checkpoint(epoch=number, kind=f"best_{metric.lower()}", path=name, value=float(value))
         self._save(runs.LAST, model, optimizer, scheduler)  # same weights; states: eval done, best values
@@ -341,7 +341,7 @@ class Trainer:
         from motip.engine.validate import metric_row, validate
 
         # validate() checks the (pinned) val set against its build report once and returns that as a warning.
-        out_dir = self.run_dir / "eval" / f"epoch_{number}"
+        out_dir = rundir.epoch_eval_dir(self.run_dir, number)
         started = time.monotonic()
         report = validate(model, self.config, out_dir)
         top, per_class = metric_row(report)

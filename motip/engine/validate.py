@@ -72,7 +72,8 @@ def validate(model: torch.nn.Module, config: Mapping[str, Any], out_dir: Path) -
                                "untrained detector): every metric is 0"]}
         write_metrics(out_dir / METRICS_FILE, report)
         return report
-    report = evaluate(gt_folder, tracker_dir, seqmap=seqmap, classes=classes, check_fingerprint=False)
+    # One process: forking the trainer (CUDA, data-loader threads) for worker processes could deadlock the run.
+    report = evaluate(gt_folder, tracker_dir, seqmap=seqmap, classes=classes, check_fingerprint=False, workers=1)
     report["warnings"] = [*fingerprint_warnings, *report["warnings"]]  # where evaluate's own check puts it
     write_metrics(out_dir / METRICS_FILE, report)
     return report

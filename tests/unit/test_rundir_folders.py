@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from motip.rundir import holds_run, read_viz_summary, run_files
+from motip.rundir import epoch_checkpoint, epoch_checkpoints, holds_run, read_viz_summary, run_files
 from motip_tui.runs import RunIndex
 
 
@@ -60,3 +60,12 @@ def test_viz_summary_reader(tmp_path: Path) -> None:
     assert error is None and summary is not None
     assert summary.total == {"frames": 4, "idsw": 1}
     assert summary.contact_sheets == [tmp_path / "s1_worst.png"]
+
+
+def test_epoch_checkpoints_oldest_epoch_first(tmp_path: Path) -> None:
+    """What `KEEP_LAST_EPOCH_CHECKPOINTS` prunes from: epochs in number order (10 after 9), no other checkpoint."""
+    for number in (10, 2, 9, 1):
+        (tmp_path / epoch_checkpoint(number)).write_text("x")
+    (tmp_path / "checkpoint_last.pth").write_text("x")
+    (tmp_path / "checkpoint_best_hota.pth").write_text("x")
+    assert [p.name for p in epoch_checkpoints(tmp_path)] == [epoch_checkpoint(n) for n in (1, 2, 9, 10)]
