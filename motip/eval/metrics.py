@@ -64,9 +64,6 @@ PERCENT_FIELDS = ("HOTA", "DetA", "AssA", "DetRe", "DetPr", "AssRe", "AssPr", "L
 COUNT_FIELDS = ("IDSW", "CLR_TP", "CLR_FN", "CLR_FP", "MT", "PT", "ML", "Frag", "IDTP", "IDFN", "IDFP",
                 "CLR_Frames", "GT_Dets", "GT_IDs", "Dets", "IDs")
 OTHER_FIELDS = ("FP_per_frame",)
-SUMMARY_FIELDS = ("HOTA", "DetA", "AssA", "MOTA", "IDF1", "IDSW")
-
-
 def _metric_classes() -> tuple[Any, Any, Any]:
     from trackeval.metrics import CLEAR, HOTA, Identity  # heavy-ish import, kept local
 
