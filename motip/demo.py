@@ -21,9 +21,9 @@ from datetime import datetime
 from pathlib import Path
 
 from motip.errors import MotipError
+from motip.workspace_init import BASE_CONFIG, DEMO_MARKER
 
-MARKER = Path(".motip") / "demo.json"
-BASE_CONFIG = "r50_deformable_detr_motip_dancetrack.yaml"
+MARKER = DEMO_MARKER  # motip.workspace_init's: `motip init` refuses a demo folder by it
 TINY_CONFIG = "tiny_cpu.yaml"
 
 # Synthetic release sizes. Many short videos: the training pools hold 15 x 40 = 600 frames (DanceTrack, BDD100K) and

@@ -42,7 +42,7 @@ MANIFEST = "manifest.json"
 SEED = 42
 SECTION_ORDER = ("bdd", "dancetrack", "visdrone")
 REPLACED_DIR = Path(".motip") / "init-replaced"
-# motip.demo.MARKER (not imported: motip.demo reaches cv2 through the synthetic data; a test keeps them equal)
+# The demo's marker file (motip.demo imports it: this module stays free of cv2, which the demo's data needs)
 DEMO_MARKER = Path(".motip") / "demo.json"
 
 

@@ -291,8 +291,9 @@ def write_synthetic_sources(root: Path, *, seed: int = 0, dancetrack_videos: int
 
 def write_synthetic_manifest(sources: dict[str, Path], path: Path) -> dict[str, dict[str, list[str]]]:
     """Lock val/test ids from the synthetic releases: DanceTrack and BDD100K val+test from their val splits (both
-    with ground truth), VisDrone val from val and test from test-dev. Writes ``path`` (JSON) and returns the dict."""
-    from motip.atomic import atomic_write_json
+    with ground truth), VisDrone val from val and test from test-dev. Writes ``path`` through the manifest's one
+    writer (``motip.data.manifest.write_manifest``: read back before it replaces anything) and returns the dict."""
+    from motip.data.manifest import write_manifest
     from motip.data.readers import reader_for
 
     manifest: dict[str, dict[str, list[str]]] = {"val": {}, "test": {}}
@@ -306,5 +307,5 @@ def write_synthetic_manifest(sources: dict[str, Path], path: Path) -> dict[str, 
             held, test = held[:-1], held[-1:]
         manifest["val"][source] = held
         manifest["test"][source] = test
-    atomic_write_json(path, manifest)
+    write_manifest(path, manifest)
     return manifest
