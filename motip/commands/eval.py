@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from motip.errors import MotipError
+from motip.eval import IGNORE_COVER, MAX_DENSE_BYTES
 from motip.eval.classes import KNOWN_CLASS_IDS, classes_to_eval
 
 ACCEPTS_OVERRIDES = True       # --KEY VALUE config overrides (with --config only)
@@ -45,12 +46,12 @@ def configure(parser: argparse.ArgumentParser) -> None:
                              "val_config.CLASSES_TO_EVAL with --config)")
     parser.add_argument("--output_dir", metavar="O", help="where metrics.json (and with --config the tracker files) go")
     parser.add_argument("--json", action="store_true", help="print the metrics report as JSON instead of a table")
-    parser.add_argument("--ignore_cover", type=float, default=0.5,
-                        help="drop unmatched tracker boxes at least this fraction inside an ignore box (default 0.5; "
-                             "negative = off)")
-    parser.add_argument("--max_dense_gib", type=float, default=1.0,
+    parser.add_argument("--ignore_cover", type=float, default=IGNORE_COVER,
+                        help=f"drop unmatched tracker boxes at least this fraction inside an ignore box (default "
+                             f"{IGNORE_COVER}; negative = off)")
+    parser.add_argument("--max_dense_gib", type=float, default=MAX_DENSE_BYTES / 2**30,
                         help="memory bound for TrackEval's dense id matrices; IDF1 switches to an exact sparse "
-                             "computation above it (default 1.0)")
+                             f"computation above it (default {MAX_DENSE_BYTES / 2**30})")
 
 
 def parse_classes(text: str) -> dict[str, int]:

@@ -50,12 +50,13 @@ from scipy.sparse.csgraph import min_weight_full_bipartite_matching
 
 from motip.data.mot_files import GT_FILE, MotBoxes, Sequence, read_gt, read_ignore, read_split, read_tracker_file
 from motip.errors import DataError, MotipError
+from motip.eval import IGNORE_COVER, MAX_DENSE_BYTES
 from motip.records import METRICS_FILE, MetricsReport
 
 DEFAULT_CLASSES: dict[str, int] = {"pedestrian": 1}
 MATCH_IOU = 0.5
 EPS = np.finfo("float").eps
-DEFAULT_MAX_DENSE_BYTES = 1 << 30     # 1 GiB per dense metric matrix set
+DEFAULT_MAX_DENSE_BYTES = MAX_DENSE_BYTES
 
 # Reported fields: ratios (x100, percent) and counts, in the order tables print them.
 PERCENT_FIELDS = ("HOTA", "DetA", "AssA", "DetRe", "DetPr", "AssRe", "AssPr", "LocA", "OWTA", "HOTA(0)", "LocA(0)",
@@ -213,7 +214,7 @@ def frame_ious(gt: MotBoxes, gt_per_frame: np.ndarray, tracker: MotBoxes,
 
 
 def build_class_data(seq: Sequence, gt: MotBoxes, ignore: MotBoxes, tracker: MotBoxes, cls_id: int, *,
-                     ignore_cover: float | None = 0.5) -> ClassData:
+                     ignore_cover: float | None = IGNORE_COVER) -> ClassData:
     """TrackEval's data dict for one sequence and one class (see the module docstring for the rules)."""
     tracker_c, tr_per_frame = _frame_order(tracker, seq.length, tracker.cls == cls_id)
     keep = _kept_tracker_rows(seq, gt, ignore, tracker_c, ignore_cover)
@@ -549,7 +550,7 @@ def _count_fields(data: dict[str, Any]) -> dict[str, int]:
 
 def evaluate(gt_folder: str | Path, tracker_folder: str | Path, *, seqmap: str | Path | None = None,
              classes: dict[str, int] | None = None, output_dir: str | Path | None = None,
-             ignore_cover: float | None = 0.5, max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES,
+             ignore_cover: float | None = IGNORE_COVER, max_dense_bytes: int = DEFAULT_MAX_DENSE_BYTES,
              progress: bool = False, check_fingerprint: bool = True,
              require_detections: bool = False, workers: int | None = None) -> dict[str, Any]:
     """Score the tracker files ``<tracker_folder>/<seq>.txt`` against the split ``gt_folder``.
