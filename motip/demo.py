@@ -21,7 +21,8 @@ from datetime import datetime
 from pathlib import Path
 
 from motip.errors import MotipError
-from motip.workspace_init import BASE_CONFIG, DEMO_MARKER
+from motip.workspace import CONFIG_FILE
+from motip.workspace_init import BASE_CONFIG, DEMO_MARKER, MANIFEST
 
 MARKER = DEMO_MARKER  # motip.workspace_init's: `motip init` refuses a demo folder by it
 TINY_CONFIG = "tiny_cpu.yaml"
@@ -164,7 +165,7 @@ def _config_toml(folder: Path) -> str:
         lines += [f"[{name}]", f"enabled = {str(enabled).lower()}", f'root = "{root}"', f"frame_budget = {budget}",
                   'splits = ["train"]', "frame_stride = 1", ""]
     lines += ["[builder]", 'output = "datasets/DanceTrack"          # the symlink the trainer reads',
-              'manifest = "manifest.json"              # manifest lock: val/test ids never used for training',
+              f'manifest = "{MANIFEST}"              # manifest lock: val/test ids never used for training',
               "seed = 42", "",
               "# TRAIN.md's three stages at demo scale. hours_per_epoch is a CPU guess; the TUI recalibrates it.", ""]
     for name, config, budgets in DEMO_STAGES:
@@ -184,7 +185,7 @@ def _check_target(folder: Path, force: bool) -> bool:
         if force:
             shutil.rmtree(folder)
             return False
-        return (folder / "config.toml").is_file()
+        return (folder / CONFIG_FILE).is_file()
     if any(folder.iterdir()):
         raise MotipError("refusing to create a demo in a folder that is not empty and not a demo workspace",
                          path=folder, hint="choose a new or empty folder (--force only replaces an older demo)")
@@ -214,7 +215,7 @@ def create_demo(folder: str | os.PathLike[str], *, force: bool = False, seed: in
     sources = write_synthetic_sources(folder / "data", seed=seed, dancetrack_videos=DEMO_VIDEOS["dancetrack"],
                                       bdd_videos=DEMO_VIDEOS["bdd"], visdrone_videos=DEMO_VIDEOS["visdrone"],
                                       frames_per_video=DEMO_FRAMES_PER_VIDEO, image_size=DEMO_IMAGE_SIZE)
-    write_synthetic_manifest(sources, folder / "manifest.json")
+    write_synthetic_manifest(sources, folder / MANIFEST)
 
     configs = folder / "configs"
     configs.mkdir()
@@ -230,7 +231,7 @@ def create_demo(folder: str | os.PathLike[str], *, force: bool = False, seed: in
         created=created, folder=folder, videos=sum(DEMO_VIDEOS.values()), frames=DEMO_FRAMES_PER_VIDEO,
         width=DEMO_IMAGE_SIZE[0], height=DEMO_IMAGE_SIZE[1]))
     # config.toml last: its presence means the workspace is complete.
-    atomic_write_text(folder / "config.toml", _config_toml(folder))
+    atomic_write_text(folder / CONFIG_FILE, _config_toml(folder))
     atomic_write_json(folder / MARKER, {"created": created, "complete": True, "seed": seed,
                                         "stages": [name for name, _, _ in DEMO_STAGES]})
     return folder

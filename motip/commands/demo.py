@@ -18,9 +18,10 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from motip.demo import create_demo, is_demo
+    from motip.workspace import CONFIG_FILE
 
     target = Path(args.dir)
-    existed = is_demo(target) and (target / "config.toml").is_file() and not args.force
+    existed = is_demo(target) and (target / CONFIG_FILE).is_file() and not args.force
     folder = create_demo(target, force=args.force, seed=args.seed)
     verb = "kept the existing" if existed else "created the"
     print(f"{verb} demo workspace: {folder}")
