@@ -1,5 +1,6 @@
 """Import cost of what a user starts over SSH: `motip_tui.app` (the TUI) and `motip --help`, each in a fresh
-interpreter, next to `import torch` for scale. tests/functional/test_light_imports.py checks that neither loads torch or cv2.
+interpreter, next to `import torch` for scale. tests/functional/test_light_imports.py checks that neither loads torch
+or cv2.
 
 Run: .venv/bin/python bench/startup.py [--repeat 5] [--json]
 Prints the median seconds of each; with --json the last line is one JSON object.
