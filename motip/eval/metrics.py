@@ -406,8 +406,10 @@ def available_cpus() -> int:
 
 def default_workers(sequences: list[Sequence], tracker_folder: Path) -> int:
     """Processes ``evaluate`` scores sequences in by default: min(available CPUs, sequences, ``MAX_WORKERS``) on
-    Linux when the GT and tracker files hold at least ``PARALLEL_MIN_BYTES``; else 1 (this process only)."""
-    if sys.platform != "linux":                                       # fork is Linux's (see _start_pool)
+    Linux when the GT and tracker files hold at least ``PARALLEL_MIN_BYTES``; else 1 (this process only). A process
+    that loaded torch (``motip eval --config`` tracked first; a trainer) is never forked: CUDA and torch's threads
+    do not survive a fork safely."""
+    if sys.platform != "linux" or "torch" in sys.modules:             # fork is Linux's (see _start_pool)
         return 1
     size = 0
     for seq in sequences:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
+import types
 from pathlib import Path
 
 import numpy as np
@@ -272,4 +273,7 @@ def test_default_workers(three_sequences, monkeypatch):
     assert M.default_workers(sequences, trackers) == 1                 # tiny files: not worth a process
     monkeypatch.setattr(M, "PARALLEL_MIN_BYTES", 0)
     monkeypatch.setattr(M, "available_cpus", lambda: 2)
+    monkeypatch.delitem(sys.modules, "torch", raising=False)  # other tests of this process may have loaded it
     assert M.default_workers(sequences, trackers) == (2 if sys.platform == "linux" else 1)
+    monkeypatch.setitem(sys.modules, "torch", types.ModuleType("torch"))
+    assert M.default_workers(sequences, trackers) == 1                 # a process with torch is never forked
